@@ -1,0 +1,343 @@
+import type { IncomingMessage, ServerResponse } from 'node:http';
+import { Inject, Injectable, Logger, Optional } from '@nestjs/common';
+import { EventEmitter2 } from '@nestjs/event-emitter';
+import {
+  TusEvents,
+  UploadCreatedEvent,
+  UploadFinishedEvent,
+  UploadProgressEvent,
+  UploadTerminatedEvent,
+} from '../events/tus-events';
+import { Locker, LockInterruptedError, LockTimeoutError, LockUnavailableError, UploadLock } from '../locker/locker.interface';
+import { parseDeclaredLength, parseNonNegativeInteger, singleHeader } from '../protocol/headers';
+import { parseMetadata } from '../protocol/metadata';
+import { parseRange } from '../protocol/range';
+import { OFFSET_OCTET_STREAM, TUS_EXTENSIONS, TUS_RESUMABLE, TUS_VERSION } from '../protocol/tus-constants';
+import { TusError, TusErrors } from '../protocol/tus-error';
+import { contentDispositionOf, contentTypeOf } from '../store/content-type';
+import { isValidUploadId } from '../store/object-keys';
+import { S3Store } from '../store/s3-store';
+import { StorageError, UploadNotFoundError } from '../store/store-errors';
+import { isFinished, offsetOf, UploadInfo } from '../store/upload-info';
+import { TUS_LOCKER, TUS_S3_OPTIONS, TUS_S3_STORE } from '../tus-s3.constants';
+import type { ResolvedTusS3Options } from '../tus-s3.options';
+import { applyCors } from './cors';
+import { send } from './tus-response';
+
+type Method = 'OPTIONS' | 'POST' | 'HEAD' | 'PATCH' | 'DELETE' | 'GET';
+const METHODS: readonly string[] = ['OPTIONS', 'POST', 'HEAD', 'PATCH', 'DELETE', 'GET'];
+
+/**
+ * The tus 1.0.0 protocol over Node's request and response: header rules, locking, store calls and events. The
+ * controller only routes; everything a tus client can observe is decided here.
+ */
+@Injectable()
+export class TusService {
+  private readonly logger = new Logger('TusS3');
+
+  constructor(
+    @Inject(TUS_S3_STORE) private readonly store: S3Store,
+    @Inject(TUS_LOCKER) private readonly locker: Locker,
+    @Inject(TUS_S3_OPTIONS) private readonly options: ResolvedTusS3Options,
+    @Optional() private readonly events?: EventEmitter2,
+  ) {}
+
+  /** `uploadId` is undefined for the collection URL (where POST creates uploads). */
+  async handle(req: IncomingMessage, res: ServerResponse, uploadId: string | undefined): Promise<void> {
+    const method = effectiveMethod(req);
+    const isHead = method === 'HEAD';
+    try {
+      if (applyCors(req, res, this.options.cors)) return send(res, 204, {});
+      if (method === 'OPTIONS') return this.options_(res);
+      if (method !== 'GET') checkTusResumable(req);
+      if (uploadId === undefined) {
+        if (method === 'POST') return await this.create(req, res);
+        throw TusErrors.methodNotAllowed('POST, OPTIONS');
+      }
+      switch (method) {
+        case 'HEAD':
+          return await this.head(res, uploadId);
+        case 'PATCH':
+          return await this.patch(req, res, uploadId);
+        case 'DELETE':
+          return await this.terminate(res, uploadId);
+        case 'GET':
+          return await this.download(req, res, uploadId);
+        default:
+          throw TusErrors.methodNotAllowed('HEAD, PATCH, DELETE, GET, OPTIONS');
+      }
+    } catch (error) {
+      this.sendError(req, res, error, isHead);
+    }
+  }
+
+  private options_(res: ServerResponse): void {
+    send(res, 204, {
+      'Tus-Version': TUS_VERSION,
+      'Tus-Extension': TUS_EXTENSIONS.join(','),
+      'Tus-Max-Size': this.options.maxSize,
+    });
+  }
+
+  private async create(req: IncomingMessage, res: ServerResponse): Promise<void> {
+    if (req.headers['upload-concat'] !== undefined) {
+      throw TusErrors.badRequest('Upload-Concat: the concatenation extension is not supported by this server');
+    }
+    const declared = parseDeclaredLength(
+      singleHeader('Upload-Length', req.headers['upload-length']),
+      singleHeader('Upload-Defer-Length', req.headers['upload-defer-length']),
+    );
+    const size = declared.kind === 'known' ? declared.size : null;
+    if (size !== null && size > this.options.maxSize) {
+      throw TusErrors.tooLarge(`Upload-Length ${size} exceeds Tus-Max-Size ${this.options.maxSize}`);
+    }
+    const metadataHeader = singleHeader('Upload-Metadata', req.headers['upload-metadata']) ?? '';
+    const metadata = parseMetadata(metadataHeader);
+    const withBody = isOffsetStream(req) && hasBody(req);
+    const contentLength = withBody ? parseContentLength(req) : undefined;
+    if (withBody && contentLength !== undefined && contentLength > (size ?? this.options.maxSize)) {
+      throw TusErrors.tooLarge(`the body (${contentLength} bytes) is longer than Upload-Length`);
+    }
+
+    let info = await this.store.create({ size, metadataHeader: metadataHeader.trim(), metadata });
+    this.emit(TusEvents.UploadCreated, new UploadCreatedEvent(info));
+    const location = this.locationOf(req, info.id);
+    if (!withBody) {
+      if (isFinished(info)) await this.announceFinished(info);
+      return send(res, 201, { Location: location, 'Upload-Offset': size === 0 ? 0 : undefined });
+    }
+    const lock = await this.locker.lock(info.id);
+    try {
+      info = await this.appendBody(req, res, info, lock, location);
+    } finally {
+      await lock.release();
+    }
+  }
+
+  private async head(res: ServerResponse, uploadId: string): Promise<void> {
+    const info = await this.withLock(uploadId, (lock) => this.store.getInfo(uploadId).finally(() => lock.release()));
+    send(
+      res,
+      200,
+      {
+        'Upload-Offset': offsetOf(info),
+        'Upload-Length': info.size ?? undefined,
+        'Upload-Defer-Length': info.size === null ? 1 : undefined,
+        'Upload-Metadata': info.metadataHeader || undefined,
+        'Cache-Control': 'no-store',
+      },
+      undefined,
+      true,
+    );
+  }
+
+  private async patch(req: IncomingMessage, res: ServerResponse, uploadId: string): Promise<void> {
+    if (!isOffsetStream(req)) throw TusErrors.unsupportedMediaType();
+    const offsetHeader = singleHeader('Upload-Offset', req.headers['upload-offset']);
+    if (offsetHeader === undefined) throw TusErrors.badRequest('Upload-Offset header is required');
+    const offset = parseNonNegativeInteger('Upload-Offset', offsetHeader);
+    const lengthHeader = singleHeader('Upload-Length', req.headers['upload-length']);
+    const newLength = lengthHeader === undefined ? undefined : parseNonNegativeInteger('Upload-Length', lengthHeader);
+    const contentLength = parseContentLength(req);
+
+    await this.withLock(uploadId, async (lock) => {
+      try {
+        let info = await this.store.getInfo(uploadId);
+        const current = offsetOf(info);
+        if (offset !== current) throw TusErrors.offsetMismatch(current, offset);
+        if (newLength !== undefined) info = await this.declareLength(info, newLength, lock);
+        const limit = info.size ?? this.options.maxSize;
+        if (contentLength !== undefined && current + contentLength > limit) {
+          throw TusErrors.tooLarge(`the body would take the upload to ${current + contentLength} bytes, past its length ${limit}`);
+        }
+        if (isFinished(info)) {
+          if (contentLength === undefined || contentLength === 0) return send(res, 204, { 'Upload-Offset': current });
+          throw TusErrors.tooLarge('the upload is already complete');
+        }
+        await this.appendBody(req, res, info, lock);
+      } finally {
+        await lock.release();
+      }
+    });
+  }
+
+  /**
+   * Streams the body into the store and answers. Every outcome saves what arrived first: a client that went away,
+   * a release request from another instance, a body longer than allowed, even an S3 failure part-way.
+   */
+  private async appendBody(
+    req: IncomingMessage,
+    res: ServerResponse,
+    info: UploadInfo,
+    lock: UploadLock,
+    createdLocation?: string,
+  ): Promise<UploadInfo> {
+    const before = offsetOf(info);
+    const limit = (info.size ?? this.options.maxSize) - before;
+    const outcome = await this.store.write(info, req, lock, limit);
+    const after = offsetOf(outcome.info);
+    if (after > before) this.emit(TusEvents.UploadProgress, new UploadProgressEvent(outcome.info, after));
+    await lock.release();
+    if (isFinished(outcome.info)) await this.announceFinished(outcome.info);
+
+    const headers = { 'Upload-Offset': after, Location: createdLocation };
+    if (outcome.failure) throw outcome.failure;
+    if (outcome.stop === 'too-large') throw TusErrors.tooLarge(`the body goes past the upload's length; stored up to offset ${after}`);
+    if (outcome.stop !== 'end') {
+      // The body was cut short (client gone, or another request took over): nobody reads the rest of it.
+      res.setHeader('Connection', 'close');
+      res.once('finish', () => req.destroy());
+    }
+    send(res, createdLocation ? 201 : 204, headers);
+    return outcome.info;
+  }
+
+  private async declareLength(info: UploadInfo, size: number, lock: UploadLock): Promise<UploadInfo> {
+    if (info.size !== null) {
+      if (info.size === size) return info;
+      throw TusErrors.badRequest(`Upload-Length is already ${info.size} and cannot change`);
+    }
+    if (size > this.options.maxSize) throw TusErrors.tooLarge(`Upload-Length ${size} exceeds Tus-Max-Size ${this.options.maxSize}`);
+    if (size < offsetOf(info)) throw TusErrors.badRequest(`Upload-Length ${size} is less than the bytes already received`);
+    const updated = await this.store.declareLength(info, size, lock);
+    if (isFinished(updated)) await this.announceFinished(updated);
+    return updated;
+  }
+
+  private async terminate(res: ServerResponse, uploadId: string): Promise<void> {
+    const info = await this.withLock(uploadId, async (lock) => {
+      try {
+        const found = await this.store.getInfo(uploadId);
+        await this.store.terminate(found, lock);
+        return found;
+      } finally {
+        await lock.release();
+      }
+    });
+    this.emit(TusEvents.UploadTerminated, new UploadTerminatedEvent(info));
+    send(res, 204, {});
+  }
+
+  private async download(req: IncomingMessage, res: ServerResponse, uploadId: string): Promise<void> {
+    let info = await this.store.getInfo(uploadId);
+    if (!isFinished(info)) {
+      // It may be finishing right now: look again under the lock before refusing.
+      info = await this.withLock(uploadId, (lock) => this.store.getInfo(uploadId).finally(() => lock.release()));
+      if (!isFinished(info)) throw TusErrors.badRequest('the upload is not finished yet; only finished uploads can be downloaded');
+    }
+    const size = info.size ?? 0;
+    const range = parseRange(singleHeader('Range', req.headers.range), size);
+    if (range.kind === 'unsatisfiable') {
+      return send(res, 416, { 'Content-Range': `bytes */${size}` }, 'the requested range is outside the upload');
+    }
+    const { mime, inlineSafe } = contentTypeOf(info.metadata);
+    const content = await this.store.read(info, range.kind === 'partial' ? range : undefined);
+    res.statusCode = range.kind === 'partial' ? 206 : 200;
+    res.setHeader('Tus-Resumable', TUS_RESUMABLE);
+    res.setHeader('Content-Type', mime);
+    res.setHeader('Content-Length', content.contentLength);
+    res.setHeader('Content-Disposition', contentDispositionOf(info.metadata, inlineSafe));
+    res.setHeader('X-Content-Type-Options', 'nosniff');
+    res.setHeader('Accept-Ranges', 'bytes');
+    if (range.kind === 'partial') res.setHeader('Content-Range', `bytes ${range.start}-${range.end}/${size}`);
+    content.body.on('error', () => res.destroy());
+    content.body.pipe(res);
+    await new Promise<void>((resolve) => res.once('close', resolve));
+  }
+
+  private async announceFinished(info: UploadInfo): Promise<void> {
+    const object = { bucket: this.store.bucket, key: this.store.keys.final(info.id) };
+    let copy: { bucket: string; key: string } | undefined;
+    const target = this.options.copyOnFinish;
+    if (target) {
+      const key = `${target.prefix}${info.id}`;
+      try {
+        await this.store.copyTo(info, target.bucket, key);
+        copy = { bucket: target.bucket, key };
+      } catch (error) {
+        this.logger.error(`copying upload ${info.id} to ${target.bucket} failed: ${(error as Error).message}`);
+      }
+    }
+    this.emit(TusEvents.UploadFinished, new UploadFinishedEvent(info, object, copy));
+  }
+
+  private async withLock<T>(uploadId: string, work: (lock: UploadLock) => Promise<T>): Promise<T> {
+    // An id we would never have issued cannot be locked, read or written: say 404 before touching Redis or S3.
+    if (!isValidUploadId(uploadId)) throw new UploadNotFoundError(uploadId);
+    return work(await this.locker.lock(uploadId));
+  }
+
+  private emit(name: string, event: object): void {
+    try {
+      this.events?.emit(name, event);
+    } catch (error) {
+      this.logger.error(`a listener of ${name} threw: ${(error as Error).message}`);
+    }
+  }
+
+  private locationOf(req: IncomingMessage, id: string): string {
+    const url = (req as IncomingMessage & { originalUrl?: string }).originalUrl ?? req.url ?? '/';
+    const path = url.split('?')[0].replace(/\/+$/, '');
+    const forwarded = this.options.trustProxy;
+    const proto =
+      (forwarded && singleHeader('X-Forwarded-Proto', req.headers['x-forwarded-proto'])?.split(',')[0].trim()) ||
+      ((req.socket as { encrypted?: boolean }).encrypted ? 'https' : 'http');
+    const host =
+      (forwarded && singleHeader('X-Forwarded-Host', req.headers['x-forwarded-host'])?.split(',')[0].trim()) ||
+      req.headers.host;
+    return host ? `${proto}://${host}${path}/${id}` : `${path}/${id}`;
+  }
+
+  private sendError(req: IncomingMessage, res: ServerResponse, error: unknown, isHead: boolean): void {
+    const tus = toTusError(error);
+    if (tus.status >= 500) this.logger.error(`${req.method} ${req.url}: ${describe(error)}`);
+    // A body we refused may still be arriving: close the connection rather than read megabytes to discard them.
+    if (hasBody(req) && !req.readableEnded) res.setHeader('Connection', 'close');
+    send(res, tus.status, tus.headers, tus.message, isHead);
+  }
+}
+
+function toTusError(error: unknown): TusError {
+  if (error instanceof TusError) return error;
+  if (error instanceof UploadNotFoundError) return TusErrors.notFound();
+  if (error instanceof LockTimeoutError) return TusErrors.locked();
+  if (error instanceof LockUnavailableError) return TusErrors.unavailable('the lock service is unavailable; retry later');
+  if (error instanceof LockInterruptedError) return TusErrors.unavailable('the upload lock was lost; send HEAD and resume');
+  if (error instanceof StorageError) return TusErrors.unavailable('the storage is unavailable; send HEAD and resume later');
+  return new TusError(500, 'internal error');
+}
+
+function describe(error: unknown): string {
+  if (error instanceof StorageError && error.cause) return `${error.message}: ${describe(error.cause)}`;
+  return error instanceof Error ? `${error.name}: ${error.message}` : String(error);
+}
+
+function effectiveMethod(req: IncomingMessage): Method | string {
+  const override = singleHeaderSafe(req.headers['x-http-method-override']);
+  const method = (override ?? req.method ?? 'GET').toUpperCase();
+  return METHODS.includes(method) ? (method as Method) : method;
+}
+
+function singleHeaderSafe(value: string | string[] | undefined): string | undefined {
+  return Array.isArray(value) ? value[0] : value;
+}
+
+function checkTusResumable(req: IncomingMessage): void {
+  const version = singleHeaderSafe(req.headers['tus-resumable']);
+  if (version !== TUS_RESUMABLE) throw TusErrors.unsupportedVersion(version);
+}
+
+function isOffsetStream(req: IncomingMessage): boolean {
+  const type = singleHeaderSafe(req.headers['content-type']);
+  return type?.split(';')[0].trim().toLowerCase() === OFFSET_OCTET_STREAM;
+}
+
+function hasBody(req: IncomingMessage): boolean {
+  const length = singleHeaderSafe(req.headers['content-length']);
+  return req.headers['transfer-encoding'] !== undefined || (length !== undefined && length.trim() !== '0');
+}
+
+function parseContentLength(req: IncomingMessage): number | undefined {
+  const length = singleHeaderSafe(req.headers['content-length']);
+  return length === undefined ? undefined : parseNonNegativeInteger('Content-Length', length);
+}

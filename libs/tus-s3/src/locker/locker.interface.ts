@@ -1,0 +1,55 @@
+/**
+ * Why a held lock asks its holder to stop:
+ * - `release-requested`: another request (maybe on another instance) wants this upload. The holder should stop
+ *   reading its request body, save what it already has, and release.
+ * - `lost`: the lock could not be extended (Redis quorum lost, or the TTL ran out). The holder must stop writing
+ *   at once: anything written from now on may race with a new holder.
+ */
+export type LockInterruption = 'release-requested' | 'lost';
+
+export interface UploadLock {
+  /** Aborted when the holder must stop; `signal.reason` is a {@link LockInterruptedError}. */
+  readonly signal: AbortSignal;
+  /**
+   * Aborted only when the lock is lost (also after a release request already aborted `signal`): in-flight
+   * writes should be cancelled at once. Reason: a {@link LockInterruptedError} with why `lost`.
+   */
+  readonly lost: AbortSignal;
+  /**
+   * Throws {@link LockInterruptedError} (why `lost`) when the lock was lost, or was already released. Call it right
+   * before every write that commits state. A release request alone does not make it throw.
+   */
+  assertHeld(): void;
+  /** Releases the lock. Never throws; safe to call twice. */
+  release(): Promise<void>;
+}
+
+export interface Locker {
+  /**
+   * Takes the lock on one upload, waiting a bounded time. While it waits it asks the current holder to let go.
+   * @throws LockTimeoutError when the lock could not be had in time (HTTP 423)
+   * @throws LockUnavailableError when the lock service cannot be reached or has no quorum (HTTP 503)
+   */
+  lock(uploadId: string): Promise<UploadLock>;
+}
+
+export class LockInterruptedError extends Error {
+  constructor(readonly why: LockInterruption) {
+    super(why === 'lost' ? 'the upload lock was lost' : 'another request asked for the upload lock');
+    this.name = 'LockInterruptedError';
+  }
+}
+
+export class LockTimeoutError extends Error {
+  constructor(uploadId: string, waitedMs: number) {
+    super(`upload ${uploadId} is locked by another request (waited ${waitedMs} ms)`);
+    this.name = 'LockTimeoutError';
+  }
+}
+
+export class LockUnavailableError extends Error {
+  constructor(message: string, override readonly cause?: unknown) {
+    super(message);
+    this.name = 'LockUnavailableError';
+  }
+}

@@ -1,0 +1,77 @@
+import { LockHandle } from './lock-handle';
+import { LockOptions, resolveLockOptions } from './locker-options';
+import { Locker, LockTimeoutError, UploadLock } from './locker.interface';
+
+interface Waiter {
+  grant(lock: LockHandle): void;
+}
+
+/** One upload's lock: who holds it and who queues for it, first come first served. */
+interface LockSlot {
+  holder: LockHandle;
+  waiters: Waiter[];
+}
+
+/**
+ * Upload locks inside one process. Correct only when a single instance serves the uploads; nothing expires, since
+ * a holder in this process cannot vanish without its `finally` running (so `ttlMs` is not used).
+ *
+ * A waiter asks the holder to let go (`release-requested`) and queues; the lock passes directly from the releasing
+ * holder to the oldest waiter, so a newcomer cannot barge in between.
+ */
+export class MemoryLocker implements Locker {
+  private readonly options: LockOptions;
+  private readonly slots = new Map<string, LockSlot>();
+
+  constructor(options: Partial<LockOptions> = {}) {
+    this.options = resolveLockOptions(options);
+  }
+
+  lock(uploadId: string): Promise<UploadLock> {
+    const slot = this.slots.get(uploadId);
+    if (!slot) {
+      const holder = this.newHandle(uploadId);
+      this.slots.set(uploadId, { holder, waiters: [] });
+      return Promise.resolve(holder);
+    }
+    return this.waitInLine(uploadId, slot);
+  }
+
+  private waitInLine(uploadId: string, slot: LockSlot): Promise<UploadLock> {
+    const startedAt = Date.now();
+    return new Promise<UploadLock>((resolve, reject) => {
+      const waiter: Waiter = {
+        grant: (lock) => {
+          clearTimeout(timer);
+          resolve(lock);
+        },
+      };
+      const timer = setTimeout(() => {
+        const index = slot.waiters.indexOf(waiter);
+        if (index >= 0) slot.waiters.splice(index, 1);
+        reject(new LockTimeoutError(uploadId, Date.now() - startedAt));
+      }, this.options.waitMs);
+      slot.waiters.push(waiter);
+      slot.holder.interrupt('release-requested');
+    });
+  }
+
+  private newHandle(uploadId: string): LockHandle {
+    const handle: LockHandle = new LockHandle(uploadId, async () => this.handOver(uploadId, handle));
+    return handle;
+  }
+
+  private handOver(uploadId: string, released: LockHandle): void {
+    const slot = this.slots.get(uploadId);
+    if (!slot || slot.holder !== released) return;
+    const next = slot.waiters.shift();
+    if (!next) {
+      this.slots.delete(uploadId);
+      return;
+    }
+    slot.holder = this.newHandle(uploadId);
+    // Those still queued asked for the lock too; the new holder hears it at once, as it would from a Redis waiter.
+    if (slot.waiters.length > 0) slot.holder.interrupt('release-requested');
+    next.grant(slot.holder);
+  }
+}

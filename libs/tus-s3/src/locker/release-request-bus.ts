@@ -1,0 +1,85 @@
+import { Logger } from '@nestjs/common';
+import Redis from 'ioredis';
+import { logConnectionChanges } from './redis-clients';
+
+/** A request to let go of an upload, and which `lock()` call sent it (so that call can ignore its own echo). */
+export interface ReleaseRequest {
+  uploadId: string;
+  requesterId: string;
+}
+
+/**
+ * Carries "please release upload X" between instances over Redis pub/sub. Requests go to every master and every
+ * instance listens on every master, so a request gets through as long as one master is up for both sides.
+ *
+ * Each instance holds one pattern subscription per master (not one channel per held upload): no subscribe traffic
+ * per request, nothing to unsubscribe on release, and nothing to leak. The price is that every instance hears
+ * every request, which is cheap because requests only happen under contention.
+ */
+export class ReleaseRequestBus {
+  private readonly logger = new Logger(ReleaseRequestBus.name);
+  private readonly channelPrefix: string;
+  private subscribers: Redis[] | undefined;
+  private closed = false;
+
+  constructor(
+    private readonly clients: readonly Redis[],
+    keyPrefix: string,
+    private readonly onRequest: (request: ReleaseRequest) => void,
+  ) {
+    this.channelPrefix = `${keyPrefix}release:`;
+  }
+
+  /** Subscribes on first use. Does not wait: a master that is down must not delay locking on the others. */
+  listen(): void {
+    if (this.subscribers || this.closed) return;
+    const pattern = `${escapeGlob(this.channelPrefix)}*`;
+    this.subscribers = this.clients.map((client) => {
+      // Unlike lock commands, the subscription must wait for a master that is down right now: queue it until the
+      // first connection. After that ioredis re-subscribes by itself on every reconnect (autoResubscribe).
+      const subscriber = client.duplicate({
+        enableOfflineQueue: true,
+        maxRetriesPerRequest: null,
+        commandTimeout: undefined,
+        autoResubscribe: true,
+        lazyConnect: false,
+      });
+      logConnectionChanges(subscriber, `${client.options.host}:${client.options.port} (release requests)`);
+      subscriber.on('pmessage', (_pattern: string, channel: string, message: string) =>
+        this.receive(channel, message),
+      );
+      subscriber.psubscribe(pattern).catch((error: Error) => {
+        if (!this.closed) this.logger.warn(`cannot subscribe to release requests: ${error.message}`);
+      });
+      return subscriber;
+    });
+  }
+
+  /** Best effort, fire and forget: masters that are not connected are skipped instead of queueing commands. */
+  publish(request: ReleaseRequest): void {
+    if (this.closed) return;
+    const channel = this.channelPrefix + request.uploadId;
+    for (const client of this.clients) {
+      if (client.status !== 'ready') continue;
+      client.publish(channel, request.requesterId).catch(() => undefined);
+    }
+  }
+
+  async close(): Promise<void> {
+    this.closed = true;
+    const subscribers = this.subscribers ?? [];
+    this.subscribers = undefined;
+    // disconnect(), not quit(): quit would wait for masters that are down.
+    for (const subscriber of subscribers) subscriber.disconnect();
+  }
+
+  private receive(channel: string, requesterId: string): void {
+    if (this.closed || !channel.startsWith(this.channelPrefix)) return;
+    this.onRequest({ uploadId: channel.slice(this.channelPrefix.length), requesterId });
+  }
+}
+
+/** Keeps a key prefix like `app[1]:` from being read as a glob by PSUBSCRIBE. */
+function escapeGlob(text: string): string {
+  return text.replace(/[\\*?[\]]/g, '\\$&');
+}

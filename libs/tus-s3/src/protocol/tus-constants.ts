@@ -1,0 +1,34 @@
+export const TUS_RESUMABLE = '1.0.0';
+export const TUS_VERSION = '1.0.0';
+export const TUS_EXTENSIONS = ['creation', 'creation-with-upload', 'creation-defer-length', 'termination'] as const;
+export const OFFSET_OCTET_STREAM = 'application/offset+octet-stream';
+
+/** Request headers a browser client must be allowed to send, and response headers it must be allowed to read. */
+export const TUS_REQUEST_HEADERS = [
+  'Authorization',
+  'Content-Type',
+  'Location',
+  'Tus-Extension',
+  'Tus-Max-Size',
+  'Tus-Resumable',
+  'Tus-Version',
+  'Upload-Concat',
+  'Upload-Defer-Length',
+  'Upload-Length',
+  'Upload-Metadata',
+  'Upload-Offset',
+  'X-HTTP-Method-Override',
+  'X-Requested-With',
+] as const;
+export const TUS_EXPOSED_HEADERS = [
+  'Location',
+  'Tus-Extension',
+  'Tus-Max-Size',
+  'Tus-Resumable',
+  'Tus-Version',
+  'Upload-Concat',
+  'Upload-Defer-Length',
+  'Upload-Length',
+  'Upload-Metadata',
+  'Upload-Offset',
+] as const;

@@ -1,0 +1,234 @@
+import { randomBytes } from 'node:crypto';
+import { Readable } from 'node:stream';
+import { GetObjectCommand, PutObjectCommand, S3Client, UploadPartCommand } from '@aws-sdk/client-s3';
+import { UploadLock } from '../locker/locker.interface';
+import { ObjectKeys } from './object-keys';
+import { mayUploadShortPart } from './part-plan';
+import { BodyEnd, readUntil } from './read-until';
+import { Semaphore } from './semaphore';
+import { SpoolFile } from './spool-file';
+import { StorageError } from './store-errors';
+import { offsetOf, PendingChunk, UploadedPart, UploadInfo } from './upload-info';
+
+export interface PatchWriterConfig {
+  client: S3Client;
+  bucket: string;
+  keys: ObjectKeys;
+  minPartSize: number;
+  maxMultipartParts: number;
+  equalParts: boolean;
+  concurrency: number;
+  tempDir?: string;
+  /** The largest size an upload may reach; bounds part planning for deferred lengths. */
+  uploadLimit: number;
+}
+
+export type WriteStop = BodyEnd | 'too-large';
+
+export interface WriteResult {
+  /** The journal after this write: what to save in the info object. */
+  parts: UploadedPart[];
+  pending: PendingChunk[];
+  /** Held-back chunks this write folded into a part: delete them once the journal is saved. */
+  consumedChunks: PendingChunk[];
+  bytesReceived: number;
+  stop: WriteStop;
+  /** Set when S3 failed: the journal above holds only what is safely stored. */
+  failure?: StorageError;
+}
+
+/** The bytes of one part: held-back chunks already in S3 first, then what this request spooled. */
+interface PartSource {
+  chunks: PendingChunk[];
+  spool: SpoolFile | null;
+  size: number;
+}
+
+/**
+ * Turns one PATCH body into parts. Bytes are cut into parts of `info.partSize` as they arrive, each spooled to
+ * disk and uploaded while the next one fills (at most `concurrency` at once; waiting for a slot stops reading the
+ * body, which is the backpressure). What is left at the end becomes the last part (upload complete), a short part
+ * (when the part budget allows), or a held-back chunk object that the next PATCH's first part starts with.
+ */
+export class PatchWriter {
+  private readonly semaphore: Semaphore;
+  private readonly uploads: Array<Promise<UploadedPart>> = [];
+  private firstFailure: StorageError | undefined;
+
+  constructor(
+    private readonly config: PatchWriterConfig,
+    private readonly info: UploadInfo,
+    private readonly lock: UploadLock,
+  ) {
+    this.semaphore = new Semaphore(config.concurrency);
+  }
+
+  async write(body: Readable, maxBytes: number): Promise<WriteResult> {
+    const { info } = this;
+    const startOffset = offsetOf(info);
+    let current: PartSource = { chunks: [...info.pending], spool: null, size: offsetOf({ parts: [], pending: info.pending }) };
+    let nextPartNumber = info.parts.length + 1;
+    let received = 0;
+    let end: BodyEnd = 'end';
+    let stop: WriteStop | undefined;
+
+    try {
+      for await (let data of readUntil(body, this.lock.signal, (e) => (end = e))) {
+        if (received + data.length > maxBytes) {
+          data = data.subarray(0, maxBytes - received);
+          stop = 'too-large';
+        }
+        while (data.length > 0 && !this.firstFailure) {
+          current.spool ??= await SpoolFile.create(this.config.tempDir);
+          const piece = data.subarray(0, info.partSize - current.size);
+          data = data.subarray(piece.length);
+          await current.spool.write(piece);
+          current.size += piece.length;
+          received += piece.length;
+          if (current.size === info.partSize) {
+            await this.startPartUpload(nextPartNumber++, current);
+            current = { chunks: [], spool: null, size: 0 };
+          }
+        }
+        if (stop || this.firstFailure) break;
+      }
+      stop ??= end;
+
+      const settled = await Promise.allSettled(this.uploads);
+      const newParts = contiguousSuccesses(settled);
+      if (this.firstFailure || newParts.length < settled.length) {
+        // Bytes after a failed part are not stored contiguously: drop them; the client resends from the new offset.
+        await current.spool?.dispose();
+        return this.result(newParts, newParts.length > 0 ? [] : [...info.pending], received, stop, this.firstFailure);
+      }
+
+      const offsetAfter = startOffset + received;
+      const isLast = info.size !== null && offsetAfter === info.size;
+      const partsUsed = info.parts.length + newParts.length;
+      try {
+        if (current.size > 0 && (isLast || this.mayCutShortPart(current.size, partsUsed, offsetAfter))) {
+          newParts.push(await this.uploadPart(nextPartNumber, current));
+          return this.result(newParts, [], received, stop);
+        }
+        const pending = [...current.chunks];
+        if (current.spool && current.spool.size > 0) pending.push(await this.holdBack(current.spool, offsetAfter));
+        else await current.spool?.dispose();
+        return this.result(newParts, pending, received, stop);
+      } catch (error) {
+        // The tail did not reach S3, but everything before it did: keep that, report the failure.
+        if (error instanceof StorageError) return this.result(newParts, current.chunks, received, stop, error);
+        throw error;
+      }
+    } catch (error) {
+      await current.spool?.dispose();
+      await Promise.allSettled(this.uploads);
+      throw error;
+    }
+  }
+
+  private mayCutShortPart(bytes: number, partsUsed: number, offsetAfter: number): boolean {
+    return mayUploadShortPart({
+      bytes,
+      partsUsed,
+      offsetAfter,
+      uploadLimit: this.info.size ?? this.config.uploadLimit,
+      partSize: this.info.partSize,
+      minPartSize: this.config.minPartSize,
+      maxMultipartParts: this.config.maxMultipartParts,
+      equalParts: this.config.equalParts,
+    });
+  }
+
+  private result(
+    newParts: UploadedPart[],
+    pending: PendingChunk[],
+    bytesReceived: number,
+    stop: WriteStop,
+    failure?: StorageError,
+  ): WriteResult {
+    const keep = new Set(pending.map((c) => c.key));
+    return {
+      parts: [...this.info.parts, ...newParts],
+      pending,
+      consumedChunks: this.info.pending.filter((c) => !keep.has(c.key)),
+      bytesReceived,
+      stop,
+      failure,
+    };
+  }
+
+  private async startPartUpload(partNumber: number, source: PartSource): Promise<void> {
+    await this.semaphore.acquire();
+    const upload = this.uploadPart(partNumber, source).finally(() => this.semaphore.release());
+    upload.catch((error: unknown) => {
+      this.firstFailure ??= error instanceof StorageError ? error : new StorageError(`part ${partNumber} upload failed`, error);
+    });
+    this.uploads.push(upload);
+  }
+
+  private async uploadPart(partNumber: number, source: PartSource): Promise<UploadedPart> {
+    try {
+      await source.spool?.close();
+      this.lock.assertHeld();
+      const output = await this.config.client.send(
+        new UploadPartCommand({
+          Bucket: this.config.bucket,
+          Key: this.config.keys.final(this.info.id),
+          UploadId: this.info.multipartUploadId!,
+          PartNumber: partNumber,
+          ContentLength: source.size,
+          Body: this.partBody(source),
+        }),
+        { abortSignal: this.lock.lost },
+      );
+      if (!output.ETag) throw new StorageError(`S3 returned no ETag for part ${partNumber}`);
+      return { partNumber, size: source.size, etag: output.ETag };
+    } catch (error) {
+      if (this.lock.lost.aborted) throw this.lock.lost.reason;
+      throw error instanceof StorageError ? error : new StorageError(`part ${partNumber} upload failed`, error);
+    } finally {
+      await source.spool?.dispose();
+    }
+  }
+
+  private partBody(source: PartSource): Readable {
+    if (source.chunks.length === 0 && source.spool) return source.spool.read();
+    const { client, bucket } = this.config;
+    const lost = this.lock.lost;
+    async function* bytes(): AsyncGenerator<Buffer> {
+      for (const chunk of source.chunks) {
+        const object = await client.send(new GetObjectCommand({ Bucket: bucket, Key: chunk.key }), { abortSignal: lost });
+        yield* object.Body as Readable;
+      }
+      if (source.spool) yield* source.spool.read();
+    }
+    return Readable.from(bytes(), { objectMode: false });
+  }
+
+  private async holdBack(spool: SpoolFile, offsetAfter: number): Promise<PendingChunk> {
+    const key = this.config.keys.pendingChunk(this.info.id, offsetAfter - spool.size, randomBytes(4).toString('hex'));
+    try {
+      await spool.close();
+      this.lock.assertHeld();
+      await this.config.client.send(
+        new PutObjectCommand({ Bucket: this.config.bucket, Key: key, Body: spool.read(), ContentLength: spool.size }),
+        { abortSignal: this.lock.lost },
+      );
+      return { key, size: spool.size };
+    } catch (error) {
+      if (this.lock.lost.aborted) throw this.lock.lost.reason;
+      throw new StorageError('could not store the received bytes', error);
+    } finally {
+      await spool.dispose();
+    }
+  }
+}
+
+function contiguousSuccesses(settled: PromiseSettledResult<UploadedPart>[]): UploadedPart[] {
+  const parts: UploadedPart[] = [];
+  for (const outcome of settled) {
+    if (outcome.status !== 'fulfilled') break;
+    parts.push(outcome.value);
+  }
+  return parts;
+}

@@ -1,0 +1,298 @@
+import { Readable } from 'node:stream';
+import {
+  AbortMultipartUploadCommand,
+  CompleteMultipartUploadCommand,
+  CopyObjectCommand,
+  CreateMultipartUploadCommand,
+  DeleteObjectCommand,
+  GetObjectCommand,
+  PutObjectCommand,
+  S3Client,
+} from '@aws-sdk/client-s3';
+import { Inject, Injectable, Logger } from '@nestjs/common';
+import { UploadLock } from '../locker/locker.interface';
+import { UploadMetadata } from '../protocol/metadata';
+import { Clock, IdGenerator, TUS_CLOCK, TUS_ID_GENERATOR, TUS_S3_CLIENT, TUS_S3_OPTIONS } from '../tus-s3.constants';
+import type { ResolvedTusS3Options } from '../tus-s3.options';
+import { toS3Metadata } from './ascii-metadata';
+import { contentTypeOf } from './content-type';
+import { isValidUploadId, ObjectKeys } from './object-keys';
+import { choosePartSize } from './part-plan';
+import { PatchWriter, WriteStop } from './patch-writer';
+import { isS3NotFound, StorageError, UploadNotFoundError } from './store-errors';
+import { offsetOf, PendingChunk, UploadInfo } from './upload-info';
+
+export interface NewUpload {
+  size: number | null;
+  metadataHeader: string;
+  metadata: UploadMetadata;
+}
+
+export interface ByteRange {
+  start: number;
+  /** Inclusive. */
+  end: number;
+}
+
+export interface UploadContent {
+  body: Readable;
+  contentLength: number;
+  contentType: string;
+}
+
+export interface WriteOutcome {
+  info: UploadInfo;
+  stop: WriteStop;
+  /** Present when the write stopped because S3 failed; `info` then holds what is safely stored. */
+  failure?: StorageError;
+}
+
+/**
+ * The tus data store on S3. Per upload: `<prefix><id>.info` (the journal, see {@link UploadInfo}), a multipart
+ * upload for `<prefix><id>` that PATCH bodies become parts of, and while fewer bytes than a part are waiting,
+ * `<prefix><id>.chunk.*` objects holding them, so any instance can continue the upload. Finishing completes the
+ * multipart upload; the info object stays. It knows nothing of HTTP; callers hold the upload's lock.
+ */
+@Injectable()
+export class S3Store {
+  private readonly logger = new Logger(S3Store.name);
+  readonly keys: ObjectKeys;
+
+  constructor(
+    @Inject(TUS_S3_CLIENT) private readonly client: S3Client,
+    @Inject(TUS_S3_OPTIONS) private readonly options: ResolvedTusS3Options,
+    @Inject(TUS_CLOCK) private readonly clock: Clock,
+    @Inject(TUS_ID_GENERATOR) private readonly newId: IdGenerator,
+  ) {
+    this.keys = new ObjectKeys(options.objectPrefix);
+  }
+
+  get bucket(): string {
+    return this.options.bucket;
+  }
+
+  async create(upload: NewUpload): Promise<UploadInfo> {
+    const id = this.newId();
+    if (!isValidUploadId(id)) throw new Error(`the id generator returned an invalid upload id: ${JSON.stringify(id)}`);
+    const partSize = choosePartSize(this.options, upload.size, this.options.maxSize);
+    const base = {
+      version: 1 as const,
+      id,
+      size: upload.size,
+      metadataHeader: upload.metadataHeader,
+      metadata: upload.metadata,
+      createdAt: this.clock.now().toISOString(),
+      partSize,
+      parts: [],
+      pending: [],
+    };
+    if (upload.size === 0) {
+      // Nothing will ever be PATCHed: S3 cannot complete a multipart upload without parts, so write it whole now.
+      await this.putEmptyFinal(id, upload.metadata);
+      const info: UploadInfo = { ...base, multipartUploadId: null, finishedAt: this.clock.now().toISOString() };
+      await this.saveInfo(info);
+      return info;
+    }
+    const created = await this.s3('create the multipart upload', () =>
+      this.client.send(
+        new CreateMultipartUploadCommand({
+          Bucket: this.bucket,
+          Key: this.keys.final(id),
+          ContentType: contentTypeOf(upload.metadata).mime,
+          Metadata: toS3Metadata(upload.metadata),
+        }),
+      ),
+    );
+    const info: UploadInfo = { ...base, multipartUploadId: created.UploadId!, finishedAt: null };
+    await this.saveInfo(info);
+    return info;
+  }
+
+  async getInfo(id: string): Promise<UploadInfo> {
+    if (!isValidUploadId(id)) throw new UploadNotFoundError(id);
+    try {
+      const object = await this.client.send(new GetObjectCommand({ Bucket: this.bucket, Key: this.keys.info(id) }));
+      const info = JSON.parse(await object.Body!.transformToString('utf8')) as UploadInfo;
+      if (info.version !== 1 || info.id !== id) throw new StorageError(`info object of ${id} is not readable`);
+      return info;
+    } catch (error) {
+      if (isS3NotFound(error)) throw new UploadNotFoundError(id);
+      if (error instanceof StorageError) throw error;
+      throw new StorageError('could not read the upload info', error);
+    }
+  }
+
+  /**
+   * Appends a request body at the upload's current offset (the caller checked it), at most `maxBytes`. Saves the
+   * journal even when the body stopped early, and finishes the upload when its last byte arrived.
+   */
+  async write(info: UploadInfo, body: Readable, lock: UploadLock, maxBytes: number): Promise<WriteOutcome> {
+    const writer = new PatchWriter(
+      {
+        client: this.client,
+        bucket: this.bucket,
+        keys: this.keys,
+        minPartSize: this.options.minPartSize,
+        maxMultipartParts: this.options.maxMultipartParts,
+        equalParts: this.options.equalParts,
+        concurrency: this.options.partUploadConcurrency,
+        tempDir: this.options.tempDir,
+        uploadLimit: this.options.maxSize,
+      },
+      info,
+      lock,
+    );
+    const result = await writer.write(body, maxBytes);
+    let updated: UploadInfo = { ...info, parts: result.parts, pending: result.pending };
+    if (result.bytesReceived > 0 || result.consumedChunks.length > 0) {
+      lock.assertHeld();
+      await this.saveInfo(updated);
+      await this.deleteChunks(result.consumedChunks);
+    }
+    if (!result.failure && updated.size !== null && offsetOf(updated) === updated.size) {
+      lock.assertHeld();
+      updated = await this.finish(updated);
+    }
+    return { info: updated, stop: result.stop, failure: result.failure };
+  }
+
+  /** Sets a deferred length (once). Finishes the upload when the bytes are all there already. */
+  async declareLength(info: UploadInfo, size: number, lock: UploadLock): Promise<UploadInfo> {
+    let updated: UploadInfo = { ...info, size };
+    lock.assertHeld();
+    await this.saveInfo(updated);
+    if (offsetOf(updated) === size) updated = await this.finish(updated);
+    return updated;
+  }
+
+  /** Streams a finished upload, or a byte range of it. */
+  async read(info: UploadInfo, range?: ByteRange): Promise<UploadContent> {
+    const output = await this.s3('read the upload', () =>
+      this.client.send(
+        new GetObjectCommand({
+          Bucket: this.bucket,
+          Key: this.keys.final(info.id),
+          Range: range ? `bytes=${range.start}-${range.end}` : undefined,
+        }),
+      ),
+    ).catch((error) => {
+      if (error instanceof StorageError && isS3NotFound(error.cause)) throw new UploadNotFoundError(info.id);
+      throw error;
+    });
+    return {
+      body: output.Body as Readable,
+      contentLength: output.ContentLength ?? (range ? range.end - range.start + 1 : info.size ?? 0),
+      contentType: output.ContentType ?? 'application/octet-stream',
+    };
+  }
+
+  /** Removes every trace: multipart upload, held-back chunks, the final object when finished, then the journal. */
+  async terminate(info: UploadInfo, lock: UploadLock): Promise<void> {
+    lock.assertHeld();
+    if (info.multipartUploadId) {
+      await this.ignoreMissing('abort the multipart upload', () =>
+        this.client.send(
+          new AbortMultipartUploadCommand({ Bucket: this.bucket, Key: this.keys.final(info.id), UploadId: info.multipartUploadId! }),
+        ),
+      );
+    }
+    await this.deleteChunks(info.pending);
+    if (info.finishedAt) await this.deleteObject(this.keys.final(info.id));
+    await this.deleteObject(this.keys.info(info.id));
+  }
+
+  /** Server-side copy of a finished upload to another bucket (single CopyObject: up to 5 GiB). */
+  async copyTo(info: UploadInfo, bucket: string, key: string): Promise<void> {
+    await this.s3(`copy the upload to ${bucket}`, () =>
+      this.client.send(
+        new CopyObjectCommand({
+          Bucket: bucket,
+          Key: key,
+          CopySource: `${this.bucket}/${encodeURIComponent(this.keys.final(info.id)).replace(/%2F/g, '/')}`,
+        }),
+      ),
+    );
+  }
+
+  private async finish(info: UploadInfo): Promise<UploadInfo> {
+    if (info.parts.length === 0) {
+      await this.putEmptyFinal(info.id, info.metadata);
+    } else {
+      await this.s3('complete the multipart upload', () =>
+        this.client.send(
+          new CompleteMultipartUploadCommand({
+            Bucket: this.bucket,
+            Key: this.keys.final(info.id),
+            UploadId: info.multipartUploadId!,
+            MultipartUpload: { Parts: info.parts.map((p) => ({ PartNumber: p.partNumber, ETag: p.etag })) },
+          }),
+        ),
+      );
+    }
+    if (info.parts.length === 0 && info.multipartUploadId) {
+      await this.ignoreMissing('abort the unused multipart upload', () =>
+        this.client.send(
+          new AbortMultipartUploadCommand({ Bucket: this.bucket, Key: this.keys.final(info.id), UploadId: info.multipartUploadId! }),
+        ),
+      );
+    }
+    const finished: UploadInfo = { ...info, multipartUploadId: null, finishedAt: this.clock.now().toISOString() };
+    await this.saveInfo(finished);
+    return finished;
+  }
+
+  private async putEmptyFinal(id: string, metadata: UploadMetadata): Promise<void> {
+    await this.s3('store the empty upload', () =>
+      this.client.send(
+        new PutObjectCommand({
+          Bucket: this.bucket,
+          Key: this.keys.final(id),
+          Body: '',
+          ContentLength: 0,
+          ContentType: contentTypeOf(metadata).mime,
+          Metadata: toS3Metadata(metadata),
+        }),
+      ),
+    );
+  }
+
+  private async saveInfo(info: UploadInfo): Promise<void> {
+    const body = JSON.stringify(info);
+    await this.s3('save the upload info', () =>
+      this.client.send(
+        new PutObjectCommand({
+          Bucket: this.bucket,
+          Key: this.keys.info(info.id),
+          Body: body,
+          ContentType: 'application/json',
+        }),
+      ),
+    );
+  }
+
+  private async deleteChunks(chunks: readonly PendingChunk[]): Promise<void> {
+    await Promise.all(chunks.map((chunk) => this.deleteObject(chunk.key)));
+  }
+
+  private async deleteObject(key: string): Promise<void> {
+    await this.ignoreMissing(`delete ${key}`, () => this.client.send(new DeleteObjectCommand({ Bucket: this.bucket, Key: key })));
+  }
+
+  private async ignoreMissing(what: string, call: () => Promise<unknown>): Promise<void> {
+    try {
+      await call();
+    } catch (error) {
+      if (isS3NotFound(error)) return;
+      throw new StorageError(`could not ${what}`, error);
+    }
+  }
+
+  private async s3<T>(what: string, call: () => Promise<T>): Promise<T> {
+    try {
+      return await call();
+    } catch (error) {
+      this.logger.warn(`S3 failed to ${what}: ${(error as Error)?.name}: ${(error as Error)?.message}`);
+      throw new StorageError(`could not ${what}`, error);
+    }
+  }
+}

@@ -1,0 +1,25 @@
+export class UploadNotFoundError extends Error {
+  constructor(readonly uploadId: string) {
+    super(`upload ${uploadId} not found`);
+    this.name = 'UploadNotFoundError';
+  }
+}
+
+/** S3 failed us (not the client): the request can be retried later. */
+export class StorageError extends Error {
+  constructor(message: string, override readonly cause?: unknown) {
+    super(message);
+    this.name = 'StorageError';
+  }
+}
+
+/**
+ * Missing things come back in several shapes: NoSuchKey / NoSuchUpload by name, Ceph's NoSuchKey for a missing
+ * multipart upload, or a bare 404 for HEAD requests (which have no body to carry a code).
+ */
+export function isS3NotFound(error: unknown): boolean {
+  if (typeof error !== 'object' || error === null) return false;
+  const e = error as { name?: string; Code?: string; $metadata?: { httpStatusCode?: number } };
+  const name = e.name ?? e.Code;
+  return name === 'NoSuchKey' || name === 'NoSuchUpload' || name === 'NotFound' || e.$metadata?.httpStatusCode === 404;
+}

@@ -1,0 +1,48 @@
+import { UploadMetadata } from '../protocol/metadata';
+
+export interface UploadedPart {
+  readonly partNumber: number;
+  readonly size: number;
+  readonly etag: string;
+}
+
+/** Bytes received but not yet in a part (less than a part): an object of their own until the next part is cut. */
+export interface PendingChunk {
+  readonly key: string;
+  readonly size: number;
+}
+
+/**
+ * What `<prefix><id>.info` holds. It is the upload's journal: the parts and held-back chunks it lists are the
+ * upload's bytes, in order, so the offset is derived from it alone and no ListParts call is needed. Bytes that
+ * reached S3 but not this journal (a crash between the two) are simply sent again by the client and overwrite
+ * the same part number.
+ */
+export interface UploadInfo {
+  readonly version: 1;
+  readonly id: string;
+  /** null while the length is deferred (Upload-Defer-Length: 1). */
+  readonly size: number | null;
+  /** Upload-Metadata exactly as the client sent it: HEAD must echo it unchanged. */
+  readonly metadataHeader: string;
+  readonly metadata: UploadMetadata;
+  readonly createdAt: string;
+  /** null when no multipart upload was needed (a zero-length upload) or it was completed. */
+  readonly multipartUploadId: string | null;
+  readonly partSize: number;
+  readonly parts: readonly UploadedPart[];
+  readonly pending: readonly PendingChunk[];
+  /** Set once the final object exists. */
+  readonly finishedAt: string | null;
+}
+
+export function offsetOf(info: Pick<UploadInfo, 'parts' | 'pending'>): number {
+  let offset = 0;
+  for (const part of info.parts) offset += part.size;
+  for (const chunk of info.pending) offset += chunk.size;
+  return offset;
+}
+
+export function isFinished(info: UploadInfo): boolean {
+  return info.finishedAt !== null;
+}

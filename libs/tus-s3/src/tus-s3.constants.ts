@@ -1,0 +1,17 @@
+/** Injection tokens: every collaborator of the module can be replaced with `overrideProvider(TOKEN)`. */
+export const TUS_S3_CLIENT = Symbol('TUS_S3_CLIENT');
+export const TUS_S3_STORE = Symbol('TUS_S3_STORE');
+export const TUS_LOCKER = Symbol('TUS_LOCKER');
+/** The validated options with defaults filled in ({@link ResolvedTusS3Options}). */
+export const TUS_S3_OPTIONS = Symbol('TUS_S3_OPTIONS');
+/** `{ now(): Date }`: stamps createdAt/finishedAt, so tests can pin time. */
+export const TUS_CLOCK = Symbol('TUS_CLOCK');
+/** `() => string`: new upload ids; results must match UPLOAD_ID_PATTERN. */
+export const TUS_ID_GENERATOR = Symbol('TUS_ID_GENERATOR');
+/** The Redis clients the Redlock locker uses (empty array: the in-memory locker). */
+export const TUS_REDIS_CLIENTS = Symbol('TUS_REDIS_CLIENTS');
+
+export interface Clock {
+  now(): Date;
+}
+export type IdGenerator = () => string;

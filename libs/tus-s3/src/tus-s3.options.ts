@@ -1,0 +1,160 @@
+import type { S3Client, S3ClientConfig } from '@aws-sdk/client-s3';
+import type { Redis } from 'ioredis';
+import type { LockOptions } from './locker/locker-options';
+import { S3_LIMITS } from './store/part-plan';
+
+export interface TusS3ModuleOptions {
+  /** The bucket that holds uploads (info objects, held-back chunks and final objects). */
+  bucket: string;
+  /** Config for the S3Client this module creates. Ignored when `s3Client` is given. */
+  s3?: S3ClientConfig;
+  /** Use this client instead of creating one (it is not destroyed on shutdown). */
+  s3Client?: S3Client;
+  /** Prepended to every object key, e.g. `uploads/`. */
+  objectPrefix?: string;
+  /** Part sizes in bytes. `min` is what S3 accepts; parts are cut at `preferred` unless an upload needs bigger. */
+  partSize?: { min?: number; preferred?: number; max?: number };
+  /** Every part but the last exactly the same size (Cloudflare R2 needs it). Default false. */
+  equalParts?: boolean;
+  maxMultipartParts?: number;
+  maxObjectSize?: number;
+  /** Largest upload accepted (announced as Tus-Max-Size). Default: maxObjectSize. */
+  maxSize?: number;
+  /** How many parts of one PATCH upload to S3 at once while the body is still arriving. Default 4. */
+  partUploadConcurrency?: number;
+  /** Where parts are spooled while they upload. Default: the OS temp dir. */
+  tempDir?: string;
+  /** CORS for browser clients: the allowed origins, or `'*'`. Default: off (the app's own CORS applies). */
+  cors?: { origins: '*' | string[]; credentials?: boolean; maxAgeSeconds?: number };
+  /** Redis masters for the Redlock locker (independent masters, not a cluster). Empty: the in-memory locker. */
+  redis?: { urls?: string[]; clients?: Redis[]; keyPrefix?: string };
+  lock?: Partial<LockOptions>;
+  /** Copy every finished upload to another bucket (the copy survives termination). */
+  copyOnFinish?: { bucket: string; prefix?: string };
+  /** Honour X-Forwarded-Host/-Proto when building Location URLs (only behind a proxy you trust). Default false. */
+  trustProxy?: boolean;
+  /** Create the bucket at start-up when it is missing. For demos and tests, not production. */
+  createBucket?: boolean;
+}
+
+/** Module-definition extras: known before any async factory runs, because routes are fixed at boot. */
+export interface TusS3ModuleExtras {
+  /** Where the tus endpoint is mounted. Default `/files`. */
+  path?: string;
+  isGlobal?: boolean;
+}
+
+export interface ResolvedTusS3Options {
+  bucket: string;
+  s3?: S3ClientConfig;
+  s3Client?: S3Client;
+  objectPrefix: string;
+  minPartSize: number;
+  preferredPartSize: number;
+  maxPartSize: number;
+  equalParts: boolean;
+  maxMultipartParts: number;
+  maxObjectSize: number;
+  maxSize: number;
+  partUploadConcurrency: number;
+  tempDir?: string;
+  cors?: { origins: '*' | string[]; credentials: boolean; maxAgeSeconds: number };
+  redis: { urls: string[]; clients?: Redis[]; keyPrefix: string };
+  lock: Partial<LockOptions>;
+  copyOnFinish?: { bucket: string; prefix: string };
+  trustProxy: boolean;
+  createBucket: boolean;
+}
+
+export class TusS3OptionsError extends Error {
+  constructor(problems: string[]) {
+    super(`TusS3Module options are invalid:\n  - ${problems.join('\n  - ')}`);
+    this.name = 'TusS3OptionsError';
+  }
+}
+
+const MiB = 1024 * 1024;
+const BUCKET_NAME = /^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$/;
+
+/** Fills defaults and checks every option at boot, so a bad config fails loudly before the first upload. */
+export function resolveOptions(options: TusS3ModuleOptions): ResolvedTusS3Options {
+  const problems: string[] = [];
+  const positiveInt = (name: string, value: number | undefined, fallback: number): number => {
+    const v = value ?? fallback;
+    if (!Number.isSafeInteger(v) || v <= 0) problems.push(`${name} must be a positive integer, got ${String(value)}`);
+    return v;
+  };
+
+  if (!options || typeof options.bucket !== 'string' || !BUCKET_NAME.test(options.bucket)) {
+    problems.push(`bucket must be a valid S3 bucket name (3-63 lowercase letters, digits, dots, hyphens), got ${JSON.stringify(options?.bucket)}`);
+  }
+  const objectPrefix = options?.objectPrefix ?? '';
+  if (typeof objectPrefix !== 'string' || objectPrefix.startsWith('/') || objectPrefix.length > 512) {
+    problems.push('objectPrefix must be a string that does not start with "/"');
+  }
+  const minPartSize = positiveInt('partSize.min', options?.partSize?.min, S3_LIMITS.minPartSize);
+  const preferredPartSize = positiveInt('partSize.preferred', options?.partSize?.preferred, 8 * MiB);
+  const maxPartSize = positiveInt('partSize.max', options?.partSize?.max, S3_LIMITS.maxPartSize);
+  if (preferredPartSize < minPartSize) problems.push('partSize.preferred must be at least partSize.min');
+  if (maxPartSize < preferredPartSize) problems.push('partSize.max must be at least partSize.preferred');
+  const maxMultipartParts = positiveInt('maxMultipartParts', options?.maxMultipartParts, S3_LIMITS.maxMultipartParts);
+  const maxObjectSize = positiveInt('maxObjectSize', options?.maxObjectSize, S3_LIMITS.maxObjectSize);
+  const maxSize = positiveInt('maxSize', options?.maxSize, maxObjectSize);
+  if (maxSize > maxObjectSize) problems.push('maxSize cannot exceed maxObjectSize');
+  if (Math.ceil(maxSize / maxMultipartParts) > maxPartSize) {
+    problems.push(`maxSize ${maxSize} cannot be stored in ${maxMultipartParts} parts of at most ${maxPartSize} bytes`);
+  }
+  const partUploadConcurrency = positiveInt('partUploadConcurrency', options?.partUploadConcurrency, 4);
+
+  let cors: ResolvedTusS3Options['cors'];
+  if (options?.cors) {
+    const { origins } = options.cors;
+    if (origins !== '*' && !(Array.isArray(origins) && origins.every((o) => typeof o === 'string'))) {
+      problems.push('cors.origins must be "*" or an array of origins');
+    }
+    if (origins === '*' && options.cors.credentials) problems.push('cors.credentials cannot be used with origins "*"');
+    cors = { origins, credentials: options.cors.credentials ?? false, maxAgeSeconds: options.cors.maxAgeSeconds ?? 86400 };
+  }
+
+  const urls = (options?.redis?.urls ?? []).map((u) => u.trim()).filter(Boolean);
+  for (const url of urls) {
+    if (!/^rediss?:\/\//.test(url)) problems.push(`redis url must start with redis:// or rediss://, got ${url}`);
+  }
+
+  let copyOnFinish: ResolvedTusS3Options['copyOnFinish'];
+  if (options?.copyOnFinish) {
+    if (!BUCKET_NAME.test(options.copyOnFinish.bucket ?? '')) problems.push('copyOnFinish.bucket must be a valid bucket name');
+    copyOnFinish = { bucket: options.copyOnFinish.bucket, prefix: options.copyOnFinish.prefix ?? '' };
+  }
+
+  if (problems.length > 0) throw new TusS3OptionsError(problems);
+  return {
+    bucket: options.bucket,
+    s3: options.s3,
+    s3Client: options.s3Client,
+    objectPrefix,
+    minPartSize,
+    preferredPartSize,
+    maxPartSize,
+    equalParts: options.equalParts ?? false,
+    maxMultipartParts,
+    maxObjectSize,
+    maxSize,
+    partUploadConcurrency,
+    tempDir: options.tempDir,
+    cors,
+    redis: { urls, clients: options.redis?.clients, keyPrefix: options.redis?.keyPrefix ?? 'tus:' },
+    lock: options.lock ?? {},
+    copyOnFinish,
+    trustProxy: options.trustProxy ?? false,
+    createBucket: options.createBucket ?? false,
+  };
+}
+
+/** The mount path, normalized to a leading slash and no trailing one. */
+export function normalizeMountPath(path: string | undefined): string {
+  const p = (path ?? '/files').trim();
+  if (!/^\/?[A-Za-z0-9._~\-/]*$/.test(p)) throw new TusS3OptionsError([`path must be a URL path, got ${p}`]);
+  const withSlash = p.startsWith('/') ? p : `/${p}`;
+  return withSlash.length > 1 ? withSlash.replace(/\/+$/, '') : withSlash;
+}

@@ -1,0 +1,60 @@
+import { randomBytes } from 'node:crypto';
+import { Logger, Provider } from '@nestjs/common';
+import type { Redis } from 'ioredis';
+import { createRedisClients } from './locker/redis-clients';
+import { MemoryLocker } from './locker/memory-locker';
+import { RedlockLocker } from './locker/redlock-locker';
+import { createS3Client } from './store/s3-client.factory';
+import { S3Store } from './store/s3-store';
+import {
+  Clock,
+  IdGenerator,
+  TUS_CLOCK,
+  TUS_ID_GENERATOR,
+  TUS_LOCKER,
+  TUS_REDIS_CLIENTS,
+  TUS_S3_CLIENT,
+  TUS_S3_OPTIONS,
+  TUS_S3_STORE,
+} from './tus-s3.constants';
+import { TUS_S3_MODULE_OPTIONS } from './tus-s3.module-definition';
+import { resolveOptions, ResolvedTusS3Options, TusS3ModuleOptions } from './tus-s3.options';
+
+const systemClock: Clock = { now: () => new Date() };
+/** 128 random bits, hex: unguessable, and nothing in it can form another object's key. */
+const randomId: IdGenerator = () => randomBytes(16).toString('hex');
+
+export const tusS3Providers: Provider[] = [
+  {
+    provide: TUS_S3_OPTIONS,
+    useFactory: (raw: TusS3ModuleOptions) => resolveOptions(raw),
+    inject: [TUS_S3_MODULE_OPTIONS],
+  },
+  {
+    provide: TUS_S3_CLIENT,
+    useFactory: (options: ResolvedTusS3Options) => options.s3Client ?? createS3Client(options.s3),
+    inject: [TUS_S3_OPTIONS],
+  },
+  { provide: TUS_CLOCK, useValue: systemClock },
+  { provide: TUS_ID_GENERATOR, useValue: randomId },
+  {
+    provide: TUS_REDIS_CLIENTS,
+    useFactory: (options: ResolvedTusS3Options): Redis[] =>
+      options.redis.clients ?? (options.redis.urls.length > 0 ? createRedisClients(options.redis.urls) : []),
+    inject: [TUS_S3_OPTIONS],
+  },
+  {
+    provide: TUS_LOCKER,
+    useFactory: (clients: Redis[], options: ResolvedTusS3Options) => {
+      if (clients.length > 0) return new RedlockLocker(clients, options.lock, options.redis.keyPrefix);
+      new Logger('TusS3').warn(
+        'No Redis configured: using the in-memory locker, which is safe for ONE instance only. ' +
+          'Set redis.urls to run several instances.',
+      );
+      return new MemoryLocker(options.lock);
+    },
+    inject: [TUS_REDIS_CLIENTS, TUS_S3_OPTIONS],
+  },
+  S3Store,
+  { provide: TUS_S3_STORE, useExisting: S3Store },
+];

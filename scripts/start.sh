@@ -1,0 +1,11 @@
+#!/usr/bin/env bash
+# `npm start`: builds and serves the demo. Without S3_ENDPOINT it brings up the local RGW and Redis first and
+# uses them; with it, the environment alone configures the demo (see README).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+if [ -z "${S3_ENDPOINT:-}" ]; then
+  scripts/services.sh up
+  eval "$(scripts/services.sh env)"
+fi
+npm run build
+exec node dist/src/main.js

@@ -1,0 +1,10 @@
+#!/usr/bin/env bash
+# `npm test`: unit and end-to-end tests. The end-to-end tests need S3 and Redis: when S3_ENDPOINT is not set,
+# the local RGW and Redis are installed/started by scripts/services.sh and used.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+if [ -z "${S3_ENDPOINT:-}" ]; then
+  scripts/services.sh up
+  eval "$(scripts/services.sh env)"
+fi
+exec npx jest --runInBand "$@"

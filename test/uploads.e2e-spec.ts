@@ -1,0 +1,102 @@
+import { Upload } from 'tus-js-client';
+import { b64, MiB, randomPayload, startTestApp, TestApp } from './support/test-app';
+import { idOf, uploadWithTusClient } from './support/tus-client';
+
+/** Real tus client, real S3: whatever the chunk sizes, the final object is byte-identical to what was sent. */
+describe('uploads with tus-js-client into S3', () => {
+  let t: TestApp;
+
+  beforeAll(async () => {
+    t = await startTestApp();
+  });
+  afterAll(async () => {
+    await t.close();
+  });
+
+  async function expectStored(url: string, data: Buffer): Promise<string> {
+    const id = idOf(url);
+    const stored = await t.s3.bytes(`${t.prefix}${id}`);
+    expect(stored.length).toBe(data.length);
+    expect(stored.equals(data)).toBe(true);
+    return id;
+  }
+
+  it('stores a whole file sent in one PATCH, with ASCII-only metadata on the object and the original on HEAD', async () => {
+    const data = randomPayload(12 * MiB + 123);
+    const url = await uploadWithTusClient(data, {
+      endpoint: t.endpoint,
+      metadata: { filename: 'Menü.pdf', filetype: 'application/pdf' },
+    });
+    const id = await expectStored(url, data);
+
+    const head = await t.s3.head(`${t.prefix}${id}`);
+    expect(head.Metadata).toEqual({ filename: 'Men?.pdf', filetype: 'application/pdf' });
+    expect(head.ContentType).toBe('application/pdf');
+
+    const response = await fetch(url, { method: 'HEAD', headers: { 'Tus-Resumable': '1.0.0' } });
+    expect(response.status).toBe(200);
+    expect(response.headers.get('upload-offset')).toBe(String(data.length));
+    expect(response.headers.get('upload-metadata')).toBe(`filename ${b64('Menü.pdf')},filetype ${b64('application/pdf')}`);
+
+    // Layout: the final object and the info object, nothing held back, no multipart upload left.
+    expect(await t.s3.keys(`${t.prefix}${id}`)).toEqual([`${t.prefix}${id}`, `${t.prefix}${id}.info`]);
+    expect(await t.s3.multipartUploads(`${t.prefix}${id}`)).toBe(0);
+  });
+
+  it.each([
+    ['1 MiB chunks (below the 5 MiB part minimum)', 1 * MiB, 9 * MiB + 7],
+    ['chunks of 5 MiB + 1 byte (straddling part bounds)', 5 * MiB + 1, 17 * MiB + 5],
+    ['3,000,001-byte chunks', 3_000_001, 13 * MiB],
+    ['64 KiB chunks', 64 * 1024, 6 * MiB + 1],
+  ])('stores an upload sent in %s', async (_, chunkSize, size) => {
+    const data = randomPayload(size);
+    const url = await uploadWithTusClient(data, { endpoint: t.endpoint, chunkSize });
+    const id = await expectStored(url, data);
+    expect(await t.s3.keys(`${t.prefix}${id}`)).toEqual([`${t.prefix}${id}`, `${t.prefix}${id}.info`]);
+  });
+
+  it('resumes an aborted upload from its URL', async () => {
+    const data = randomPayload(24 * MiB + 99);
+    let url: string | undefined;
+    await new Promise<void>((resolve, reject) => {
+      const upload = new Upload(data, {
+        endpoint: t.endpoint,
+        chunkSize: 24 * MiB + 99,
+        retryDelays: [],
+        onError: reject,
+        onProgress: (sent) => {
+          if (sent >= 10 * MiB && !url) {
+            url = upload.url!;
+            void upload.abort().then(() => resolve());
+          }
+        },
+        onSuccess: () => reject(new Error('should have been aborted first')),
+      });
+      upload.start();
+    });
+    // The server saves what arrived before the connection dropped.
+    const head = await pollOffset(url!, (offset) => offset > 0);
+    expect(head).toBeGreaterThan(0);
+    expect(head).toBeLessThan(data.length);
+
+    const resumedUrl = await uploadWithTusClient(data, { uploadUrl: url!, endpoint: t.endpoint });
+    expect(resumedUrl).toBe(url);
+    await expectStored(url!, data);
+  });
+
+  it('stores zero-length uploads', async () => {
+    const url = await uploadWithTusClient(Buffer.alloc(0), { endpoint: t.endpoint, metadata: { filename: 'empty' } });
+    await expectStored(url, Buffer.alloc(0));
+  });
+});
+
+async function pollOffset(url: string, done: (offset: number) => boolean): Promise<number> {
+  let offset = -1;
+  for (let i = 0; i < 50; i++) {
+    const response = await fetch(url, { method: 'HEAD', headers: { 'Tus-Resumable': '1.0.0' } });
+    offset = Number(response.headers.get('upload-offset'));
+    if (done(offset)) return offset;
+    await new Promise((r) => setTimeout(r, 100));
+  }
+  return offset;
+}
