@@ -1,7 +1,7 @@
 import { randomBytes } from 'node:crypto';
 import { Readable } from 'node:stream';
 import { GetObjectCommand, PutObjectCommand, S3Client, UploadPartCommand } from '@aws-sdk/client-s3';
-import { UploadLock } from '../locker/locker.interface';
+import { LockInterruptedError, UploadLock } from '../locker/locker.interface';
 import { ObjectKeys } from './object-keys';
 import { mayUploadShortPart } from './part-plan';
 import { BodyEnd, readUntil } from './read-until';
@@ -54,6 +54,8 @@ export class PatchWriter {
   private readonly semaphore: Semaphore;
   private readonly uploads: Array<Promise<UploadedPart>> = [];
   private firstFailure: StorageError | undefined;
+  /** Set when a part found the lock gone: nothing may be committed after that, not even the journal. */
+  private lockLost: LockInterruptedError | undefined;
 
   constructor(
     private readonly config: PatchWriterConfig,
@@ -78,7 +80,7 @@ export class PatchWriter {
           data = data.subarray(0, maxBytes - received);
           stop = 'too-large';
         }
-        while (data.length > 0 && !this.firstFailure) {
+        while (data.length > 0 && !this.firstFailure && !this.lockLost) {
           current.spool ??= await SpoolFile.create(this.config.tempDir);
           const piece = data.subarray(0, info.partSize - current.size);
           data = data.subarray(piece.length);
@@ -90,11 +92,12 @@ export class PatchWriter {
             current = { chunks: [], spool: null, size: 0 };
           }
         }
-        if (stop || this.firstFailure) break;
+        if (stop || this.firstFailure || this.lockLost) break;
       }
       stop ??= end;
 
       const settled = await Promise.allSettled(this.uploads);
+      if (this.lockLost) throw this.lockLost;
       const newParts = contiguousSuccesses(settled);
       if (this.firstFailure || newParts.length < settled.length) {
         // Bytes after a failed part are not stored contiguously: drop them; the client resends from the new offset.
@@ -161,7 +164,8 @@ export class PatchWriter {
     await this.semaphore.acquire();
     const upload = this.uploadPart(partNumber, source).finally(() => this.semaphore.release());
     upload.catch((error: unknown) => {
-      this.firstFailure ??= error instanceof StorageError ? error : new StorageError(`part ${partNumber} upload failed`, error);
+      if (error instanceof LockInterruptedError) this.lockLost ??= error;
+      else this.firstFailure ??= error instanceof StorageError ? error : new StorageError(`part ${partNumber} upload failed`, error);
     });
     this.uploads.push(upload);
   }
@@ -185,7 +189,8 @@ export class PatchWriter {
       return { partNumber, size: source.size, etag: output.ETag };
     } catch (error) {
       if (this.lock.lost.aborted) throw this.lock.lost.reason;
-      throw error instanceof StorageError ? error : new StorageError(`part ${partNumber} upload failed`, error);
+      if (error instanceof LockInterruptedError || error instanceof StorageError) throw error;
+      throw new StorageError(`part ${partNumber} upload failed`, error);
     } finally {
       await source.spool?.dispose();
     }
@@ -217,6 +222,7 @@ export class PatchWriter {
       return { key, size: spool.size };
     } catch (error) {
       if (this.lock.lost.aborted) throw this.lock.lost.reason;
+      if (error instanceof LockInterruptedError) throw error;
       throw new StorageError('could not store the received bytes', error);
     } finally {
       await spool.dispose();

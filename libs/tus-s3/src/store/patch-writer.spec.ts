@@ -1,0 +1,171 @@
+import { Readable } from 'node:stream';
+import { GetObjectCommand, PutObjectCommand, S3Client, UploadPartCommand } from '@aws-sdk/client-s3';
+import { mockClient } from 'aws-sdk-client-mock';
+import { MemoryLocker } from '../locker/memory-locker';
+import { LockInterruptedError } from '../locker/locker.interface';
+import { ObjectKeys } from './object-keys';
+import { PatchWriter, PatchWriterConfig } from './patch-writer';
+import { UploadInfo } from './upload-info';
+
+const MiB = 1024 * 1024;
+const s3 = mockClient(S3Client);
+
+/** What each UploadPart / PutObject received, read to the end as S3 would. */
+let received: Array<{ command: string; key: string; partNumber?: number; bytes: Buffer }>;
+
+async function drain(body: unknown): Promise<Buffer> {
+  if (typeof body === 'string') return Buffer.from(body);
+  const chunks: Buffer[] = [];
+  for await (const chunk of body as Readable) chunks.push(Buffer.from(chunk));
+  return Buffer.concat(chunks);
+}
+
+function config(): PatchWriterConfig {
+  return {
+    client: new S3Client({ region: 'us-east-1' }),
+    bucket: 'b',
+    keys: new ObjectKeys('p/'),
+    minPartSize: 5 * MiB,
+    maxMultipartParts: 10_000,
+    equalParts: false,
+    concurrency: 2,
+    uploadLimit: 1024 * MiB,
+  };
+}
+
+function info(overrides: Partial<UploadInfo> = {}): UploadInfo {
+  return {
+    version: 1,
+    id: 'abc',
+    size: 100 * MiB,
+    metadataHeader: '',
+    metadata: {},
+    createdAt: '2026-01-01T00:00:00.000Z',
+    multipartUploadId: 'mpu-1',
+    partSize: 8 * MiB,
+    parts: [],
+    pending: [],
+    finishedAt: null,
+    ...overrides,
+  };
+}
+
+function body(data: Buffer, chunkSize = 64 * 1024): Readable {
+  const pieces: Buffer[] = [];
+  for (let i = 0; i < data.length; i += chunkSize) pieces.push(data.subarray(i, i + chunkSize));
+  return Readable.from(pieces);
+}
+
+const pattern = (size: number, seed: number) => Buffer.alloc(size, seed);
+
+beforeEach(() => {
+  s3.reset();
+  received = [];
+  s3.on(UploadPartCommand).callsFake(async (input) => {
+    received.push({ command: 'UploadPart', key: input.Key, partNumber: input.PartNumber, bytes: await drain(input.Body) });
+    return { ETag: `"etag-${input.PartNumber}"` };
+  });
+  s3.on(PutObjectCommand).callsFake(async (input) => {
+    received.push({ command: 'PutObject', key: input.Key, bytes: await drain(input.Body) });
+    return {};
+  });
+});
+
+describe('PatchWriter', () => {
+  it('cuts a body into full parts and holds back a rest below the part minimum', async () => {
+    const data = Buffer.concat([pattern(8 * MiB, 1), pattern(8 * MiB, 2), pattern(4 * MiB, 3)]);
+    const lock = await new MemoryLocker().lock('abc');
+    const result = await new PatchWriter(config(), info(), lock).write(body(data), Infinity);
+
+    expect(result.parts.map((p) => [p.partNumber, p.size, p.etag])).toEqual([
+      [1, 8 * MiB, '"etag-1"'],
+      [2, 8 * MiB, '"etag-2"'],
+    ]);
+    expect(result.pending).toHaveLength(1);
+    expect(result.pending[0].size).toBe(4 * MiB);
+    expect(result.pending[0].key).toMatch(/^p\/abc\.chunk\.16777216\.[0-9a-f]+$/);
+    const sent = Buffer.concat(received.sort((a, b) => (a.partNumber ?? 99) - (b.partNumber ?? 99)).map((r) => r.bytes));
+    expect(sent.equals(data)).toBe(true);
+    expect(result.stop).toBe('end');
+  });
+
+  it('starts the next part with the held-back chunks, streamed from S3, and reports them consumed', async () => {
+    const held = pattern(3 * MiB, 7);
+    s3.on(GetObjectCommand, { Key: 'p/abc.chunk.0.aa' }).resolves({ Body: Readable.from([held]) as never });
+    const data = pattern(6 * MiB, 8);
+    const lock = await new MemoryLocker().lock('abc');
+    const start = info({ pending: [{ key: 'p/abc.chunk.0.aa', size: 3 * MiB }] });
+    const result = await new PatchWriter(config(), start, lock).write(body(data), Infinity);
+
+    const part = received.find((r) => r.command === 'UploadPart')!;
+    expect(part.partNumber).toBe(1);
+    expect(part.bytes.equals(Buffer.concat([held, data.subarray(0, 5 * MiB)]))).toBe(true);
+    expect(result.consumedChunks).toEqual([{ key: 'p/abc.chunk.0.aa', size: 3 * MiB }]);
+    expect(result.pending.map((c) => c.size)).toEqual([1 * MiB]);
+  });
+
+  it('sends the rest as the last part when the upload is complete, whatever its size', async () => {
+    const data = pattern(9 * MiB, 4);
+    const lock = await new MemoryLocker().lock('abc');
+    const result = await new PatchWriter(config(), info({ size: 9 * MiB }), lock).write(body(data), 9 * MiB);
+    expect(result.parts.map((p) => p.size)).toEqual([8 * MiB, 1 * MiB]);
+    expect(result.pending).toEqual([]);
+  });
+
+  it('sends a rest of at least the minimum as a short part instead of holding it back', async () => {
+    const lock = await new MemoryLocker().lock('abc');
+    const result = await new PatchWriter(config(), info(), lock).write(body(pattern(6 * MiB, 5)), Infinity);
+    expect(result.parts.map((p) => p.size)).toEqual([6 * MiB]);
+    expect(result.pending).toEqual([]);
+  });
+
+  it('holds the rest back with equal parts, even above the minimum', async () => {
+    const lock = await new MemoryLocker().lock('abc');
+    const result = await new PatchWriter({ ...config(), equalParts: true }, info(), lock).write(body(pattern(6 * MiB, 5)), Infinity);
+    expect(result.parts).toEqual([]);
+    expect(result.pending.map((c) => c.size)).toEqual([6 * MiB]);
+  });
+
+  it('keeps only the parts before a failed one, drops the bytes after it, and reports the failure', async () => {
+    s3.on(UploadPartCommand, { PartNumber: 2 }).rejects(new Error('S3 is down'));
+    const lock = await new MemoryLocker().lock('abc');
+    const data = pattern(20 * MiB, 6);
+    const result = await new PatchWriter(config(), info(), lock).write(body(data), Infinity);
+    expect(result.failure).toBeDefined();
+    expect(result.parts.map((p) => p.partNumber)).toEqual([1]);
+    expect(result.pending).toEqual([]);
+    expect(received.filter((r) => r.command === 'PutObject')).toEqual([]);
+  });
+
+  it('stops at maxBytes and says the body was too large', async () => {
+    const lock = await new MemoryLocker().lock('abc');
+    const result = await new PatchWriter(config(), info(), lock).write(body(pattern(3 * MiB, 1)), 2 * MiB);
+    expect(result.stop).toBe('too-large');
+    expect(result.bytesReceived).toBe(2 * MiB);
+    expect(result.pending.map((c) => c.size)).toEqual([2 * MiB]);
+  });
+
+  it('stops reading and keeps what arrived when another request asks for the lock', async () => {
+    const locker = new MemoryLocker({ waitMs: 5000 });
+    const lock = await locker.lock('abc');
+    const stream = new Readable({ read() {} });
+    stream.push(pattern(1 * MiB, 9)); // then the client stalls: no more data, no end
+    const writing = new PatchWriter(config(), info(), lock).write(stream, Infinity);
+    await new Promise((r) => setTimeout(r, 50));
+    const waiting = locker.lock('abc');
+    const result = await writing;
+    expect(result.stop).toBe('stopped');
+    expect(result.pending.map((c) => c.size)).toEqual([1 * MiB]);
+    await lock.release();
+    await (await waiting).release();
+  });
+
+  it('writes nothing once the lock is lost', async () => {
+    const lock = await new MemoryLocker().lock('abc');
+    await lock.release(); // a released lock is as unusable as a lost one
+    await expect(new PatchWriter(config(), info(), lock).write(body(pattern(9 * MiB, 1)), Infinity)).rejects.toBeInstanceOf(
+      LockInterruptedError,
+    );
+    expect(received).toEqual([]);
+  });
+});
