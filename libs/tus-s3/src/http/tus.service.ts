@@ -99,7 +99,7 @@ export class TusService {
       throw TusErrors.tooLarge(`the body (${contentLength} bytes) is longer than Upload-Length`);
     }
 
-    let info = await this.store.create({ size, metadataHeader: metadataHeader.trim(), metadata });
+    const info = await this.store.create({ size, metadataHeader: metadataHeader.trim(), metadata });
     this.emit(TusEvents.UploadCreated, new UploadCreatedEvent(info));
     const location = this.locationOf(req, info.id);
     if (!withBody) {
@@ -108,7 +108,14 @@ export class TusService {
     }
     const lock = await this.locker.lock(info.id);
     try {
-      info = await this.appendBody(req, res, info, lock, location);
+      await this.appendBody(req, res, info, lock, location);
+    } catch (error) {
+      // The client never learns this upload's URL when creation fails: leave nothing of it behind.
+      await this.store
+        .getInfo(info.id)
+        .then((saved) => this.store.terminate(saved, lock))
+        .catch((cleanup: unknown) => this.logger.warn(`could not remove failed upload ${info.id}: ${describe(cleanup)}`));
+      throw error;
     } finally {
       await lock.release();
     }
@@ -145,15 +152,20 @@ export class TusService {
         let info = await this.store.getInfo(uploadId);
         const current = offsetOf(info);
         if (offset !== current) throw TusErrors.offsetMismatch(current, offset);
-        if (newLength !== undefined) info = await this.declareLength(info, newLength, lock);
-        const limit = info.size ?? this.options.maxSize;
+        // Every check comes before the first write: a refused PATCH changes nothing, not even a deferred length.
+        const size = newLength === undefined ? info.size : this.acceptableLength(info, newLength);
+        const limit = size ?? this.options.maxSize;
         if (contentLength !== undefined && current + contentLength > limit) {
           throw TusErrors.tooLarge(`the body would take the upload to ${current + contentLength} bytes, past its length ${limit}`);
         }
-        if (isFinished(info)) {
-          if (contentLength === undefined || contentLength === 0) return send(res, 204, { 'Upload-Offset': current });
-          throw TusErrors.tooLarge('the upload is already complete');
+        if (current === size && (await bodyHasBytes(req, contentLength))) {
+          throw TusErrors.tooLarge('the upload is already complete: no more bytes can be appended');
         }
+        if (size !== null && size !== info.size) {
+          info = await this.store.declareLength(info, size, lock);
+          if (isFinished(info)) await this.announceFinished(info);
+        }
+        if (isFinished(info)) return send(res, 204, { 'Upload-Offset': current });
         await this.appendBody(req, res, info, lock);
       } finally {
         await lock.release();
@@ -171,37 +183,39 @@ export class TusService {
     info: UploadInfo,
     lock: UploadLock,
     createdLocation?: string,
-  ): Promise<UploadInfo> {
+  ): Promise<void> {
     const before = offsetOf(info);
     const limit = (info.size ?? this.options.maxSize) - before;
     const outcome = await this.store.write(info, req, lock, limit);
     const after = offsetOf(outcome.info);
     if (after > before) this.emit(TusEvents.UploadProgress, new UploadProgressEvent(outcome.info, after));
+    if (outcome.failure) throw outcome.failure;
+    const tooLarge = outcome.stop === 'too-large';
+    // A creation that fails is removed by the caller, so only a PATCH may go on when its body was too long.
+    if (tooLarge && createdLocation) throw TusErrors.tooLarge(`the body is longer than Upload-Length`);
+    // Answer-side work (copying, listeners) must not keep other requests of this upload waiting.
     await lock.release();
     if (isFinished(outcome.info)) await this.announceFinished(outcome.info);
+    if (tooLarge) throw TusErrors.tooLarge(`the body goes past the upload's length; stored up to offset ${after}`);
 
     const headers = { 'Upload-Offset': after, Location: createdLocation };
-    if (outcome.failure) throw outcome.failure;
-    if (outcome.stop === 'too-large') throw TusErrors.tooLarge(`the body goes past the upload's length; stored up to offset ${after}`);
     if (outcome.stop !== 'end') {
       // The body was cut short (client gone, or another request took over): nobody reads the rest of it.
       res.setHeader('Connection', 'close');
       res.once('finish', () => req.destroy());
     }
     send(res, createdLocation ? 201 : 204, headers);
-    return outcome.info;
   }
 
-  private async declareLength(info: UploadInfo, size: number, lock: UploadLock): Promise<UploadInfo> {
+  /** The length a PATCH may declare for an upload whose length was deferred (and once set, only that again). */
+  private acceptableLength(info: UploadInfo, size: number): number {
     if (info.size !== null) {
-      if (info.size === size) return info;
+      if (info.size === size) return size;
       throw TusErrors.badRequest(`Upload-Length is already ${info.size} and cannot change`);
     }
     if (size > this.options.maxSize) throw TusErrors.tooLarge(`Upload-Length ${size} exceeds Tus-Max-Size ${this.options.maxSize}`);
     if (size < offsetOf(info)) throw TusErrors.badRequest(`Upload-Length ${size} is less than the bytes already received`);
-    const updated = await this.store.declareLength(info, size, lock);
-    if (isFinished(updated)) await this.announceFinished(updated);
-    return updated;
+    return size;
   }
 
   private async terminate(res: ServerResponse, uploadId: string): Promise<void> {
@@ -231,12 +245,13 @@ export class TusService {
       return send(res, 416, { 'Content-Range': `bytes */${size}` }, 'the requested range is outside the upload');
     }
     const { mime, inlineSafe } = contentTypeOf(info.metadata);
+    const disposition = contentDispositionOf(info.metadata, inlineSafe);
     const content = await this.store.read(info, range.kind === 'partial' ? range : undefined);
     res.statusCode = range.kind === 'partial' ? 206 : 200;
     res.setHeader('Tus-Resumable', TUS_RESUMABLE);
     res.setHeader('Content-Type', mime);
     res.setHeader('Content-Length', content.contentLength);
-    res.setHeader('Content-Disposition', contentDispositionOf(info.metadata, inlineSafe));
+    res.setHeader('Content-Disposition', disposition);
     res.setHeader('X-Content-Type-Options', 'nosniff');
     res.setHeader('Accept-Ranges', 'bytes');
     if (range.kind === 'partial') res.setHeader('Content-Range', `bytes ${range.start}-${range.end}/${size}`);
@@ -335,6 +350,25 @@ function isOffsetStream(req: IncomingMessage): boolean {
 function hasBody(req: IncomingMessage): boolean {
   const length = singleHeaderSafe(req.headers['content-length']);
   return req.headers['transfer-encoding'] !== undefined || (length !== undefined && length.trim() !== '0');
+}
+
+/**
+ * Whether a body carries any byte. With Content-Length that is known up front; a chunked body is read until its
+ * first byte (then paused: the connection is closed after the answer) or its end.
+ */
+function bodyHasBytes(req: IncomingMessage, contentLength: number | undefined): Promise<boolean> {
+  if (contentLength !== undefined) return Promise.resolve(contentLength > 0);
+  if (!hasBody(req)) return Promise.resolve(false);
+  return new Promise((resolve) => {
+    const done = (hasBytes: boolean) => {
+      req.off('data', onData).off('end', onEnd).off('error', onEnd);
+      if (hasBytes) req.pause();
+      resolve(hasBytes);
+    };
+    const onData = (chunk: Buffer) => chunk.length > 0 && done(true);
+    const onEnd = () => done(false);
+    req.on('data', onData).once('end', onEnd).once('error', onEnd);
+  });
 }
 
 function parseContentLength(req: IncomingMessage): number | undefined {

@@ -36,3 +36,21 @@ describe('download headers', () => {
     expect(contentDispositionOf({}, false)).toBe('attachment');
   });
 });
+
+describe('S3 metadata limits', () => {
+  it('leaves off entries that would pass 2 KB, keeping the ones that fit', () => {
+    const out = toS3Metadata({ filename: 'a.txt', huge: 'x'.repeat(5000), filetype: 'text/plain' });
+    expect(out).toEqual({ filename: 'a.txt', filetype: 'text/plain' });
+  });
+
+  it('keeps the first of two keys that collide once made header-safe', () => {
+    expect(toS3Metadata({ 'a b': '1', a_b: '2' })).toEqual({ a_b: '1' });
+  });
+});
+
+describe('Content-Disposition of long names', () => {
+  it('never splits a character when cutting at 255', () => {
+    const name = `${'a'.repeat(254)}😀.txt`;
+    expect(() => contentDispositionOf({ filename: name }, false)).not.toThrow();
+  });
+});

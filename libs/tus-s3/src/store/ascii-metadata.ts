@@ -1,15 +1,23 @@
 import { UploadMetadata } from '../protocol/metadata';
 
+/** AWS's limit for user metadata (keys and values, UTF-8 bytes); other services are at least as generous. */
+export const S3_METADATA_LIMIT_BYTES = 2048;
+
 /**
  * S3 object metadata travels in HTTP headers, so it must be printable ASCII: every other character becomes "?"
  * ("Menü" -> "Men?"), one per character as the user sees it. Keys are lower-cased by S3 anyway, and characters that
- * cannot appear in a header name become "_". The original stays in the info object.
+ * cannot appear in a header name become "_". Entries that would push the total past S3's 2 KB limit are left off
+ * (client metadata must never make S3 refuse the upload); the info object keeps all of it, unchanged.
  */
 export function toS3Metadata(metadata: UploadMetadata): Record<string, string> {
   const out: Record<string, string> = {};
+  let total = 0;
   for (const [key, value] of Object.entries(metadata)) {
     const safeKey = key.toLowerCase().replace(/[^a-z0-9!#$%&'*+.^_`|~-]/g, '_');
-    out[safeKey] = toAsciiText(value ?? '');
+    const safeValue = toAsciiText(value ?? '');
+    if (safeKey in out || total + safeKey.length + safeValue.length > S3_METADATA_LIMIT_BYTES) continue;
+    out[safeKey] = safeValue;
+    total += safeKey.length + safeValue.length;
   }
   return out;
 }

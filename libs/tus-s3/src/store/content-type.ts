@@ -19,7 +19,8 @@ export function contentDispositionOf(metadata: UploadMetadata, inline: boolean):
   const kind = inline ? 'inline' : 'attachment';
   const name = metadata.filename ?? metadata.name;
   if (!name) return kind;
-  const base = name.replace(/^.*[\\/]/, '').slice(0, 255);
+  // Cut by code points: half a surrogate pair cannot be percent-encoded.
+  const base = Array.from(name.replace(/^.*[\\/]/, '')).slice(0, 255).join('');
   const fallback = base.replace(/[^\x20-\x7e]|["\\%;]/g, '_').trim() || 'download';
   const encoded = encodeURIComponent(base).replace(/['()*]/g, (c) => `%${c.charCodeAt(0).toString(16).toUpperCase()}`);
   return `${kind}; filename="${fallback}"; filename*=UTF-8''${encoded}`;

@@ -20,7 +20,7 @@ import { isValidUploadId, ObjectKeys } from './object-keys';
 import { choosePartSize } from './part-plan';
 import { PatchWriter, WriteStop } from './patch-writer';
 import { isS3NotFound, StorageError, UploadNotFoundError } from './store-errors';
-import { offsetOf, PendingChunk, UploadInfo } from './upload-info';
+import { isFinished, offsetOf, PendingChunk, UploadInfo } from './upload-info';
 
 export interface NewUpload {
   size: number | null;
@@ -149,7 +149,7 @@ export class S3Store {
       await this.saveInfo(updated);
       await this.deleteChunks(result.consumedChunks);
     }
-    if (!result.failure && updated.size !== null && offsetOf(updated) === updated.size) {
+    if (!result.failure && !isFinished(updated) && updated.size !== null && offsetOf(updated) === updated.size) {
       lock.assertHeld();
       updated = await this.finish(updated);
     }
@@ -158,11 +158,16 @@ export class S3Store {
 
   /** Sets a deferred length (once). Finishes the upload when the bytes are all there already. */
   async declareLength(info: UploadInfo, size: number, lock: UploadLock): Promise<UploadInfo> {
-    let updated: UploadInfo = { ...info, size };
+    const updated: UploadInfo = { ...info, size };
+    if (offsetOf(updated) === size && updated.pending.length > 0) {
+      // Complete already, but its tail is held back: an empty write folds those chunks into the last part.
+      const outcome = await this.write(updated, Readable.from([]), lock, 0);
+      if (outcome.failure) throw outcome.failure;
+      return outcome.info;
+    }
     lock.assertHeld();
     await this.saveInfo(updated);
-    if (offsetOf(updated) === size) updated = await this.finish(updated);
-    return updated;
+    return offsetOf(updated) === size ? this.finish(updated) : updated;
   }
 
   /** Streams a finished upload, or a byte range of it. */
@@ -215,6 +220,7 @@ export class S3Store {
   }
 
   private async finish(info: UploadInfo): Promise<UploadInfo> {
+    if (info.pending.length > 0) throw new Error(`upload ${info.id} cannot finish while bytes are held back`);
     if (info.parts.length === 0) {
       await this.putEmptyFinal(info.id, info.metadata);
     } else {
