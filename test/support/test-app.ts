@@ -1,6 +1,6 @@
 import { randomBytes } from 'node:crypto';
 import { AddressInfo } from 'node:net';
-import { INestApplication } from '@nestjs/common';
+import { INestApplication, Provider } from '@nestjs/common';
 import { EventEmitterModule } from '@nestjs/event-emitter';
 import { Test, TestingModuleBuilder } from '@nestjs/testing';
 import { TusS3Module, TusS3ModuleOptions } from '@nestjs-tus/s3';
@@ -27,6 +27,8 @@ export interface TestAppOptions {
   /** Use Redlock over REDIS_URLS (default: the in-memory locker). */
   redis?: boolean;
   customize?: (builder: TestingModuleBuilder) => TestingModuleBuilder;
+  /** Extra providers of the app, e.g. event listeners. */
+  providers?: Provider[];
 }
 
 /** A Nest app with the module, listening on a free port, storing under a fresh prefix of the test bucket. */
@@ -47,6 +49,7 @@ export async function startTestApp(opts: TestAppOptions = {}): Promise<TestApp> 
         ...opts.options,
       }),
     ],
+    providers: opts.providers ?? [],
   });
   if (opts.customize) builder = opts.customize(builder);
   const moduleRef = await builder.compile();

@@ -1,0 +1,57 @@
+import { normalizeMountPath, resolveOptions, TusS3OptionsError } from './tus-s3.options';
+
+describe('module options', () => {
+  it('fills S3 defaults', () => {
+    const resolved = resolveOptions({ bucket: 'uploads' });
+    expect(resolved).toMatchObject({
+      bucket: 'uploads',
+      objectPrefix: '',
+      minPartSize: 5 * 1024 * 1024,
+      preferredPartSize: 8 * 1024 * 1024,
+      maxMultipartParts: 10_000,
+      partUploadConcurrency: 4,
+      redis: { urls: [], keyPrefix: 'tus:' },
+    });
+    expect(resolved.maxSize).toBe(resolved.maxObjectSize);
+  });
+
+  it('names every problem at once', () => {
+    let message = '';
+    try {
+      resolveOptions({
+        bucket: 'Not_A_Bucket',
+        partSize: { min: 10, preferred: 5 },
+        maxSize: -1,
+        redis: { urls: ['localhost:6379'] },
+        cors: { origins: '*', credentials: true },
+      });
+    } catch (error) {
+      expect(error).toBeInstanceOf(TusS3OptionsError);
+      message = (error as Error).message;
+    }
+    expect(message).toContain('bucket must be a valid S3 bucket name');
+    expect(message).toContain('partSize.preferred must be at least partSize.min');
+    expect(message).toContain('maxSize must be a positive integer');
+    expect(message).toContain('redis url must start with redis://');
+    expect(message).toContain('cors.credentials cannot be used with origins "*"');
+  });
+
+  it('refuses a maxSize that 10,000 parts of the largest size cannot hold', () => {
+    expect(() => resolveOptions({ bucket: 'uploads', partSize: { max: 8 * 1024 * 1024 }, maxSize: 10 ** 12 })).toThrow(
+      /cannot be stored in 10000 parts/,
+    );
+  });
+
+  it.each([
+    [undefined, '/files'],
+    ['uploads', '/uploads'],
+    ['/api/files/', '/api/files'],
+    ['/', '/'],
+  ])('normalizes the mount path %s to %s', (path, expected) => {
+    expect(normalizeMountPath(path)).toBe(expected);
+  });
+
+  it('refuses a mount path with route syntax', () => {
+    expect(() => normalizeMountPath('/files/:id')).toThrow(TusS3OptionsError);
+  });
+});
