@@ -1,7 +1,9 @@
+import { DEMO_ENV } from './support/demo-env'; // first: the demo reads the environment as it loads
 import { randomBytes } from 'node:crypto';
 import { AddressInfo } from 'node:net';
 import { INestApplication } from '@nestjs/common';
 import { Test } from '@nestjs/testing';
+import { AppModule } from '../src/app.module';
 import { serviceEnv, testS3Client } from './support/s3-env';
 import { S3Inspector } from './support/s3-inspect';
 import { MiB } from './support/test-app';
@@ -11,12 +13,10 @@ import { idOf, uploadWithTusClient } from './support/tus-client';
 describe('demo app', () => {
   let app: INestApplication;
   let origin: string;
-  const prefix = `demo-${randomBytes(4).toString('hex')}/`;
+  const prefix = DEMO_ENV.S3_OBJECT_PREFIX;
 
   beforeAll(async () => {
     serviceEnv(); // fails with instructions when the services are not configured
-    Object.assign(process.env, { TUS_PATH: '/uploads', S3_BUCKET: 'tus-demo-e2e', S3_OBJECT_PREFIX: prefix });
-    const { AppModule } = await import('../src/app.module');
     const moduleRef = await Test.createTestingModule({ imports: [AppModule] }).compile();
     app = moduleRef.createNestApplication({ logger: false });
     await app.listen(0, '127.0.0.1');

@@ -1,4 +1,5 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
+import { pipeline } from 'node:stream/promises';
 import { Inject, Injectable, Logger, Optional } from '@nestjs/common';
 import { EventEmitter2 } from '@nestjs/event-emitter';
 import {
@@ -255,9 +256,8 @@ export class TusService {
     res.setHeader('X-Content-Type-Options', 'nosniff');
     res.setHeader('Accept-Ranges', 'bytes');
     if (range.kind === 'partial') res.setHeader('Content-Range', `bytes ${range.start}-${range.end}/${size}`);
-    content.body.on('error', () => res.destroy());
-    content.body.pipe(res);
-    await new Promise<void>((resolve) => res.once('close', resolve));
+    // pipeline() also ends the S3 response when the client goes away, so no S3 connection is left hanging.
+    await pipeline(content.body, res).catch(() => undefined);
   }
 
   private async announceFinished(info: UploadInfo): Promise<void> {
