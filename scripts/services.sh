@@ -224,9 +224,10 @@ osd max object name len = 460
 osd max object namespace len = 64
 
 [client.rgw]
+# tcp_nodelay: without it, small responses (a GET of a tiny object) wait ~40 ms on Nagle + delayed ACK
 log file = $LOG/\$name.log
 rgw data = $SERVICES_DIR/rgw
-rgw frontends = beast endpoint=$RGW_HOST:$RGW_PORT
+rgw frontends = beast endpoint=$RGW_HOST:$RGW_PORT tcp_nodelay=1
 rgw dns name =
 rgw thread pool size = 256
 # free the tails of deleted objects and aborted multipart uploads quickly (memory is the disk here)

@@ -37,6 +37,9 @@ export interface WriteResult {
   failure?: StorageError;
 }
 
+/** How many held-back chunk objects are requested ahead of the one being streamed into a part. */
+const CHUNK_PREFETCH = 4;
+
 /** The bytes of one part: held-back chunks already in S3 first, then what this request spooled. */
 interface PartSource {
   chunks: PendingChunk[];
@@ -198,14 +201,31 @@ export class PatchWriter {
 
   private partBody(source: PartSource): Readable {
     if (source.chunks.length === 0 && source.spool) return source.spool.read();
-    const { client, bucket } = this.config;
-    const lost = this.lock.lost;
+    const open = (chunk: PendingChunk): Promise<Readable> =>
+      this.config.client
+        .send(new GetObjectCommand({ Bucket: this.config.bucket, Key: chunk.key }), { abortSignal: this.lock.lost })
+        .then((object) => object.Body as Readable);
     async function* bytes(): AsyncGenerator<Buffer> {
-      for (const chunk of source.chunks) {
-        const object = await client.send(new GetObjectCommand({ Bucket: bucket, Key: chunk.key }), { abortSignal: lost });
-        yield* object.Body as Readable;
+      // Held-back chunks are many small objects: ask for the next few while the current one streams.
+      const opening: Array<Promise<Readable>> = [];
+      const prefetch = (index: number) => {
+        if (index >= source.chunks.length) return;
+        const request = open(source.chunks[index]);
+        request.catch(() => undefined); // awaited in order below; this only keeps an early failure from going unhandled
+        opening.push(request);
+      };
+      for (let i = 0; i < CHUNK_PREFETCH; i++) prefetch(i);
+      try {
+        for (let i = 0; i < source.chunks.length; i++) {
+          const body = await opening[i];
+          prefetch(i + CHUNK_PREFETCH);
+          yield* body;
+        }
+        if (source.spool) yield* source.spool.read();
+      } finally {
+        // Abandoned part-way (the upload failed): close the responses we opened but did not read.
+        for (const request of opening) void request.then((body) => body.destroy(), () => undefined);
       }
-      if (source.spool) yield* source.spool.read();
     }
     return Readable.from(bytes(), { objectMode: false });
   }
