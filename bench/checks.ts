@@ -1,0 +1,71 @@
+import { mib, MiB, OUR_PART_CONCURRENCY, PART_SIZE, TargetName } from './config';
+import type { Check, RssSample, ScenarioResult } from './results';
+
+const RSS_LIMIT = 200 * MiB;
+const RSS_GROWTH = 1.25;
+
+/** The targets this module is held to, all measured within one run. */
+export function evaluateChecks(scenarios: ScenarioResult[], rss: RssSample[]): Check[] {
+  const checks: Check[] = [];
+  const ratio = (id: string, min: number, name: string) => {
+    const s = scenarios.find((x) => x.scenario.id === id);
+    if (!s) return;
+    const ours = s.targets.nest.median;
+    const direct = s.targets.direct.median;
+    const r = direct > 0 ? ours / direct : 0;
+    checks.push({ name, pass: r >= min, detail: `${ours.toFixed(1)} / ${direct.toFixed(1)} MB/s = ${r.toFixed(3)}x (need >= ${min}x)` });
+  };
+  ratio('one-patch', 0.9, 'one big PATCH >= 0.9x direct');
+  ratio('patch-1mib', 0.5, '1 MiB PATCHes >= 0.5x direct');
+  ratio('concurrent', 0.8, 'concurrent uploads >= 0.8x concurrent direct');
+
+  const small = rss.find((s) => s.target === 'nest' && s.size === Math.min(...rss.map((x) => x.size)));
+  const large = rss.find((s) => s.target === 'nest' && s.size === Math.max(...rss.map((x) => x.size)));
+  if (small && large) {
+    checks.push({
+      name: `peak RSS of our server < ${mib(RSS_LIMIT)} during the ${mib(large.size)} upload`,
+      pass: large.verified && large.peakRss < RSS_LIMIT,
+      detail: `${mib(large.peakRss)}${large.verified ? '' : ' (upload failed)'}`,
+    });
+    checks.push({
+      name: `peak RSS does not grow with size (${mib(large.size)} within +25% of ${mib(small.size)})`,
+      pass: large.verified && small.verified && large.peakRss <= small.peakRss * RSS_GROWTH,
+      detail: `${mib(large.peakRss)} vs ${mib(small.peakRss)} (${((large.peakRss / small.peakRss - 1) * 100).toFixed(1)}%)`,
+    });
+  }
+
+  const perUpload = (OUR_PART_CONCURRENCY + 1) * PART_SIZE;
+  const over = scenarios.filter((s) => (s.targets.nest.server?.tempPeak ?? 0) > s.scenario.uploads * perUpload);
+  checks.push({
+    name: `temp disk <= (${OUR_PART_CONCURRENCY} + 1) x ${mib(PART_SIZE)} per concurrent upload`,
+    pass: over.length === 0,
+    detail: scenarios
+      .map((s) => `${s.scenario.id} ${mib(s.targets.nest.server?.tempPeak ?? 0)} / ${mib(s.scenario.uploads * perUpload)}`)
+      .join(', '),
+  });
+  const leftovers = [
+    ...scenarios.filter((s) => (s.targets.nest.server?.tempAfter ?? 0) > 0).map((s) => s.scenario.id),
+    ...rss.filter((s) => s.target === 'nest' && s.tempAfter > 0).map((s) => `rss ${mib(s.size)}`),
+  ];
+  checks.push({
+    name: 'temp dir empty after every upload',
+    pass: leftovers.length === 0,
+    detail: leftovers.length === 0 ? 'empty' : `files left after: ${leftovers.join(', ')}`,
+  });
+
+  const failed: string[] = [];
+  for (const s of scenarios) {
+    for (const t of Object.values(s.targets)) if (!t.verified) failed.push(`${s.scenario.id}/${label(t.target)}`);
+  }
+  for (const s of rss) if (!s.verified) failed.push(`rss ${mib(s.size)}/${label(s.target)}`);
+  checks.push({
+    name: 'every upload stored correctly (size; sha256 where checked), all targets',
+    pass: failed.length === 0,
+    detail: failed.length === 0 ? 'all verified' : `failed: ${failed.join(', ')}`,
+  });
+  return checks;
+}
+
+function label(target: TargetName): string {
+  return { direct: 'a', nest: 'b', peer: 'c' }[target];
+}

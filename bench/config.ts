@@ -1,0 +1,134 @@
+import { existsSync } from 'node:fs';
+import { dirname, join } from 'node:path';
+
+export const MiB = 1024 * 1024;
+export const PART_SIZE = 8 * MiB;
+/** Our module's default `partUploadConcurrency`: parts of one PATCH in flight at once. */
+export const OUR_PART_CONCURRENCY = 4;
+export const BUCKET = 'tus-bench';
+
+export type TargetName = 'direct' | 'nest' | 'peer';
+export const TARGETS: readonly TargetName[] = ['direct', 'nest', 'peer'];
+export const TARGET_LABELS: Record<TargetName, string> = {
+  direct: '(a) direct lib-storage',
+  nest: '(b) this module',
+  peer: '(c) @tus/server + s3-store',
+};
+
+export interface Scenario {
+  id: string;
+  title: string;
+  /** Bytes of each upload. */
+  size: number;
+  /** Bytes per PATCH (the last one may be shorter). Direct uploads ignore it. */
+  patchSize: number;
+  /** Uploads running at once. */
+  uploads: number;
+  /** Compare a sha256 of the stored bytes (besides the size, which is always checked). */
+  sha256: boolean;
+}
+
+export interface BenchConfig {
+  quick: boolean;
+  rounds: number;
+  /** Rounds run first and thrown away, so fresh server children are warm (JIT) when measuring starts. */
+  warmupRounds: number;
+  scenarios: Scenario[];
+  /** The RSS check: peak RSS of our server for one PATCH of `rssSmall` bytes vs one of `rssLarge`. */
+  rssSmall: number;
+  rssLarge: number;
+  /** Run the RSS check (by default only with all scenarios, or with BENCH_RSS=1). */
+  rssCheck: boolean;
+  cpuProfile: boolean;
+  root: string;
+  /** Scratch space (git-ignored): compiled bench, temp dirs of the servers. */
+  workDir: string;
+  /** Where BENCHMARKS.md, results.svg and results.json go. */
+  output: { markdown: string; svg: string; json: string; svgLink: string };
+  profileDir: string;
+}
+
+export interface ServiceEnv {
+  endpoint: string;
+  region: string;
+  accessKeyId: string;
+  secretAccessKey: string;
+  redisUrls: string[];
+}
+
+export function loadConfig(env = process.env): BenchConfig {
+  const quick = env.BENCH_QUICK === '1';
+  const cpuProfile = env.BENCH_CPU_PROF === '1';
+  const root = projectRoot();
+  const workDir = join(root, '.bench-tmp');
+  const size = (full: number, small: number) => (quick ? small : full);
+  const big = size(256 * MiB, 32 * MiB);
+  const series = size(64 * MiB, 16 * MiB);
+  const each = size(16 * MiB, 8 * MiB);
+  const concurrent = size(16, 4);
+  const all: Scenario[] = [
+    { id: 'one-patch', title: `${mib(big)} in one PATCH`, size: big, patchSize: big, uploads: 1, sha256: false },
+    { id: 'patch-1mib', title: `${mib(series)} in 1 MiB PATCHes`, size: series, patchSize: MiB, uploads: 1, sha256: true },
+    { id: 'patch-5mib1', title: `${mib(series)} in 5 MiB + 1 B PATCHes`, size: series, patchSize: 5 * MiB + 1, uploads: 1, sha256: true },
+    { id: 'concurrent', title: `${concurrent} concurrent x ${mib(each)}`, size: each, patchSize: each, uploads: concurrent, sha256: false },
+  ];
+  const only = (env.BENCH_SCENARIOS ?? '').split(',').map((s) => s.trim()).filter(Boolean);
+  const scenarios = only.length > 0 ? all.filter((s) => only.includes(s.id)) : all;
+  const official = !quick && !cpuProfile && only.length === 0 && env.BENCH_ROUNDS === undefined;
+  const outDir = official ? root : join(workDir, quick ? 'quick' : 'partial');
+  return {
+    quick,
+    rounds: Number(env.BENCH_ROUNDS ?? (quick ? 1 : 5)),
+    warmupRounds: Number(env.BENCH_WARMUP ?? (quick ? 0 : 2)),
+    scenarios,
+    rssSmall: size(256 * MiB, 32 * MiB),
+    rssLarge: size(1024 * MiB, 128 * MiB),
+    rssCheck: only.length === 0 || env.BENCH_RSS === '1',
+    cpuProfile,
+    root,
+    workDir,
+    output: official
+      ? { markdown: join(root, 'BENCHMARKS.md'), svg: join(root, 'bench', 'results.svg'), json: join(root, 'bench', 'results.json'), svgLink: 'bench/results.svg' }
+      : { markdown: join(outDir, 'BENCHMARKS.md'), svg: join(outDir, 'results.svg'), json: join(outDir, 'results.json'), svgLink: 'results.svg' },
+    profileDir: join(root, 'bench', 'profiles'),
+  };
+}
+
+export function serviceEnv(env = process.env): ServiceEnv {
+  if (!env.S3_ENDPOINT) throw new Error('S3_ENDPOINT is not set: run `npm run bench` (it starts the local services) or eval "$(scripts/services.sh env)"');
+  return {
+    endpoint: env.S3_ENDPOINT,
+    region: env.S3_REGION ?? 'us-east-1',
+    accessKeyId: env.S3_ACCESS_KEY_ID ?? 'tusdev',
+    secretAccessKey: env.S3_SECRET_ACCESS_KEY ?? 'tusdevsecret',
+    redisUrls: (env.REDIS_URLS ?? 'redis://127.0.0.1:6379').split(',').filter(Boolean),
+  };
+}
+
+/** The client config every party uses against RGW: path-style, and checksums only where an operation needs them. */
+export function s3ConfigOf(env: ServiceEnv) {
+  return {
+    endpoint: env.endpoint,
+    region: env.region,
+    forcePathStyle: true,
+    requestChecksumCalculation: 'WHEN_REQUIRED' as const,
+    responseChecksumValidation: 'WHEN_REQUIRED' as const,
+    credentials: { accessKeyId: env.accessKeyId, secretAccessKey: env.secretAccessKey },
+  };
+}
+
+export function mib(bytes: number): string {
+  const value = bytes / MiB;
+  return `${Number.isInteger(value) ? value : value.toFixed(1)} MiB`;
+}
+
+/** The nearest directory with a package.json: the project, whether this runs compiled (.bench-tmp/build) or not. */
+function projectRoot(): string {
+  let dir = __dirname;
+  while (!existsSync(join(dir, 'package.json'))) {
+    const parent = dirname(dir);
+    if (parent === dir) throw new Error('package.json not found above ' + __dirname);
+    dir = parent;
+  }
+  return dir;
+}

@@ -1,0 +1,69 @@
+import { join } from 'node:path';
+import type { S3Client } from '@aws-sdk/client-s3';
+import { BenchConfig, BUCKET, PART_SIZE, ServiceEnv, TargetName } from './config';
+import type { RedisCommandCounter } from './measure/redis-stats';
+import type { BenchBucket } from './measure/s3-objects';
+import type { Payload } from './payload';
+import { DirectTarget } from './targets/direct-target';
+import { ServerChild, ServerKind } from './targets/server-child';
+import type { Target } from './targets/target';
+import { TusTarget } from './targets/tus-target';
+
+/** Everything a bench step needs. */
+export interface BenchContext {
+  config: BenchConfig;
+  env: ServiceEnv;
+  payload: Payload;
+  bucket: BenchBucket;
+  /** The direct target's client (built like the module builds its own). */
+  s3: S3Client;
+  /** Starts every object key of this run, so that one prefix deletes them all. */
+  runPrefix: string;
+  /** Parent of the server children's temp dirs for this run. */
+  tempRoot: string;
+  /** radosgw, ceph-osd and redis-server: their CPU time is charged to the round that used them. */
+  servicePids: number[];
+  /** Redis commands served while our server's rounds run (its Redlock traffic). */
+  redis: RedisCommandCounter;
+}
+
+const SERVER_LETTER: Record<ServerKind, string> = { nest: 'b', peer: 'c' };
+
+export interface RunningTargets {
+  /** direct, and a tus target per server kind started (all three unless `kinds` says otherwise). */
+  targets: Record<TargetName, Target>;
+  servers: Record<ServerKind, ServerChild>;
+  tempDirs: Record<ServerKind, string>;
+  close(): Promise<void>;
+}
+
+/** The three targets for one step (`label`): fresh server children, so that their peak RSS belongs to this step. */
+export async function startTargets(ctx: BenchContext, label: string, kinds: ServerKind[] = ['nest', 'peer']): Promise<RunningTargets> {
+  const servers = {} as Record<ServerKind, ServerChild>;
+  const tempDirs = {} as Record<ServerKind, string>;
+  const targets: Partial<Record<TargetName, Target>> = {
+    direct: new DirectTarget(ctx.s3, BUCKET, `${ctx.runPrefix}a-${label}/`, ctx.payload),
+  };
+  for (const kind of kinds) {
+    const letter = SERVER_LETTER[kind];
+    // The peer's ids are its object keys and the last segment of its URLs: no slash in its prefix.
+    const prefix = `${ctx.runPrefix}${letter}-${label}${kind === 'nest' ? '/' : '-'}`;
+    tempDirs[kind] = join(ctx.tempRoot, `${kind}-${label}`);
+    servers[kind] = await ServerChild.start({
+      kind,
+      settings: { bucket: BUCKET, prefix, tempDir: tempDirs[kind], partSize: PART_SIZE },
+      cpuProfile: ctx.config.cpuProfile ? { dir: ctx.config.profileDir, name: `${kind}-${label}` } : undefined,
+    });
+    const keyOf = kind === 'nest' ? (id: string) => `${prefix}${id}` : (id: string) => id;
+    targets[kind] = new TusTarget(kind, `${servers[kind].origin}/files`, ctx.payload, keyOf);
+  }
+  return {
+    targets: targets as Record<TargetName, Target>, // holds direct plus the kinds started
+    servers,
+    tempDirs,
+    close: async () => {
+      for (const target of Object.values(targets)) (target as Partial<TusTarget>).close?.();
+      await Promise.all(Object.values(servers).map((s) => s.stop()));
+    },
+  };
+}
