@@ -139,6 +139,38 @@ describe('several instances, one upload', () => {
     await expectFinalBytes(url, data);
   });
 
+  it('stops a PATCH at once when its lock is lost, and commits nothing after that', async () => {
+    const data = randomBytes(20 * MiB);
+    const url = await createUpload(a.endpoint, data.length);
+    const id = idOf(url);
+    const socket = await stalledPatch(url, 0, data.length, data.subarray(0, 3 * MiB));
+    const answer = new Promise<string>((resolve) => {
+      let text = '';
+      socket.on('data', (chunk: Buffer) => (text += chunk.toString('latin1')));
+      socket.on('close', () => resolve(text));
+    });
+    try {
+      await new Promise((r) => setTimeout(r, 300));
+      const infoBefore = await a.s3.bytes(`${prefix}${id}.info`);
+      const keysBefore = await a.s3.keys(`${prefix}${id}`);
+      await Promise.all([masters[0].stop(), masters[1].stop()]); // the holder can no longer extend its lock
+      const status = await Promise.race([answer, new Promise<string>((r) => setTimeout(() => r('no answer'), 5000))]);
+      expect(status).toMatch(/^HTTP\/1\.1 503 /);
+      // Whatever the client sends now is not written either.
+      socket.write(data.subarray(3 * MiB, 4 * MiB));
+      await new Promise((r) => setTimeout(r, 300));
+      expect((await a.s3.bytes(`${prefix}${id}.info`)).equals(infoBefore)).toBe(true);
+      expect(await a.s3.keys(`${prefix}${id}`)).toEqual(keysBefore);
+    } finally {
+      socket.destroy();
+      await Promise.all([masters[0].start(), masters[1].start()]);
+    }
+    await waitFor(async () => (await headOffset(url)).status === 200, 10_000);
+    expect((await headOffset(url)).offset).toBe(0);
+    await finishWith(url, data);
+    await expectFinalBytes(url, data);
+  });
+
   it('finishes an upload whose Redis masters restart while it runs', async () => {
     const data = randomBytes(10 * MiB);
     let restarted = false;
