@@ -10,6 +10,7 @@ export {
   TUS_CLOCK,
   TUS_ID_GENERATOR,
   TUS_REDIS_CLIENTS,
+  TUS_HELD_BYTES,
 } from './tus-s3.constants';
 export type { Clock, IdGenerator } from './tus-s3.constants';
 export { S3Store } from './store/s3-store';
@@ -18,6 +19,7 @@ export type { UploadInfo, UploadedPart, PendingChunk } from './store/upload-info
 export { offsetOf, isFinished } from './store/upload-info';
 export { UploadNotFoundError, StorageError } from './store/store-errors';
 export { createS3Client } from './store/s3-client.factory';
+export { RedisHeldBytes } from './store/redis-held-bytes';
 export { TusService } from './http/tus.service';
 export {
   TusEvents,

@@ -8,6 +8,8 @@ export const TUS_S3_OPTIONS = Symbol('TUS_S3_OPTIONS');
 export const TUS_CLOCK = Symbol('TUS_CLOCK');
 /** `() => string`: new upload ids; results must match UPLOAD_ID_PATTERN. */
 export const TUS_ID_GENERATOR = Symbol('TUS_ID_GENERATOR');
+/** Where held-back bytes go with `holdBackIn: 'redis'` (a RedisHeldBytes), else null. */
+export const TUS_HELD_BYTES = Symbol('TUS_HELD_BYTES');
 /** The Redis clients the Redlock locker uses (empty array: the in-memory locker). */
 export const TUS_REDIS_CLIENTS = Symbol('TUS_REDIS_CLIENTS');
 

@@ -2,6 +2,7 @@ import { Module } from '@nestjs/common';
 import { TusService } from './http/tus.service';
 import {
   TUS_CLOCK,
+  TUS_HELD_BYTES,
   TUS_ID_GENERATOR,
   TUS_LOCKER,
   TUS_REDIS_CLIENTS,
@@ -20,6 +21,6 @@ import { S3Store } from './store/s3-store';
  */
 @Module({
   providers: [...tusS3Providers, TusService, TusS3Lifecycle],
-  exports: [S3Store, TUS_S3_STORE, TUS_S3_CLIENT, TUS_LOCKER, TUS_S3_OPTIONS, TUS_CLOCK, TUS_ID_GENERATOR, TUS_REDIS_CLIENTS],
+  exports: [S3Store, TUS_S3_STORE, TUS_S3_CLIENT, TUS_LOCKER, TUS_S3_OPTIONS, TUS_CLOCK, TUS_ID_GENERATOR, TUS_REDIS_CLIENTS, TUS_HELD_BYTES],
 })
 export class TusS3Module extends ConfigurableTusS3Module {}

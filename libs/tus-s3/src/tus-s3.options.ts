@@ -26,6 +26,12 @@ export interface TusS3ModuleOptions {
   tempDir?: string;
   /** CORS for browser clients: the allowed origins, or `'*'`. Default: off (the app's own CORS applies). */
   cors?: { origins: '*' | string[]; credentials?: boolean; maxAgeSeconds?: number };
+  /**
+   * Where bytes held back between PATCHes (less than a part) wait: `s3` (default) as chunk objects, or `redis` in the
+   * FIRST Redis of `redis.urls`, which is much faster for small PATCHes but makes that Redis hold acknowledged
+   * bytes: use one with persistence or a replica. Fixed per upload at its creation.
+   */
+  holdBackIn?: 's3' | 'redis';
   /** Redis masters for the Redlock locker (independent masters, not a cluster). Empty: the in-memory locker. */
   redis?: { urls?: string[]; clients?: Redis[]; keyPrefix?: string };
   lock?: Partial<LockOptions>;
@@ -58,6 +64,7 @@ export interface ResolvedTusS3Options {
   maxSize: number;
   partUploadConcurrency: number;
   tempDir?: string;
+  holdBackIn: 's3' | 'redis';
   cors?: { origins: '*' | string[]; credentials: boolean; maxAgeSeconds: number };
   redis: { urls: string[]; clients?: Redis[]; keyPrefix: string };
   lock: Partial<LockOptions>;
@@ -121,6 +128,12 @@ export function resolveOptions(options: TusS3ModuleOptions): ResolvedTusS3Option
     if (!/^rediss?:\/\//.test(url)) problems.push(`redis url must start with redis:// or rediss://, got ${url}`);
   }
 
+  const holdBackIn = options?.holdBackIn ?? 's3';
+  if (holdBackIn !== 's3' && holdBackIn !== 'redis') problems.push(`holdBackIn must be 's3' or 'redis', got ${String(holdBackIn)}`);
+  if (holdBackIn === 'redis' && urls.length === 0 && !options?.redis?.clients?.length) {
+    problems.push("holdBackIn 'redis' needs redis.urls (or redis.clients)");
+  }
+
   let copyOnFinish: ResolvedTusS3Options['copyOnFinish'];
   if (options?.copyOnFinish) {
     if (!BUCKET_NAME.test(options.copyOnFinish.bucket ?? '')) problems.push('copyOnFinish.bucket must be a valid bucket name');
@@ -142,6 +155,7 @@ export function resolveOptions(options: TusS3ModuleOptions): ResolvedTusS3Option
     maxSize,
     partUploadConcurrency,
     tempDir: options.tempDir,
+    holdBackIn,
     cors,
     redis: { urls, clients: options.redis?.clients, keyPrefix: options.redis?.keyPrefix ?? 'tus:' },
     lock: options.lock ?? {},

@@ -4,12 +4,14 @@ import type { Redis } from 'ioredis';
 import { createRedisClients } from './locker/redis-clients';
 import { MemoryLocker } from './locker/memory-locker';
 import { RedlockLocker } from './locker/redlock-locker';
+import { RedisHeldBytes } from './store/redis-held-bytes';
 import { createS3Client } from './store/s3-client.factory';
 import { S3Store } from './store/s3-store';
 import {
   Clock,
   IdGenerator,
   TUS_CLOCK,
+  TUS_HELD_BYTES,
   TUS_ID_GENERATOR,
   TUS_LOCKER,
   TUS_REDIS_CLIENTS,
@@ -53,6 +55,12 @@ export const tusS3Providers: Provider[] = [
       );
       return new MemoryLocker(options.lock);
     },
+    inject: [TUS_REDIS_CLIENTS, TUS_S3_OPTIONS],
+  },
+  {
+    provide: TUS_HELD_BYTES,
+    useFactory: (clients: Redis[], options: ResolvedTusS3Options) =>
+      options.holdBackIn === 'redis' ? new RedisHeldBytes(clients[0], options.redis.keyPrefix) : null,
     inject: [TUS_REDIS_CLIENTS, TUS_S3_OPTIONS],
   },
   S3Store,

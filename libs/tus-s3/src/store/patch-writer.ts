@@ -3,6 +3,7 @@ import { Readable } from 'node:stream';
 import { GetObjectCommand, PutObjectCommand, S3Client, UploadPartCommand } from '@aws-sdk/client-s3';
 import { LockInterruptedError, UploadLock } from '../locker/locker.interface';
 import { ObjectKeys } from './object-keys';
+import { RedisHeldBytes } from './redis-held-bytes';
 import { mayUploadShortPart } from './part-plan';
 import { BodyEnd, readUntil } from './read-until';
 import { Semaphore } from './semaphore';
@@ -21,6 +22,8 @@ export interface PatchWriterConfig {
   tempDir?: string;
   /** The largest size an upload may reach; bounds part planning for deferred lengths. */
   uploadLimit: number;
+  /** Where held-back bytes go for uploads whose journal says `heldIn: 'redis'`. */
+  held?: RedisHeldBytes;
 }
 
 export type WriteStop = BodyEnd | 'too-large';
@@ -116,9 +119,8 @@ export class PatchWriter {
           newParts.push(await this.uploadPart(nextPartNumber, current));
           return this.result(newParts, [], received, stop);
         }
-        const pending = [...current.chunks];
-        if (current.spool && current.spool.size > 0) pending.push(await this.holdBack(current.spool, offsetAfter));
-        else await current.spool?.dispose();
+        const partsEnd = offsetOf({ parts: [...info.parts, ...newParts], pending: [] });
+        const pending = await this.holdBack(current, offsetAfter, partsEnd);
         return this.result(newParts, pending, received, stop);
       } catch (error) {
         // The tail did not reach S3, but everything before it did: keep that, report the failure.
@@ -201,10 +203,13 @@ export class PatchWriter {
 
   private partBody(source: PartSource): Readable {
     if (source.chunks.length === 0 && source.spool) return source.spool.read();
+    const { held } = this.config;
     const open = (chunk: PendingChunk): Promise<Readable> =>
-      this.config.client
-        .send(new GetObjectCommand({ Bucket: this.config.bucket, Key: chunk.key }), { abortSignal: this.lock.lost })
-        .then((object) => object.Body as Readable);
+      held && RedisHeldBytes.isRedisKey(chunk.key)
+        ? Promise.resolve(held.read(chunk.key, chunk.size))
+        : this.config.client
+            .send(new GetObjectCommand({ Bucket: this.config.bucket, Key: chunk.key }), { abortSignal: this.lock.lost })
+            .then((object) => object.Body as Readable);
     async function* bytes(): AsyncGenerator<Buffer> {
       // Held-back chunks are many small objects: ask for the next few while the current one streams.
       const opening: Array<Promise<Readable>> = [];
@@ -230,23 +235,49 @@ export class PatchWriter {
     return Readable.from(bytes(), { objectMode: false });
   }
 
-  private async holdBack(spool: SpoolFile, offsetAfter: number): Promise<PendingChunk> {
-    const key = this.config.keys.pendingChunk(this.info.id, offsetAfter - spool.size, randomBytes(4).toString('hex'));
+  /**
+   * Keeps the bytes that did not make a part until the next PATCH. Returns the held-back chunks after this write:
+   * in S3, one more chunk object; in Redis, the one run of bytes after the parts, grown by this write.
+   */
+  private async holdBack(current: PartSource, offsetAfter: number, partsEnd: number): Promise<PendingChunk[]> {
+    const { spool } = current;
+    if (!spool || spool.size === 0) {
+      await spool?.dispose();
+      return [...current.chunks];
+    }
     try {
       await spool.close();
       this.lock.assertHeld();
+      if (this.info.heldIn === 'redis') return [await this.holdBackInRedis(current, spool, partsEnd)];
+      const key = this.config.keys.pendingChunk(this.info.id, offsetAfter - spool.size, randomBytes(4).toString('hex'));
       await this.config.client.send(
         new PutObjectCommand({ Bucket: this.config.bucket, Key: key, Body: spool.read(), ContentLength: spool.size }),
         { abortSignal: this.lock.lost },
       );
-      return { key, size: spool.size };
+      return [...current.chunks, { key, size: spool.size }];
     } catch (error) {
       if (this.lock.lost.aborted) throw this.lock.lost.reason;
-      if (error instanceof LockInterruptedError) throw error;
+      if (error instanceof LockInterruptedError || error instanceof StorageError) throw error;
       throw new StorageError('could not store the received bytes', error);
     } finally {
       await spool.dispose();
     }
+  }
+
+  private async holdBackInRedis(current: PartSource, spool: SpoolFile, partsEnd: number): Promise<PendingChunk> {
+    const held = this.config.held;
+    if (!held) throw new StorageError(`upload ${this.info.id} holds bytes in Redis, but holdBackIn 'redis' is not configured`);
+    const run = current.chunks[0];
+    const key = run?.key ?? held.journalKey(this.info.id, partsEnd);
+    let size = run?.size ?? 0;
+    for await (const piece of spool.read(1024 * 1024)) {
+      this.lock.assertHeld();
+      const data = piece as Buffer;
+      if (size === 0) await held.start(key, data);
+      else await held.append(key, size, data);
+      size += data.length;
+    }
+    return { key, size };
   }
 }
 

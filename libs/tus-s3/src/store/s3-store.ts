@@ -12,13 +12,22 @@ import {
 import { Inject, Injectable, Logger } from '@nestjs/common';
 import { UploadLock } from '../locker/locker.interface';
 import { UploadMetadata } from '../protocol/metadata';
-import { Clock, IdGenerator, TUS_CLOCK, TUS_ID_GENERATOR, TUS_S3_CLIENT, TUS_S3_OPTIONS } from '../tus-s3.constants';
+import {
+  Clock,
+  IdGenerator,
+  TUS_CLOCK,
+  TUS_HELD_BYTES,
+  TUS_ID_GENERATOR,
+  TUS_S3_CLIENT,
+  TUS_S3_OPTIONS,
+} from '../tus-s3.constants';
 import type { ResolvedTusS3Options } from '../tus-s3.options';
 import { toS3Metadata } from './ascii-metadata';
 import { contentTypeOf } from './content-type';
 import { isValidUploadId, ObjectKeys } from './object-keys';
 import { choosePartSize } from './part-plan';
 import { PatchWriter, WriteStop } from './patch-writer';
+import { RedisHeldBytes } from './redis-held-bytes';
 import { isS3NotFound, StorageError, UploadNotFoundError } from './store-errors';
 import { isFinished, offsetOf, PendingChunk, UploadInfo } from './upload-info';
 
@@ -63,6 +72,7 @@ export class S3Store {
     @Inject(TUS_S3_OPTIONS) private readonly options: ResolvedTusS3Options,
     @Inject(TUS_CLOCK) private readonly clock: Clock,
     @Inject(TUS_ID_GENERATOR) private readonly newId: IdGenerator,
+    @Inject(TUS_HELD_BYTES) private readonly held: RedisHeldBytes | null,
   ) {
     this.keys = new ObjectKeys(options.objectPrefix);
   }
@@ -85,6 +95,7 @@ export class S3Store {
       partSize,
       parts: [],
       pending: [],
+      ...(this.held ? { heldIn: 'redis' as const } : {}),
     };
     if (upload.size === 0) {
       // Nothing will ever be PATCHed: S3 cannot complete a multipart upload without parts, so write it whole now.
@@ -114,7 +125,7 @@ export class S3Store {
       const object = await this.client.send(new GetObjectCommand({ Bucket: this.bucket, Key: this.keys.info(id) }));
       const info = JSON.parse(await object.Body!.transformToString('utf8')) as UploadInfo;
       if (info.version !== 1 || info.id !== id) throw new StorageError(`info object of ${id} is not readable`);
-      return info;
+      return info.heldIn === 'redis' ? await this.withRedisHeldBytes(info) : info;
     } catch (error) {
       if (isS3NotFound(error)) throw new UploadNotFoundError(id);
       if (error instanceof StorageError) throw error;
@@ -138,13 +149,19 @@ export class S3Store {
         concurrency: this.options.partUploadConcurrency,
         tempDir: this.options.tempDir,
         uploadLimit: this.options.maxSize,
+        held: this.held ?? undefined,
       },
       info,
       lock,
     );
     const result = await writer.write(body, maxBytes);
     let updated: UploadInfo = { ...info, parts: result.parts, pending: result.pending };
-    if (result.bytesReceived > 0 || result.consumedChunks.length > 0) {
+    // Bytes held in Redis are found by the parts' end, so the journal only changes when parts were added.
+    const journalChanged =
+      info.heldIn === 'redis'
+        ? result.parts.length !== info.parts.length
+        : result.bytesReceived > 0 || result.consumedChunks.length > 0;
+    if (journalChanged) {
       lock.assertHeld();
       await this.saveInfo(updated);
       await this.deleteChunks(result.consumedChunks);
@@ -263,7 +280,7 @@ export class S3Store {
   }
 
   private async saveInfo(info: UploadInfo): Promise<void> {
-    const body = JSON.stringify(info);
+    const body = JSON.stringify(info.heldIn === 'redis' ? { ...info, pending: [] } : info);
     await this.s3('save the upload info', () =>
       this.client.send(
         new PutObjectCommand({
@@ -277,7 +294,23 @@ export class S3Store {
   }
 
   private async deleteChunks(chunks: readonly PendingChunk[]): Promise<void> {
-    await Promise.all(chunks.map((chunk) => this.deleteObject(chunk.key)));
+    await Promise.all(
+      chunks.map((chunk) =>
+        RedisHeldBytes.isRedisKey(chunk.key) ? this.heldBytes(chunk.key).discard(chunk.key) : this.deleteObject(chunk.key),
+      ),
+    );
+  }
+
+  /** The journal lists no held bytes for Redis uploads: they are the run stored under the parts' end offset. */
+  private async withRedisHeldBytes(info: UploadInfo): Promise<UploadInfo> {
+    const key = this.heldBytes(info.id).journalKey(info.id, offsetOf({ parts: info.parts, pending: [] }));
+    const size = await this.heldBytes(info.id).length(key);
+    return { ...info, pending: size > 0 ? [{ key, size }] : [] };
+  }
+
+  private heldBytes(what: string): RedisHeldBytes {
+    if (!this.held) throw new StorageError(`${what} keeps held-back bytes in Redis, but holdBackIn 'redis' is not configured`);
+    return this.held;
   }
 
   private async deleteObject(key: string): Promise<void> {

@@ -42,8 +42,8 @@ export class SpoolFile {
     await handle?.close();
   }
 
-  read(): Readable {
-    return createReadStream(this.path, { highWaterMark: 256 * 1024 });
+  read(sliceBytes = 256 * 1024): Readable {
+    return createReadStream(this.path, { highWaterMark: sliceBytes });
   }
 
   /** Closes and deletes; never throws, so it can sit in every `finally`. */

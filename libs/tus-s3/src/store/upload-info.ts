@@ -34,6 +34,11 @@ export interface UploadInfo {
   readonly pending: readonly PendingChunk[];
   /** Set once the final object exists. */
   readonly finishedAt: string | null;
+  /**
+   * Where bytes held back between PATCHes live: absent for S3 chunk objects (listed in `pending`), `redis` for one
+   * run of bytes in Redis after the parts (then `pending` is not stored but read from Redis). Fixed at creation.
+   */
+  readonly heldIn?: 'redis';
 }
 
 export function offsetOf(info: Pick<UploadInfo, 'parts' | 'pending'>): number {

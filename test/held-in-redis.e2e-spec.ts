@@ -1,0 +1,96 @@
+import { randomBytes } from 'node:crypto';
+import Redis from 'ioredis';
+import { createUpload, headOffset, patch, rawRequest, TUS } from './support/raw-http';
+import { serviceEnv } from './support/s3-env';
+import { MiB, startTestApp, TestApp } from './support/test-app';
+import { idOf, uploadWithTusClient } from './support/tus-client';
+
+/** `holdBackIn: 'redis'`: bytes below a part wait in Redis, not in S3 chunk objects. */
+describe('held-back bytes in Redis', () => {
+  let a: TestApp;
+  let b: TestApp;
+  let redis: Redis;
+  const keyPrefix = `tus-e2e-${randomBytes(3).toString('hex')}:`;
+
+  beforeAll(async () => {
+    const env = serviceEnv();
+    if (env.redisUrls.length === 0) throw new Error('REDIS_URLS is not set: run through `npm test`');
+    const options = { holdBackIn: 'redis' as const, redis: { urls: env.redisUrls, keyPrefix } };
+    a = await startTestApp({ options });
+    b = await startTestApp({ options: { ...options, objectPrefix: a.prefix } });
+    redis = new Redis(env.redisUrls[0]);
+  });
+
+  afterAll(async () => {
+    await a?.close();
+    await b?.close();
+    redis?.disconnect();
+  });
+
+  const heldKeys = (id: string) => redis.keys(`${keyPrefix}held:${id}:*`);
+
+  it('keeps small PATCHes in Redis and writes the journal only when a part is added', async () => {
+    const data = randomBytes(9 * MiB + 7);
+    const url = await createUpload(a.endpoint, data.length);
+    const id = idOf(url);
+    const infoAtStart = await a.s3.bytes(`${a.prefix}${id}.info`);
+
+    expect((await patch(url, 0, data.subarray(0, MiB))).status).toBe(204);
+    expect(await a.s3.keys(`${a.prefix}${id}`)).toEqual([`${a.prefix}${id}.info`]); // no chunk object
+    expect((await a.s3.bytes(`${a.prefix}${id}.info`)).equals(infoAtStart)).toBe(true); // journal untouched
+    expect(await redis.strlen(`${keyPrefix}held:${id}:0`)).toBe(MiB);
+    expect((await headOffset(url)).offset).toBe(MiB);
+
+    // The rest through the other instance, in 1 MiB PATCHes.
+    const rest = await uploadWithTusClient(data, { uploadUrl: url.replace(a.origin, b.origin), chunkSize: MiB });
+    expect(idOf(rest)).toBe(id);
+    expect((await a.s3.bytes(`${a.prefix}${id}`)).equals(data)).toBe(true);
+    expect(await a.s3.keys(`${a.prefix}${id}`)).toEqual([`${a.prefix}${id}`, `${a.prefix}${id}.info`]);
+    expect(await heldKeys(id)).toEqual([]);
+  });
+
+  it('falls back to the bytes in parts when Redis lost the held-back bytes, and the client resends them', async () => {
+    const data = randomBytes(8 * MiB + 2 * MiB + 5);
+    const url = await createUpload(a.endpoint, data.length);
+    const id = idOf(url);
+    expect((await patch(url, 0, data.subarray(0, 8 * MiB + MiB))).status).toBe(204); // one 8 MiB part + 1 MiB held
+    expect((await headOffset(url)).offset).toBe(9 * MiB);
+    await redis.del(await heldKeys(id)); // Redis restarted without persistence
+
+    expect((await headOffset(url)).offset).toBe(8 * MiB);
+    await uploadWithTusClient(data, { uploadUrl: url, chunkSize: MiB });
+    expect((await a.s3.bytes(`${a.prefix}${id}`)).equals(data)).toBe(true);
+  });
+
+  it('lets only one of two racing small PATCHes append', async () => {
+    for (let round = 0; round < 5; round++) {
+      const size = 2 * MiB;
+      const url = await createUpload(a.endpoint, size);
+      const mine = randomBytes(MiB);
+      const theirs = randomBytes(MiB);
+      const [first, second] = await Promise.all([patch(url, 0, mine), patch(url.replace(a.origin, b.origin), 0, theirs)]);
+      for (const s of [first.status, second.status]) expect([204, 409, 423]).toContain(s);
+      const { offset } = await headOffset(url);
+      const winner = first.status === 204 && Number(first.headers['upload-offset']) === offset ? mine : theirs;
+      const held = await redis.getBuffer(`${keyPrefix}held:${idOf(url)}:0`);
+      expect(held!.equals(winner.subarray(0, offset))).toBe(true);
+    }
+  });
+
+  it('finishes a deferred-length upload whose tail is held in Redis when the length is declared', async () => {
+    const data = randomBytes(3 * MiB);
+    const created = await rawRequest(a.endpoint, 'POST', { ...TUS, 'Upload-Defer-Length': '1' });
+    const url = created.headers.location as string;
+    expect((await patch(url, 0, data)).status).toBe(204);
+    const declared = await rawRequest(url, 'PATCH', {
+      ...TUS,
+      'Content-Type': 'application/offset+octet-stream',
+      'Upload-Offset': String(data.length),
+      'Upload-Length': String(data.length),
+      'Content-Length': '0',
+    });
+    expect(declared.status).toBe(204);
+    expect((await a.s3.bytes(`${a.prefix}${idOf(url)}`)).equals(data)).toBe(true);
+    expect(await heldKeys(idOf(url))).toEqual([]);
+  });
+});
