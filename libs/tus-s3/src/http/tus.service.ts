@@ -49,7 +49,7 @@ export class TusService {
     const isHead = method === 'HEAD';
     try {
       if (applyCors(req, res, this.options.cors)) return send(res, 204, {});
-      if (method === 'OPTIONS') return this.options_(res);
+      if (method === 'OPTIONS') return this.capabilities(res);
       if (method !== 'GET') checkTusResumable(req);
       if (uploadId === undefined) {
         if (method === 'POST') return await this.create(req, res);
@@ -72,7 +72,8 @@ export class TusService {
     }
   }
 
-  private options_(res: ServerResponse): void {
+  /** OPTIONS: what this server supports. */
+  private capabilities(res: ServerResponse): void {
     send(res, 204, {
       'Tus-Version': TUS_VERSION,
       'Tus-Extension': TUS_EXTENSIONS.join(','),

@@ -59,7 +59,8 @@ export interface WriteOutcome {
 /**
  * The tus data store on S3. Per upload: `<prefix><id>.info` (the journal, see {@link UploadInfo}), a multipart
  * upload for `<prefix><id>` that PATCH bodies become parts of, and while fewer bytes than a part are waiting,
- * `<prefix><id>.chunk.*` objects holding them, so any instance can continue the upload. Finishing completes the
+ * `<prefix><id>.chunk.*` objects holding them (with `holdBackIn: 'redis'`, a Redis string instead: see
+ * {@link RedisHeldBytes}), so any instance can continue the upload. Finishing completes the
  * multipart upload; the info object stays. It knows nothing of HTTP; callers hold the upload's lock.
  */
 @Injectable()
