@@ -14,7 +14,7 @@ import { idOf } from './support/tus-client';
 // helpers
 
 const OCTET = 'application/offset+octet-stream';
-const EXTENSIONS = ['creation', 'creation-with-upload', 'creation-defer-length', 'termination'];
+const EXTENSIONS = ['concatenation', 'creation', 'creation-with-upload', 'creation-defer-length', 'termination'];
 
 type HeaderMap = Record<string, string | number | undefined>;
 

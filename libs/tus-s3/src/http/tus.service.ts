@@ -11,6 +11,7 @@ import {
 } from '../events/tus-events';
 import { Locker, LockInterruptedError, LockTimeoutError, LockUnavailableError, UploadLock } from '../locker/locker.interface';
 import { parseDeclaredLength, parseNonNegativeInteger, singleHeader } from '../protocol/headers';
+import { parseUploadConcat } from '../protocol/concat';
 import { parseMetadata } from '../protocol/metadata';
 import { parseRange } from '../protocol/range';
 import { OFFSET_OCTET_STREAM, TUS_EXTENSIONS, TUS_RESUMABLE, TUS_VERSION } from '../protocol/tus-constants';
@@ -82,9 +83,9 @@ export class TusService {
   }
 
   private async create(req: IncomingMessage, res: ServerResponse): Promise<void> {
-    if (req.headers['upload-concat'] !== undefined) {
-      throw TusErrors.badRequest('Upload-Concat: the concatenation extension is not supported by this server');
-    }
+    const concatHeader = singleHeader('Upload-Concat', req.headers['upload-concat']);
+    const concat = parseUploadConcat(concatHeader);
+    if (concat?.kind === 'final') return this.createFinal(req, res, concat.uploadIds, concatHeader!.trim());
     const declared = parseDeclaredLength(
       singleHeader('Upload-Length', req.headers['upload-length']),
       singleHeader('Upload-Defer-Length', req.headers['upload-defer-length']),
@@ -101,7 +102,7 @@ export class TusService {
       throw TusErrors.tooLarge(`the body (${contentLength} bytes) is longer than Upload-Length`);
     }
 
-    const info = await this.store.create({ size, metadataHeader: metadataHeader.trim(), metadata });
+    const info = await this.store.create({ size, metadataHeader: metadataHeader.trim(), metadata, concat });
     this.emit(TusEvents.UploadCreated, new UploadCreatedEvent(info));
     const location = this.locationOf(req, info.id);
     if (!withBody) {
@@ -133,6 +134,7 @@ export class TusService {
         'Upload-Length': info.size ?? undefined,
         'Upload-Defer-Length': info.size === null ? 1 : undefined,
         'Upload-Metadata': info.metadataHeader || undefined,
+        'Upload-Concat': info.concat ? (info.concat.kind === 'partial' ? 'partial' : info.concat.header) : undefined,
         'Cache-Control': 'no-store',
       },
       undefined,
@@ -152,6 +154,7 @@ export class TusService {
     await this.withLock(uploadId, async (lock) => {
       try {
         let info = await this.store.getInfo(uploadId);
+        if (info.concat?.kind === 'final') throw TusErrors.forbidden('a final upload is assembled from its partial uploads and cannot be patched');
         const current = offsetOf(info);
         if (offset !== current) throw TusErrors.offsetMismatch(current, offset);
         // Every check comes before the first write: a refused PATCH changes nothing, not even a deferred length.
@@ -207,6 +210,57 @@ export class TusService {
       res.once('finish', () => req.destroy());
     }
     send(res, createdLocation ? 201 : 204, headers);
+  }
+
+  /**
+   * Concatenation: a new upload made of finished partial uploads, in order. Their locks are held while the bytes are
+   * copied (so none is terminated half-way); the final upload is complete when the answer goes out.
+   */
+  private async createFinal(req: IncomingMessage, res: ServerResponse, uploadIds: string[], header: string): Promise<void> {
+    if (req.headers['upload-length'] !== undefined || req.headers['upload-defer-length'] !== undefined) {
+      throw TusErrors.badRequest('a final upload takes its length from its partial uploads: send no Upload-Length');
+    }
+    if (hasBody(req)) throw TusErrors.badRequest('a final upload cannot carry data: send it in the partial uploads');
+    const metadataHeader = singleHeader('Upload-Metadata', req.headers['upload-metadata']) ?? '';
+    const metadata = parseMetadata(metadataHeader);
+    const locks: UploadLock[] = [];
+    try {
+      const partials: UploadInfo[] = [];
+      for (const id of uploadIds) {
+        if (!partials.some((p) => p.id === id)) locks.push(await this.locker.lock(id));
+        partials.push(await this.finishedPartial(id));
+      }
+      const size = partials.reduce((sum, p) => sum + (p.size ?? 0), 0);
+      if (size > this.options.maxSize) throw TusErrors.tooLarge(`the partial uploads add up to ${size} bytes, above Tus-Max-Size ${this.options.maxSize}`);
+
+      let info = await this.store.create({ size, metadataHeader: metadataHeader.trim(), metadata, concat: { kind: 'final', uploadIds, header } });
+      this.emit(TusEvents.UploadCreated, new UploadCreatedEvent(info));
+      if (!isFinished(info)) {
+        const lock = await this.locker.lock(info.id);
+        locks.push(lock);
+        const outcome = await this.store.write(info, this.store.readConcatenated(partials), lock, size);
+        if (outcome.failure || !isFinished(outcome.info)) {
+          await this.store.terminate(outcome.info, lock).catch(() => undefined);
+          throw outcome.failure ?? new StorageError('the partial uploads could not be read to the end');
+        }
+        info = outcome.info;
+      }
+      await Promise.all(locks.map((l) => l.release()));
+      await this.announceFinished(info);
+      send(res, 201, { Location: this.locationOf(req, info.id) });
+    } finally {
+      await Promise.all(locks.map((l) => l.release()));
+    }
+  }
+
+  private async finishedPartial(id: string): Promise<UploadInfo> {
+    const info = await this.store.getInfo(id).catch((error: unknown) => {
+      if (error instanceof UploadNotFoundError) throw TusErrors.badRequest(`Upload-Concat: partial upload ${id} was not found`);
+      throw error;
+    });
+    if (info.concat?.kind !== 'partial') throw TusErrors.badRequest(`Upload-Concat: upload ${id} was not created as a partial upload`);
+    if (!isFinished(info)) throw TusErrors.badRequest(`Upload-Concat: partial upload ${id} is not finished yet`);
+    return info;
   }
 
   /** The length a PATCH may declare for an upload whose length was deferred (and once set, only that again). */

@@ -1,6 +1,12 @@
 export const TUS_RESUMABLE = '1.0.0';
 export const TUS_VERSION = '1.0.0';
-export const TUS_EXTENSIONS = ['creation', 'creation-with-upload', 'creation-defer-length', 'termination'] as const;
+export const TUS_EXTENSIONS = [
+  'creation',
+  'creation-with-upload',
+  'creation-defer-length',
+  'termination',
+  'concatenation',
+] as const;
 export const OFFSET_OCTET_STREAM = 'application/offset+octet-stream';
 
 /** Request headers a browser client must be allowed to send, and response headers it must be allowed to read. */

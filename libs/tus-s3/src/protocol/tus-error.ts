@@ -23,6 +23,7 @@ export const TusErrors = {
       { 'Tus-Version': '1.0.0' },
     ),
   notFound: () => new TusError(404, 'upload not found'),
+  forbidden: (message: string) => new TusError(403, message),
   methodNotAllowed: (allowed: string) =>
     new TusError(405, `method not allowed here; allowed: ${allowed}`, { Allow: allowed }),
   badRequest: (message: string) => new TusError(400, message),

@@ -35,6 +35,7 @@ export interface NewUpload {
   size: number | null;
   metadataHeader: string;
   metadata: UploadMetadata;
+  concat?: UploadInfo['concat'];
 }
 
 export interface ByteRange {
@@ -97,6 +98,7 @@ export class S3Store {
       parts: [],
       pending: [],
       ...(this.held ? { heldIn: 'redis' as const } : {}),
+      ...(upload.concat ? { concat: upload.concat } : {}),
     };
     if (upload.size === 0) {
       // Nothing will ever be PATCHed: S3 cannot complete a multipart upload without parts, so write it whole now.
@@ -207,6 +209,15 @@ export class S3Store {
       contentLength: output.ContentLength ?? (range ? range.end - range.start + 1 : info.size ?? 0),
       contentType: output.ContentType ?? 'application/octet-stream',
     };
+  }
+
+  /** The bytes of several finished uploads, one after the other: the body that assembles a final upload. */
+  readConcatenated(uploads: readonly UploadInfo[]): Readable {
+    const read = (info: UploadInfo) => this.read(info);
+    async function* bytes(): AsyncGenerator<Buffer> {
+      for (const info of uploads) yield* (await read(info)).body;
+    }
+    return Readable.from(bytes(), { objectMode: false });
   }
 
   /** Removes every trace: multipart upload, held-back chunks, the final object when finished, then the journal. */

@@ -39,6 +39,12 @@ export interface UploadInfo {
    * run of bytes in Redis after the parts (then `pending` is not stored but read from Redis). Fixed at creation.
    */
   readonly heldIn?: 'redis';
+  /**
+   * The concatenation extension: a `partial` upload is meant to be joined into a final one; a `final` upload was
+   * assembled from the partial uploads `uploadIds` (in order) and `header` is Upload-Concat as the client sent it,
+   * which HEAD echoes.
+   */
+  readonly concat?: { kind: 'partial' } | { kind: 'final'; uploadIds: readonly string[]; header: string };
 }
 
 export function offsetOf(info: Pick<UploadInfo, 'parts' | 'pending'>): number {
