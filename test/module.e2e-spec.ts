@@ -128,3 +128,35 @@ describe('the module in a user app', () => {
     await expect(startTestApp({ options: { bucket: 'Bad_Bucket' } })).rejects.toThrow(/bucket must be a valid S3 bucket name/);
   });
 });
+
+describe('Location of new uploads', () => {
+  it('includes the global prefix, and honours X-Forwarded-* only with trustProxy', async () => {
+    const t = await startTestApp({ options: { trustProxy: true }, globalPrefix: 'api/v1' });
+    try {
+      const plain = await fetch(`${t.origin}/api/v1/files`, { method: 'POST', headers: { 'Tus-Resumable': '1.0.0', 'Upload-Length': '1' } });
+      expect(plain.headers.get('location')).toMatch(new RegExp(`^${t.origin}/api/v1/files/[0-9a-f]{32}$`));
+      const proxied = await fetch(`${t.origin}/api/v1/files`, {
+        method: 'POST',
+        headers: {
+          'Tus-Resumable': '1.0.0',
+          'Upload-Length': '1',
+          'X-Forwarded-Proto': 'https',
+          'X-Forwarded-Host': 'uploads.example.com',
+        },
+      });
+      expect(proxied.headers.get('location')).toMatch(/^https:\/\/uploads\.example\.com\/api\/v1\/files\/[0-9a-f]{32}$/);
+    } finally {
+      await t.close();
+    }
+    const untrusting = await startTestApp({ globalPrefix: 'api/v1' });
+    try {
+      const proxied = await fetch(`${untrusting.origin}/api/v1/files`, {
+        method: 'POST',
+        headers: { 'Tus-Resumable': '1.0.0', 'Upload-Length': '1', 'X-Forwarded-Host': 'evil.example.com' },
+      });
+      expect(proxied.headers.get('location')).toMatch(new RegExp(`^${untrusting.origin}/api/v1/files/`));
+    } finally {
+      await untrusting.close();
+    }
+  });
+});

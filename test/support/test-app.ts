@@ -29,6 +29,8 @@ export interface TestAppOptions {
   customize?: (builder: TestingModuleBuilder) => TestingModuleBuilder;
   /** Extra providers of the app, e.g. event listeners. */
   providers?: Provider[];
+  /** Nest's global prefix (`app.setGlobalPrefix`). */
+  globalPrefix?: string;
 }
 
 /** A Nest app with the module, listening on a free port, storing under a fresh prefix of the test bucket. */
@@ -54,6 +56,7 @@ export async function startTestApp(opts: TestAppOptions = {}): Promise<TestApp> 
   if (opts.customize) builder = opts.customize(builder);
   const moduleRef = await builder.compile();
   const app = moduleRef.createNestApplication({ logger: ['error', 'warn'] });
+  if (opts.globalPrefix) app.setGlobalPrefix(opts.globalPrefix);
   await app.listen(0, '127.0.0.1');
   const { port } = app.getHttpServer().address() as AddressInfo;
   const origin = `http://127.0.0.1:${port}`;
@@ -61,7 +64,7 @@ export async function startTestApp(opts: TestAppOptions = {}): Promise<TestApp> 
   return {
     app,
     origin,
-    endpoint: `${origin}${path}`,
+    endpoint: `${origin}${opts.globalPrefix ? `/${opts.globalPrefix}` : ''}${path}`,
     s3: new S3Inspector(client, TEST_BUCKET),
     prefix,
     close: async () => {
