@@ -41,7 +41,7 @@ export class SpoolFile {
     if (this.closed) throw new Error('spool file is closed');
     this.buffered.push(data);
     this.bufferedBytes += data.length;
-    if (this.bufferedBytes >= MEMORY_BYTES) await this.flush();
+    if (this.bufferedBytes > MEMORY_BYTES) await this.flush();
   }
 
   async close(): Promise<void> {
