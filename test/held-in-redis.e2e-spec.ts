@@ -94,3 +94,75 @@ describe('held-back bytes in Redis', () => {
     expect(await heldKeys(idOf(url))).toEqual([]);
   });
 });
+
+describe('held-back bytes in Redis, across instances, with background part uploads', () => {
+  let a: TestApp;
+  let b: TestApp;
+  let redis: Redis;
+  const keyPrefix = `tus-e2e-${randomBytes(3).toString('hex')}:`;
+
+  beforeAll(async () => {
+    const env = serviceEnv();
+    const options = { holdBackIn: 'redis' as const, redis: { urls: env.redisUrls, keyPrefix } };
+    a = await startTestApp({ options });
+    b = await startTestApp({ options: { ...options, objectPrefix: a.prefix } });
+    redis = new Redis(env.redisUrls[0]);
+  });
+
+  afterAll(async () => {
+    await a?.close();
+    await b?.close();
+    redis?.disconnect();
+  });
+
+  it('stores the right bytes when 1 MiB PATCHes alternate between instances over many parts', async () => {
+    const data = randomBytes(27 * MiB + 11);
+    const url = await createUpload(a.endpoint, data.length);
+    const id = idOf(url);
+    const instances = [url, url.replace(a.origin, b.origin)];
+    for (let offset = 0, i = 0; offset < data.length; offset += MiB, i++) {
+      const res = await patch(instances[i % 2], offset, data.subarray(offset, offset + MiB));
+      expect(res.status).toBe(204);
+      expect(Number(res.headers['upload-offset'])).toBe(Math.min(offset + MiB, data.length));
+    }
+    expect((await a.s3.bytes(`${a.prefix}${id}`)).equals(data)).toBe(true);
+    const info = await a.s3.info(`${a.prefix}${id}.info`);
+    expect((info.parts as Array<{ size: number }>).map((p) => p.size)).toEqual([8 * MiB, 8 * MiB, 8 * MiB, 3 * MiB + 11]);
+  });
+
+  it('uploads full parts in the background and adopts them into the journal', async () => {
+    const data = randomBytes(20 * MiB);
+    const url = await createUpload(a.endpoint, data.length);
+    const id = idOf(url);
+    for (let offset = 0; offset < 17 * MiB; offset += MiB) {
+      expect((await patch(url, offset, data.subarray(offset, offset + MiB))).status).toBe(204);
+    }
+    // Two parts' worth are held: the flusher uploads them without any further request.
+    await waitFor(async () => (await redis.hlen(`${keyPrefix}flushed:${id}`)) >= 1, 10_000);
+    expect((await headOffset(url)).offset).toBe(17 * MiB);
+    // The next PATCH adopts them: the journal in S3 lists the parts.
+    expect((await patch(url, 17 * MiB, data.subarray(17 * MiB, 18 * MiB))).status).toBe(204);
+    const info = await a.s3.info(`${a.prefix}${id}.info`);
+    expect((info.parts as unknown[]).length).toBeGreaterThanOrEqual(1);
+    await uploadWithTusClient(data, { uploadUrl: url, chunkSize: MiB });
+    expect((await a.s3.bytes(`${a.prefix}${id}`)).equals(data)).toBe(true);
+    expect(await redis.keys(`${keyPrefix}held:${id}:*`)).toEqual([]);
+  });
+
+  it('forgets everything in Redis when the upload is terminated', async () => {
+    const url = await createUpload(a.endpoint, 10 * MiB);
+    const id = idOf(url);
+    expect((await patch(url, 0, randomBytes(MiB))).status).toBe(204);
+    expect((await rawRequest(url, 'DELETE', { ...TUS })).status).toBe(204);
+    expect(await redis.keys(`${keyPrefix}*${id}*`)).toEqual([]);
+    expect((await headOffset(url)).status).toBe(404);
+  });
+});
+
+async function waitFor(condition: () => Promise<boolean>, timeoutMs: number): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  while (!(await condition())) {
+    if (Date.now() > deadline) throw new Error('condition not met in time');
+    await new Promise((r) => setTimeout(r, 50));
+  }
+}

@@ -25,8 +25,8 @@ async function main(): Promise<void> {
         s3: s3ConfigOf(env),
         createBucket: true,
         redis: { urls: env.redisUrls },
-        // Where held-back bytes wait between small PATCHes; BENCH_HOLD_BACK_IN=s3 measures the default.
-        holdBackIn: process.env.BENCH_HOLD_BACK_IN === 's3' ? 's3' : 'redis',
+        // Where held-back bytes wait between small PATCHes: the default (s3) unless BENCH_HOLD_BACK_IN=redis.
+        holdBackIn: process.env.BENCH_HOLD_BACK_IN === 'redis' ? 'redis' : 's3',
         partSize: { preferred: settings.partSize },
         tempDir: settings.tempDir,
       }),

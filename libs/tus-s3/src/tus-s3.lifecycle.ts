@@ -3,7 +3,8 @@ import { Inject, Injectable, Logger, OnApplicationBootstrap, OnApplicationShutdo
 import type { Redis } from 'ioredis';
 import type { Locker } from './locker/locker.interface';
 import { isS3NotFound } from './store/store-errors';
-import { TUS_LOCKER, TUS_REDIS_CLIENTS, TUS_S3_CLIENT, TUS_S3_OPTIONS } from './tus-s3.constants';
+import { RedisHeldBytes } from './store/redis-held-bytes';
+import { TUS_HELD_BYTES, TUS_LOCKER, TUS_REDIS_CLIENTS, TUS_S3_CLIENT, TUS_S3_OPTIONS } from './tus-s3.constants';
 import type { ResolvedTusS3Options } from './tus-s3.options';
 
 /** Start-up checks and orderly shutdown of the connections this module opened (never those the user passed in). */
@@ -16,6 +17,7 @@ export class TusS3Lifecycle implements OnApplicationBootstrap, OnApplicationShut
     @Inject(TUS_S3_CLIENT) private readonly client: S3Client,
     @Inject(TUS_LOCKER) private readonly locker: Locker,
     @Inject(TUS_REDIS_CLIENTS) private readonly redis: Redis[],
+    @Inject(TUS_HELD_BYTES) private readonly held: RedisHeldBytes | null,
   ) {}
 
   async onApplicationBootstrap(): Promise<void> {
@@ -28,6 +30,7 @@ export class TusS3Lifecycle implements OnApplicationBootstrap, OnApplicationShut
   async onApplicationShutdown(): Promise<void> {
     const closable = this.locker as Partial<{ close(): Promise<void> }>;
     await closable.close?.().catch(() => undefined);
+    this.held?.close();
     if (!this.options.redis.clients) this.redis.forEach((client) => client.disconnect());
     if (!this.options.s3Client) this.client.destroy();
   }

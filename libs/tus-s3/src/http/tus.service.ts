@@ -115,7 +115,7 @@ export class TusService {
     } catch (error) {
       // The client never learns this upload's URL when creation fails: leave nothing of it behind.
       await this.store
-        .getInfo(info.id)
+        .getInfo(info.id, lock)
         .then((saved) => this.store.terminate(saved, lock))
         .catch((cleanup: unknown) => this.logger.warn(`could not remove failed upload ${info.id}: ${describe(cleanup)}`));
       throw error;
@@ -125,7 +125,7 @@ export class TusService {
   }
 
   private async head(res: ServerResponse, uploadId: string): Promise<void> {
-    const info = await this.withLock(uploadId, (lock) => this.store.getInfo(uploadId).finally(() => lock.release()));
+    const info = await this.withLock(uploadId, (lock) => this.store.getInfo(uploadId, lock).finally(() => lock.release()));
     send(
       res,
       200,
@@ -153,7 +153,7 @@ export class TusService {
 
     await this.withLock(uploadId, async (lock) => {
       try {
-        let info = await this.store.getInfo(uploadId);
+        let info = await this.store.getInfo(uploadId, lock);
         if (info.concat?.kind === 'final') throw TusErrors.forbidden('a final upload is assembled from its partial uploads and cannot be patched');
         const current = offsetOf(info);
         if (offset !== current) throw TusErrors.offsetMismatch(current, offset);
@@ -191,7 +191,7 @@ export class TusService {
   ): Promise<void> {
     const before = offsetOf(info);
     const limit = (info.size ?? this.options.maxSize) - before;
-    const outcome = await this.store.write(info, req, lock, limit);
+    const outcome = await this.store.write(info, req, lock, limit, parseContentLength(req));
     const after = offsetOf(outcome.info);
     if (after > before) this.emit(TusEvents.UploadProgress, new UploadProgressEvent(outcome.info, after));
     if (outcome.failure) throw outcome.failure;
@@ -277,7 +277,7 @@ export class TusService {
   private async terminate(res: ServerResponse, uploadId: string): Promise<void> {
     const info = await this.withLock(uploadId, async (lock) => {
       try {
-        const found = await this.store.getInfo(uploadId);
+        const found = await this.store.getInfo(uploadId, lock);
         await this.store.terminate(found, lock);
         return found;
       } finally {
@@ -292,7 +292,7 @@ export class TusService {
     let info = await this.store.getInfo(uploadId);
     if (!isFinished(info)) {
       // It may be finishing right now: look again under the lock before refusing.
-      info = await this.withLock(uploadId, (lock) => this.store.getInfo(uploadId).finally(() => lock.release()));
+      info = await this.withLock(uploadId, (lock) => this.store.getInfo(uploadId, lock).finally(() => lock.release()));
       if (!isFinished(info)) throw TusErrors.badRequest('the upload is not finished yet; only finished uploads can be downloaded');
     }
     const size = info.size ?? 0;

@@ -5,6 +5,7 @@ import { LockInterruptedError, UploadLock } from '../locker/locker.interface';
 import { ObjectKeys } from './object-keys';
 import { RedisHeldBytes } from './redis-held-bytes';
 import { mayUploadShortPart } from './part-plan';
+import { sendWithBody } from './body-guard';
 import { BodyEnd, readUntil } from './read-until';
 import { Semaphore } from './semaphore';
 import { SpoolFile } from './spool-file';
@@ -71,7 +72,15 @@ export class PatchWriter {
     this.semaphore = new Semaphore(config.concurrency);
   }
 
-  async write(body: Readable, maxBytes: number): Promise<WriteResult> {
+  /**
+   * @param expectedBytes the body's Content-Length, when known. A body too small to be a part on its own, to an
+   *   upload held in Redis, is appended to the Redis run whole and the PartFlusher cuts parts from it later; larger
+   *   bodies stream into parts here, as for any upload.
+   */
+  async write(body: Readable, maxBytes: number, expectedBytes?: number): Promise<WriteResult> {
+    if (this.info.heldIn === 'redis' && expectedBytes !== undefined && expectedBytes < this.config.minPartSize) {
+      return this.appendToRun(body, maxBytes);
+    }
     const { info } = this;
     const startOffset = offsetOf(info);
     let current: PartSource = { chunks: [...info.pending], spool: null, size: offsetOf({ parts: [], pending: info.pending }) };
@@ -81,6 +90,14 @@ export class PatchWriter {
     let stop: WriteStop | undefined;
 
     try {
+      // Bytes held in a Redis run can add up to more than a part when background uploads lag: cut those first.
+      while (current.size >= info.partSize && current.chunks.length === 1 && current.chunks[0].skip !== undefined) {
+        const [run] = current.chunks;
+        const skip = run.skip ?? 0;
+        await this.startPartUpload(nextPartNumber++, { chunks: [{ ...run, size: info.partSize }], spool: null, size: info.partSize });
+        const rest = run.size - info.partSize;
+        current = { chunks: rest > 0 ? [{ key: run.key, size: rest, skip: skip + info.partSize }] : [], spool: null, size: rest };
+      }
       for await (let data of readUntil(body, this.lock.signal, (e) => (end = e))) {
         if (received + data.length > maxBytes) {
           data = data.subarray(0, maxBytes - received);
@@ -134,6 +151,58 @@ export class PatchWriter {
     }
   }
 
+  /** A small body to an upload held in Redis: into the run; only the last bytes of the upload make parts now. */
+  private async appendToRun(body: Readable, maxBytes: number): Promise<WriteResult> {
+    const { info } = this;
+    const startOffset = offsetOf(info);
+    const spool = await SpoolFile.create(this.config.tempDir);
+    let received = 0;
+    let end: BodyEnd = 'end';
+    let stop: WriteStop | undefined;
+    try {
+      for await (let data of readUntil(body, this.lock.signal, (e) => (end = e))) {
+        if (received + data.length > maxBytes) {
+          data = data.subarray(0, maxBytes - received);
+          stop = 'too-large';
+        }
+        await spool.write(data);
+        received += data.length;
+        if (stop) break;
+      }
+      stop ??= end;
+      const partsEnd = offsetOf({ parts: info.parts, pending: [] });
+      const before: PartSource = { chunks: [...info.pending], spool, size: startOffset - partsEnd + spool.size };
+      let pending: PendingChunk[];
+      try {
+        pending = await this.holdBack(before, startOffset + received, partsEnd);
+      } catch (error) {
+        if (error instanceof StorageError) return this.result([], [...info.pending], received, stop, error);
+        throw error;
+      }
+      const complete = info.size !== null && startOffset + received === info.size;
+      return complete ? await this.uploadRunAsLastParts(pending, received, stop) : this.result([], pending, received, stop);
+    } finally {
+      await spool.dispose();
+    }
+  }
+
+  /** The upload is complete and its tail is a Redis run: cut it into the remaining parts, the last one short. */
+  private async uploadRunAsLastParts(pending: PendingChunk[], received: number, stop: WriteStop): Promise<WriteResult> {
+    const run = pending[0];
+    let nextPartNumber = this.info.parts.length + 1;
+    for (let done = 0; run && done < run.size; done += this.info.partSize) {
+      const size = Math.min(this.info.partSize, run.size - done);
+      const slice = { key: run.key, size, skip: (run.skip ?? 0) + done };
+      await this.startPartUpload(nextPartNumber++, { chunks: [slice], spool: null, size });
+    }
+    const newParts = contiguousSuccesses(await Promise.allSettled(this.uploads));
+    if (this.lockLost) throw this.lockLost;
+    if (newParts.length === this.uploads.length) return this.result(newParts, [], received, stop);
+    const stored = newParts.reduce((sum, part) => sum + part.size, 0);
+    const rest = { key: run.key, size: run.size - stored, skip: (run.skip ?? 0) + stored };
+    return this.result(newParts, [rest], received, stop, this.firstFailure);
+  }
+
   private mayCutShortPart(bytes: number, partsUsed: number, offsetAfter: number): boolean {
     return mayUploadShortPart({
       bytes,
@@ -179,16 +248,19 @@ export class PatchWriter {
     try {
       await source.spool?.close();
       this.lock.assertHeld();
-      const output = await this.config.client.send(
-        new UploadPartCommand({
-          Bucket: this.config.bucket,
-          Key: this.config.keys.final(this.info.id),
-          UploadId: this.info.multipartUploadId!,
-          PartNumber: partNumber,
-          ContentLength: source.size,
-          Body: this.partBody(source),
-        }),
-        { abortSignal: this.lock.lost },
+      const body = this.partBody(source);
+      const output = await sendWithBody(body, this.lock.lost, (abortSignal) =>
+        this.config.client.send(
+          new UploadPartCommand({
+            Bucket: this.config.bucket,
+            Key: this.config.keys.final(this.info.id),
+            UploadId: this.info.multipartUploadId!,
+            PartNumber: partNumber,
+            ContentLength: source.size,
+            Body: body,
+          }),
+          { abortSignal },
+        ),
       );
       if (!output.ETag) throw new StorageError(`S3 returned no ETag for part ${partNumber}`);
       return { partNumber, size: source.size, etag: output.ETag };
@@ -206,7 +278,7 @@ export class PatchWriter {
     const { held } = this.config;
     const open = (chunk: PendingChunk): Promise<Readable> =>
       held && RedisHeldBytes.isRedisKey(chunk.key)
-        ? Promise.resolve(held.read(chunk.key, chunk.size))
+        ? Promise.resolve(held.read(chunk.key, chunk.size, chunk.skip ?? 0))
         : this.config.client
             .send(new GetObjectCommand({ Bucket: this.config.bucket, Key: chunk.key }), { abortSignal: this.lock.lost })
             .then((object) => object.Body as Readable);
@@ -250,9 +322,12 @@ export class PatchWriter {
       this.lock.assertHeld();
       if (this.info.heldIn === 'redis') return [await this.holdBackInRedis(current, spool, partsEnd)];
       const key = this.config.keys.pendingChunk(this.info.id, offsetAfter - spool.size, randomBytes(4).toString('hex'));
-      await this.config.client.send(
-        new PutObjectCommand({ Bucket: this.config.bucket, Key: key, Body: spool.read(), ContentLength: spool.size }),
-        { abortSignal: this.lock.lost },
+      const body = spool.read();
+      await sendWithBody(body, this.lock.lost, (abortSignal) =>
+        this.config.client.send(
+          new PutObjectCommand({ Bucket: this.config.bucket, Key: key, Body: body, ContentLength: spool.size }),
+          { abortSignal },
+        ),
       );
       return [...current.chunks, { key, size: spool.size }];
     } catch (error) {
@@ -267,17 +342,19 @@ export class PatchWriter {
   private async holdBackInRedis(current: PartSource, spool: SpoolFile, partsEnd: number): Promise<PendingChunk> {
     const held = this.config.held;
     if (!held) throw new StorageError(`upload ${this.info.id} holds bytes in Redis, but holdBackIn 'redis' is not configured`);
+    // Either the run the upload already has grows, or (after a part was cut here) a new one starts at the parts' end.
     const run = current.chunks[0];
     const key = run?.key ?? held.journalKey(this.info.id, partsEnd);
-    let size = run?.size ?? 0;
+    const skip = run?.skip ?? 0;
+    let stored = run ? skip + run.size : 0;
     for await (const piece of spool.read(1024 * 1024)) {
       this.lock.assertHeld();
       const data = piece as Buffer;
-      if (size === 0) await held.start(key, data);
-      else await held.append(key, size, data);
-      size += data.length;
+      if (stored === 0) await held.start(key, data);
+      else await held.append(key, stored, data);
+      stored += data.length;
     }
-    return { key, size };
+    return { key, size: stored - skip, skip };
   }
 }
 

@@ -9,7 +9,7 @@ import {
   PutObjectCommand,
   S3Client,
 } from '@aws-sdk/client-s3';
-import { Inject, Injectable, Logger } from '@nestjs/common';
+import { BeforeApplicationShutdown, Inject, Injectable, Logger } from '@nestjs/common';
 import { UploadLock } from '../locker/locker.interface';
 import { UploadMetadata } from '../protocol/metadata';
 import {
@@ -27,9 +27,12 @@ import { contentTypeOf } from './content-type';
 import { isValidUploadId, ObjectKeys } from './object-keys';
 import { choosePartSize } from './part-plan';
 import { PatchWriter, WriteStop } from './patch-writer';
+import { PartFlusher } from './part-flusher';
 import { RedisHeldBytes } from './redis-held-bytes';
+import { RedisJournal } from './redis-journal';
 import { isS3NotFound, StorageError, UploadNotFoundError } from './store-errors';
 import { isFinished, offsetOf, PendingChunk, UploadInfo } from './upload-info';
+
 
 export interface NewUpload {
   size: number | null;
@@ -65,9 +68,11 @@ export interface WriteOutcome {
  * multipart upload; the info object stays. It knows nothing of HTTP; callers hold the upload's lock.
  */
 @Injectable()
-export class S3Store {
+export class S3Store implements BeforeApplicationShutdown {
   private readonly logger = new Logger(S3Store.name);
   readonly keys: ObjectKeys;
+  private readonly redisJournal: RedisJournal | null;
+  private readonly flusher: PartFlusher | null;
 
   constructor(
     @Inject(TUS_S3_CLIENT) private readonly client: S3Client,
@@ -77,10 +82,17 @@ export class S3Store {
     @Inject(TUS_HELD_BYTES) private readonly held: RedisHeldBytes | null,
   ) {
     this.keys = new ObjectKeys(options.objectPrefix);
+    this.redisJournal = held ? new RedisJournal(held) : null;
+    this.flusher = held ? new PartFlusher(client, options.bucket, this.keys, held, (id) => this.getInfo(id)) : null;
   }
 
   get bucket(): string {
     return this.options.bucket;
+  }
+
+  /** Lets background part uploads finish while the S3 client and Redis are still open. */
+  async beforeApplicationShutdown(): Promise<void> {
+    await this.flusher?.idle();
   }
 
   async create(upload: NewUpload): Promise<UploadInfo> {
@@ -122,13 +134,17 @@ export class S3Store {
     return info;
   }
 
-  async getInfo(id: string): Promise<UploadInfo> {
+  /** The upload's state. Pass the upload's lock when holding it: only then may the journal be cached. */
+  async getInfo(id: string, lock?: UploadLock): Promise<UploadInfo> {
     if (!isValidUploadId(id)) throw new UploadNotFoundError(id);
     try {
+      const cached = await this.redisJournal?.fromCache(id);
+      if (cached) return cached;
       const object = await this.client.send(new GetObjectCommand({ Bucket: this.bucket, Key: this.keys.info(id) }));
       const info = JSON.parse(await object.Body!.transformToString('utf8')) as UploadInfo;
       if (info.version !== 1 || info.id !== id) throw new StorageError(`info object of ${id} is not readable`);
-      return info.heldIn === 'redis' ? await this.withRedisHeldBytes(info) : info;
+      if (info.heldIn !== 'redis') return info;
+      return await this.requireRedisJournal(id).fromJournal(info, lock !== undefined);
     } catch (error) {
       if (isS3NotFound(error)) throw new UploadNotFoundError(id);
       if (error instanceof StorageError) throw error;
@@ -140,7 +156,13 @@ export class S3Store {
    * Appends a request body at the upload's current offset (the caller checked it), at most `maxBytes`. Saves the
    * journal even when the body stopped early, and finishes the upload when its last byte arrived.
    */
-  async write(info: UploadInfo, body: Readable, lock: UploadLock, maxBytes: number): Promise<WriteOutcome> {
+  async write(
+    info: UploadInfo,
+    body: Readable,
+    lock: UploadLock,
+    maxBytes: number,
+    expectedBytes?: number,
+  ): Promise<WriteOutcome> {
     const writer = new PatchWriter(
       {
         client: this.client,
@@ -148,7 +170,8 @@ export class S3Store {
         keys: this.keys,
         minPartSize: this.options.minPartSize,
         maxMultipartParts: this.options.maxMultipartParts,
-        equalParts: this.options.equalParts,
+        // Parts cut from a Redis run may be uploaded twice (background and request): they must be the same bytes.
+        equalParts: this.options.equalParts || info.heldIn === 'redis',
         concurrency: this.options.partUploadConcurrency,
         tempDir: this.options.tempDir,
         uploadLimit: this.options.maxSize,
@@ -157,14 +180,11 @@ export class S3Store {
       info,
       lock,
     );
-    const result = await writer.write(body, maxBytes);
+    const result = await writer.write(body, maxBytes, expectedBytes);
     let updated: UploadInfo = { ...info, parts: result.parts, pending: result.pending };
-    // Bytes held in Redis are found by the parts' end, so the journal only changes when parts were added.
-    const journalChanged =
-      info.heldIn === 'redis'
-        ? result.parts.length !== info.parts.length
-        : result.bytesReceived > 0 || result.consumedChunks.length > 0;
-    if (journalChanged) {
+    if (info.heldIn === 'redis') {
+      updated = await this.saveRedisJournal(info, updated, lock);
+    } else if (result.bytesReceived > 0 || result.consumedChunks.length > 0) {
       lock.assertHeld();
       await this.saveInfo(updated);
       await this.deleteChunks(result.consumedChunks);
@@ -173,7 +193,51 @@ export class S3Store {
       lock.assertHeld();
       updated = await this.finish(updated);
     }
+    const run = updated.pending[0];
+    if (this.flusher && !isFinished(updated) && run && run.size >= updated.partSize) this.flusher.schedule(updated.id);
     return { info: updated, stop: result.stop, failure: result.failure };
+  }
+
+  /**
+   * After a write to an upload held in Redis: the journal in S3 changes only when parts were added (by this write, or
+   * adopted from the background flusher) or the run restarted. The run restarts at the parts' end once its start
+   * is far behind them, so Redis holds about what is not yet in parts.
+   */
+  private async saveRedisJournal(before: UploadInfo, after: UploadInfo, lock: UploadLock): Promise<UploadInfo> {
+    const journal = this.requireRedisJournal(after.id);
+    const partsEnd = offsetOf({ parts: after.parts, pending: [] });
+    let updated = after;
+    const run = after.pending[0];
+    // Appending to a long Redis string reallocates (copies) it: keep a run to about two parts.
+    if (run && (run.skip ?? 0) >= after.partSize) updated = await this.restartRun(after, run, partsEnd, lock);
+    const next = updated.pending[0];
+    const heldBase = next ? partsEnd - (next.skip ?? 0) : partsEnd;
+    updated = { ...updated, heldBase };
+    const persisted = journal.persisted(after.id);
+    const unchanged =
+      persisted !== undefined && persisted.parts.length === updated.parts.length && journal.base(persisted) === heldBase;
+    if (unchanged) return updated;
+    lock.assertHeld();
+    await this.saveInfo(updated);
+    const oldRun = journal.runKey(persisted ?? before);
+    if (journal.base(persisted ?? before) !== heldBase) await this.requireHeld().discard(oldRun).catch(() => undefined);
+    const adopted = updated.parts.slice((persisted ?? before).parts.length).map((p) => p.partNumber);
+    await this.requireHeld().forgetFlushed(after.id, adopted).catch(() => undefined);
+    return updated;
+  }
+
+  /** Copies what the run holds beyond the parts to a new run that starts at the parts' end. */
+  private async restartRun(info: UploadInfo, run: PendingChunk, partsEnd: number, lock: UploadLock): Promise<UploadInfo> {
+    const held = this.requireHeld();
+    const key = held.journalKey(info.id, partsEnd);
+    let size = 0;
+    for await (const slice of held.read(run.key, run.size, run.skip ?? 0)) {
+      lock.assertHeld();
+      if (size === 0) await held.start(key, slice as Buffer);
+      else await held.append(key, size, slice as Buffer);
+      size += (slice as Buffer).length;
+    }
+    return { ...info, pending: size > 0 ? [{ key, size, skip: 0 }] : [] };
   }
 
   /** Sets a deferred length (once). Finishes the upload when the bytes are all there already. */
@@ -233,6 +297,7 @@ export class S3Store {
     await this.deleteChunks(info.pending);
     if (info.finishedAt) await this.deleteObject(this.keys.final(info.id));
     await this.deleteObject(this.keys.info(info.id));
+    if (info.heldIn === 'redis') await this.forgetRedisState(info);
   }
 
   /** Server-side copy of a finished upload to another bucket (single CopyObject: up to 5 GiB). */
@@ -292,7 +357,9 @@ export class S3Store {
   }
 
   private async saveInfo(info: UploadInfo): Promise<void> {
-    const body = JSON.stringify(info.heldIn === 'redis' ? { ...info, pending: [] } : info);
+    const journal = info.heldIn === 'redis' ? { ...info, pending: [] } : info;
+    const body = JSON.stringify(journal);
+    const version = info.heldIn === 'redis' ? await this.requireRedisJournal(info.id).invalidate(info.id) : undefined;
     await this.s3('save the upload info', () =>
       this.client.send(
         new PutObjectCommand({
@@ -303,26 +370,34 @@ export class S3Store {
         }),
       ),
     );
+    if (version !== undefined) this.requireRedisJournal(info.id).saved(version, journal);
   }
 
   private async deleteChunks(chunks: readonly PendingChunk[]): Promise<void> {
     await Promise.all(
       chunks.map((chunk) =>
-        RedisHeldBytes.isRedisKey(chunk.key) ? this.heldBytes(chunk.key).discard(chunk.key) : this.deleteObject(chunk.key),
+        RedisHeldBytes.isRedisKey(chunk.key) ? this.requireHeld().discard(chunk.key) : this.deleteObject(chunk.key),
       ),
     );
   }
 
-  /** The journal lists no held bytes for Redis uploads: they are the run stored under the parts' end offset. */
-  private async withRedisHeldBytes(info: UploadInfo): Promise<UploadInfo> {
-    const key = this.heldBytes(info.id).journalKey(info.id, offsetOf({ parts: info.parts, pending: [] }));
-    const size = await this.heldBytes(info.id).length(key);
-    return { ...info, pending: size > 0 ? [{ key, size }] : [] };
+  private async forgetRedisState(info: UploadInfo): Promise<void> {
+    const journal = this.requireRedisJournal(info.id);
+    journal.forget(info.id);
+    await this.requireHeld().discard(journal.runKey(info)).catch(() => undefined);
+    await this.requireHeld().forgetUpload(info.id).catch(() => undefined);
   }
 
-  private heldBytes(what: string): RedisHeldBytes {
-    if (!this.held) throw new StorageError(`${what} keeps held-back bytes in Redis, but holdBackIn 'redis' is not configured`);
+  private requireHeld(): RedisHeldBytes {
+    if (!this.held) throw new StorageError(`this upload keeps held-back bytes in Redis, but holdBackIn 'redis' is not configured`);
     return this.held;
+  }
+
+  private requireRedisJournal(uploadId: string): RedisJournal {
+    if (!this.redisJournal) {
+      throw new StorageError(`upload ${uploadId} keeps held-back bytes in Redis, but holdBackIn 'redis' is not configured`);
+    }
+    return this.redisJournal;
   }
 
   private async deleteObject(key: string): Promise<void> {

@@ -10,6 +10,8 @@ export interface UploadedPart {
 export interface PendingChunk {
   readonly key: string;
   readonly size: number;
+  /** Bytes at the start of the stored value that are already in parts (Redis runs only). */
+  readonly skip?: number;
 }
 
 /**
@@ -39,6 +41,11 @@ export interface UploadInfo {
    * run of bytes in Redis after the parts (then `pending` is not stored but read from Redis). Fixed at creation.
    */
   readonly heldIn?: 'redis';
+  /**
+   * With `heldIn: 'redis'`: the offset where the Redis run of held bytes starts. Parts uploaded from the run in the
+   * background may already cover its beginning; the run is restarted at the parts' end from time to time.
+   */
+  readonly heldBase?: number;
   /**
    * The concatenation extension: a `partial` upload is meant to be joined into a final one; a `final` upload was
    * assembled from the partial uploads `uploadIds` (in order) and `header` is Upload-Concat as the client sent it,

@@ -1,0 +1,90 @@
+import { RedisHeldBytes, RedisUploadState } from './redis-held-bytes';
+import { offsetOf, UploadInfo } from './upload-info';
+
+/** Entries kept per instance; the oldest is dropped past this. */
+const CACHE_LIMIT = 10_000;
+
+/**
+ * The journal of an upload whose held bytes live in Redis, as requests see it. Two things make a small PATCH
+ * cheap: the journal read from S3 is cached per instance and trusted while the version in Redis is unchanged (every
+ * save sets a new random version first, so a cache can only be stale while it is not trusted), and parts that the
+ * PartFlusher uploaded in the background are adopted from Redis, so the journal in S3 is written once per few
+ * parts rather than per PATCH.
+ *
+ * Only requests holding the upload's lock fill the cache: nobody writes while they read, so what they cache matches
+ * the version they saw.
+ */
+export class RedisJournal {
+  private readonly cache = new Map<string, { version: string; journal: UploadInfo }>();
+
+  constructor(private readonly held: RedisHeldBytes) {}
+
+  /** The upload as a request works with it, from the cached journal, or undefined when that is not current. */
+  async fromCache(uploadId: string): Promise<UploadInfo | undefined> {
+    const cached = this.cache.get(uploadId);
+    if (!cached) return undefined;
+    const state = await this.held.state(uploadId, this.runKey(cached.journal));
+    if (state.journalVersion !== cached.version) {
+      this.cache.delete(uploadId);
+      return undefined;
+    }
+    return this.effective(cached.journal, state);
+  }
+
+  /** The upload as a request works with it, from a journal just read from S3. */
+  async fromJournal(journal: UploadInfo, cacheable: boolean): Promise<UploadInfo> {
+    const state = await this.held.state(journal.id, this.runKey(journal));
+    if (cacheable && state.journalVersion !== null) this.remember(journal.id, state.journalVersion, journal);
+    return this.effective(journal, state);
+  }
+
+  /** What is in S3, as far as this instance knows (undefined: not known, assume it differs). */
+  persisted(uploadId: string): UploadInfo | undefined {
+    return this.cache.get(uploadId)?.journal;
+  }
+
+  /** Call before writing the journal to S3; pass the result to `saved` afterwards. */
+  async invalidate(uploadId: string): Promise<string> {
+    this.cache.delete(uploadId);
+    return this.held.bumpJournalVersion(uploadId);
+  }
+
+  saved(version: string, journal: UploadInfo): void {
+    this.remember(journal.id, version, journal);
+  }
+
+  forget(uploadId: string): void {
+    this.cache.delete(uploadId);
+  }
+
+  /** Where the held run of this journal starts. */
+  base(journal: Pick<UploadInfo, 'heldBase' | 'parts'>): number {
+    return journal.heldBase ?? offsetOf({ parts: journal.parts, pending: [] });
+  }
+
+  runKey(journal: UploadInfo): string {
+    return this.held.journalKey(journal.id, this.base(journal));
+  }
+
+  /**
+   * Adds the parts flushed in the background that continue the journal's parts (every part of such an upload is
+   * `partSize` long, so part n is always the same bytes), and lists the held bytes after the parts as pending.
+   */
+  private effective(journal: UploadInfo, state: RedisUploadState): UploadInfo {
+    const parts = [...journal.parts];
+    for (const part of state.flushed) {
+      if (part.partNumber === parts.length + 1 && part.size === journal.partSize) parts.push(part);
+    }
+    const partsEnd = offsetOf({ parts, pending: [] });
+    const base = this.base(journal);
+    const heldAfterParts = base + state.heldLength - partsEnd;
+    const pending = heldAfterParts > 0 ? [{ key: this.runKey(journal), size: heldAfterParts, skip: partsEnd - base }] : [];
+    return { ...journal, parts, pending };
+  }
+
+  private remember(uploadId: string, version: string, journal: UploadInfo): void {
+    this.cache.delete(uploadId);
+    this.cache.set(uploadId, { version, journal: { ...journal, pending: [] } });
+    if (this.cache.size > CACHE_LIMIT) this.cache.delete(this.cache.keys().next().value!);
+  }
+}
