@@ -6,80 +6,82 @@ import { MiB, startTestApp, TestApp } from './support/test-app';
 import { idOf, uploadWithTusClient } from './support/tus-client';
 
 /** `holdBackIn: 'redis'`: bytes below a part wait in Redis, not in S3 chunk objects. */
-describe('held-back bytes in Redis', () => {
-  let a: TestApp;
-  let b: TestApp;
-  let redis: Redis;
-  const keyPrefix = `tus-e2e-${randomBytes(3).toString('hex')}:`;
-
+/** Two instances sharing a bucket prefix and Redis, with held-back bytes in Redis under a fresh key prefix. */
+function redisPair() {
+  const pair = {} as { a: TestApp; b: TestApp; redis: Redis; keyPrefix: string };
   beforeAll(async () => {
     const env = serviceEnv();
     if (env.redisUrls.length === 0) throw new Error('REDIS_URLS is not set: run through `npm test`');
-    const options = { holdBackIn: 'redis' as const, redis: { urls: env.redisUrls, keyPrefix } };
-    a = await startTestApp({ options });
-    b = await startTestApp({ options: { ...options, objectPrefix: a.prefix } });
-    redis = new Redis(env.redisUrls[0]);
+    pair.keyPrefix = `tus-e2e-${randomBytes(3).toString('hex')}:`;
+    const options = { holdBackIn: 'redis' as const, redis: { urls: env.redisUrls, keyPrefix: pair.keyPrefix } };
+    pair.a = await startTestApp({ options });
+    pair.b = await startTestApp({ options: { ...options, objectPrefix: pair.a.prefix } });
+    pair.redis = new Redis(env.redisUrls[0]);
   });
-
   afterAll(async () => {
-    await a?.close();
-    await b?.close();
-    redis?.disconnect();
+    await pair.a?.close();
+    await pair.b?.close();
+    pair.redis?.disconnect();
   });
+  return pair;
+}
 
-  const heldKeys = (id: string) => redis.keys(`${keyPrefix}held:${id}:*`);
+describe('held-back bytes in Redis', () => {
+  const t = redisPair();
+
+  const heldKeys = (id: string) => t.redis.keys(`${t.keyPrefix}held:${id}:*`);
 
   it('keeps small PATCHes in Redis and writes the journal only when a part is added', async () => {
     const data = randomBytes(9 * MiB + 7);
-    const url = await createUpload(a.endpoint, data.length);
+    const url = await createUpload(t.a.endpoint, data.length);
     const id = idOf(url);
-    const infoAtStart = await a.s3.bytes(`${a.prefix}${id}.info`);
+    const infoAtStart = await t.a.s3.bytes(`${t.a.prefix}${id}.info`);
 
     expect((await patch(url, 0, data.subarray(0, MiB))).status).toBe(204);
-    expect(await a.s3.keys(`${a.prefix}${id}`)).toEqual([`${a.prefix}${id}.info`]); // no chunk object
-    expect((await a.s3.bytes(`${a.prefix}${id}.info`)).equals(infoAtStart)).toBe(true); // journal untouched
-    expect(await redis.strlen(`${keyPrefix}held:${id}:0`)).toBe(MiB);
+    expect(await t.a.s3.keys(`${t.a.prefix}${id}`)).toEqual([`${t.a.prefix}${id}.info`]); // no chunk object
+    expect((await t.a.s3.bytes(`${t.a.prefix}${id}.info`)).equals(infoAtStart)).toBe(true); // journal untouched
+    expect(await t.redis.strlen(`${t.keyPrefix}held:${id}:0`)).toBe(MiB);
     expect((await headOffset(url)).offset).toBe(MiB);
 
     // The rest through the other instance, in 1 MiB PATCHes.
-    const rest = await uploadWithTusClient(data, { uploadUrl: url.replace(a.origin, b.origin), chunkSize: MiB });
+    const rest = await uploadWithTusClient(data, { uploadUrl: url.replace(t.a.origin, t.b.origin), chunkSize: MiB });
     expect(idOf(rest)).toBe(id);
-    expect((await a.s3.bytes(`${a.prefix}${id}`)).equals(data)).toBe(true);
-    expect(await a.s3.keys(`${a.prefix}${id}`)).toEqual([`${a.prefix}${id}`, `${a.prefix}${id}.info`]);
+    expect((await t.a.s3.bytes(`${t.a.prefix}${id}`)).equals(data)).toBe(true);
+    expect(await t.a.s3.keys(`${t.a.prefix}${id}`)).toEqual([`${t.a.prefix}${id}`, `${t.a.prefix}${id}.info`]);
     expect(await heldKeys(id)).toEqual([]);
   });
 
   it('falls back to the bytes in parts when Redis lost the held-back bytes, and the client resends them', async () => {
     const data = randomBytes(8 * MiB + 2 * MiB + 5);
-    const url = await createUpload(a.endpoint, data.length);
+    const url = await createUpload(t.a.endpoint, data.length);
     const id = idOf(url);
     expect((await patch(url, 0, data.subarray(0, 8 * MiB + MiB))).status).toBe(204); // one 8 MiB part + 1 MiB held
     expect((await headOffset(url)).offset).toBe(9 * MiB);
-    await redis.del(await heldKeys(id)); // Redis restarted without persistence
+    await t.redis.del(await heldKeys(id)); // Redis restarted without persistence
 
     expect((await headOffset(url)).offset).toBe(8 * MiB);
     await uploadWithTusClient(data, { uploadUrl: url, chunkSize: MiB });
-    expect((await a.s3.bytes(`${a.prefix}${id}`)).equals(data)).toBe(true);
+    expect((await t.a.s3.bytes(`${t.a.prefix}${id}`)).equals(data)).toBe(true);
   });
 
   it('lets only one of two racing small PATCHes append', async () => {
     for (let round = 0; round < 5; round++) {
       const size = 2 * MiB;
-      const url = await createUpload(a.endpoint, size);
+      const url = await createUpload(t.a.endpoint, size);
       const mine = randomBytes(MiB);
       const theirs = randomBytes(MiB);
-      const [first, second] = await Promise.all([patch(url, 0, mine), patch(url.replace(a.origin, b.origin), 0, theirs)]);
+      const [first, second] = await Promise.all([patch(url, 0, mine), patch(url.replace(t.a.origin, t.b.origin), 0, theirs)]);
       for (const s of [first.status, second.status]) expect([204, 409, 423]).toContain(s);
       const { offset } = await headOffset(url);
       const winner = first.status === 204 && Number(first.headers['upload-offset']) === offset ? mine : theirs;
-      const held = await redis.getBuffer(`${keyPrefix}held:${idOf(url)}:0`);
+      const held = await t.redis.getBuffer(`${t.keyPrefix}held:${idOf(url)}:0`);
       expect(held!.equals(winner.subarray(0, offset))).toBe(true);
     }
   });
 
   it('finishes a deferred-length upload whose tail is held in Redis when the length is declared', async () => {
     const data = randomBytes(3 * MiB);
-    const created = await rawRequest(a.endpoint, 'POST', { ...TUS, 'Upload-Defer-Length': '1' });
+    const created = await rawRequest(t.a.endpoint, 'POST', { ...TUS, 'Upload-Defer-Length': '1' });
     const url = created.headers.location as string;
     expect((await patch(url, 0, data)).status).toBe(204);
     const declared = await rawRequest(url, 'PATCH', {
@@ -90,71 +92,54 @@ describe('held-back bytes in Redis', () => {
       'Content-Length': '0',
     });
     expect(declared.status).toBe(204);
-    expect((await a.s3.bytes(`${a.prefix}${idOf(url)}`)).equals(data)).toBe(true);
+    expect((await t.a.s3.bytes(`${t.a.prefix}${idOf(url)}`)).equals(data)).toBe(true);
     expect(await heldKeys(idOf(url))).toEqual([]);
   });
 });
 
 describe('held-back bytes in Redis, across instances, with background part uploads', () => {
-  let a: TestApp;
-  let b: TestApp;
-  let redis: Redis;
-  const keyPrefix = `tus-e2e-${randomBytes(3).toString('hex')}:`;
-
-  beforeAll(async () => {
-    const env = serviceEnv();
-    const options = { holdBackIn: 'redis' as const, redis: { urls: env.redisUrls, keyPrefix } };
-    a = await startTestApp({ options });
-    b = await startTestApp({ options: { ...options, objectPrefix: a.prefix } });
-    redis = new Redis(env.redisUrls[0]);
-  });
-
-  afterAll(async () => {
-    await a?.close();
-    await b?.close();
-    redis?.disconnect();
-  });
+  const t = redisPair();
 
   it('stores the right bytes when 1 MiB PATCHes alternate between instances over many parts', async () => {
     const data = randomBytes(27 * MiB + 11);
-    const url = await createUpload(a.endpoint, data.length);
+    const url = await createUpload(t.a.endpoint, data.length);
     const id = idOf(url);
-    const instances = [url, url.replace(a.origin, b.origin)];
+    const instances = [url, url.replace(t.a.origin, t.b.origin)];
     for (let offset = 0, i = 0; offset < data.length; offset += MiB, i++) {
       const res = await patch(instances[i % 2], offset, data.subarray(offset, offset + MiB));
       expect(res.status).toBe(204);
       expect(Number(res.headers['upload-offset'])).toBe(Math.min(offset + MiB, data.length));
     }
-    expect((await a.s3.bytes(`${a.prefix}${id}`)).equals(data)).toBe(true);
-    const info = await a.s3.info(`${a.prefix}${id}.info`);
+    expect((await t.a.s3.bytes(`${t.a.prefix}${id}`)).equals(data)).toBe(true);
+    const info = await t.a.s3.info(`${t.a.prefix}${id}.info`);
     expect((info.parts as Array<{ size: number }>).map((p) => p.size)).toEqual([8 * MiB, 8 * MiB, 8 * MiB, 3 * MiB + 11]);
   });
 
   it('uploads full parts in the background and adopts them into the journal', async () => {
     const data = randomBytes(20 * MiB);
-    const url = await createUpload(a.endpoint, data.length);
+    const url = await createUpload(t.a.endpoint, data.length);
     const id = idOf(url);
     for (let offset = 0; offset < 17 * MiB; offset += MiB) {
       expect((await patch(url, offset, data.subarray(offset, offset + MiB))).status).toBe(204);
     }
     // Two parts' worth are held: the flusher uploads them without any further request.
-    await waitFor(async () => (await redis.hlen(`${keyPrefix}flushed:${id}`)) >= 1, 10_000);
+    await waitFor(async () => (await t.redis.hlen(`${t.keyPrefix}flushed:${id}`)) >= 1, 10_000);
     expect((await headOffset(url)).offset).toBe(17 * MiB);
     // The next PATCH adopts them: the journal in S3 lists the parts.
     expect((await patch(url, 17 * MiB, data.subarray(17 * MiB, 18 * MiB))).status).toBe(204);
-    const info = await a.s3.info(`${a.prefix}${id}.info`);
+    const info = await t.a.s3.info(`${t.a.prefix}${id}.info`);
     expect((info.parts as unknown[]).length).toBeGreaterThanOrEqual(1);
     await uploadWithTusClient(data, { uploadUrl: url, chunkSize: MiB });
-    expect((await a.s3.bytes(`${a.prefix}${id}`)).equals(data)).toBe(true);
-    expect(await redis.keys(`${keyPrefix}held:${id}:*`)).toEqual([]);
+    expect((await t.a.s3.bytes(`${t.a.prefix}${id}`)).equals(data)).toBe(true);
+    expect(await t.redis.keys(`${t.keyPrefix}held:${id}:*`)).toEqual([]);
   });
 
   it('forgets everything in Redis when the upload is terminated', async () => {
-    const url = await createUpload(a.endpoint, 10 * MiB);
+    const url = await createUpload(t.a.endpoint, 10 * MiB);
     const id = idOf(url);
     expect((await patch(url, 0, randomBytes(MiB))).status).toBe(204);
     expect((await rawRequest(url, 'DELETE', { ...TUS })).status).toBe(204);
-    expect(await redis.keys(`${keyPrefix}*${id}*`)).toEqual([]);
+    expect(await t.redis.keys(`${t.keyPrefix}*${id}*`)).toEqual([]);
     expect((await headOffset(url)).status).toBe(404);
   });
 });
