@@ -113,6 +113,8 @@ describe('held-back bytes in Redis, across instances, with background part uploa
     expect((await t.a.s3.bytes(`${t.a.prefix}${id}`)).equals(data)).toBe(true);
     const info = await t.a.s3.info(`${t.a.prefix}${id}.info`);
     expect((info.parts as Array<{ size: number }>).map((p) => p.size)).toEqual([8 * MiB, 8 * MiB, 8 * MiB, 3 * MiB + 11]);
+    // Finished: nothing of it is left in Redis (run, flushed-part records, journal version).
+    expect(await t.redis.keys(`${t.keyPrefix}*${id}*`)).toEqual([]);
   });
 
   it('uploads full parts in the background and adopts them into the journal', async () => {

@@ -338,6 +338,8 @@ export class S3Store implements BeforeApplicationShutdown {
     }
     const finished: UploadInfo = { ...info, multipartUploadId: null, finishedAt: this.clock.now().toISOString() };
     await this.saveInfo(finished);
+    // Nothing changes any more: the journal's version and flushed-part records in Redis have served their purpose.
+    if (finished.heldIn === 'redis') await this.forgetRedisState(finished);
     return finished;
   }
 
