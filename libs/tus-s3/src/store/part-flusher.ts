@@ -62,7 +62,7 @@ export class PartFlusher {
             { abortSignal },
           ),
         );
-        await this.held.recordFlushed(uploadId, { partNumber, size: upload.partSize, etag: output.ETag! });
+        await this.held.recordFlushed(uploadId, run.key, { partNumber, size: upload.partSize, etag: output.ETag! });
       }
     } catch (error) {
       // Terminated or finished meanwhile, or Redis/S3 trouble: a request uploads what is still missing itself.

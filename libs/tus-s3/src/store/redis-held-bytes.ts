@@ -12,6 +12,11 @@ if redis.call('STRLEN', KEYS[1]) ~= tonumber(ARGV[1]) then return -1 end
 local length = redis.call('APPEND', KEYS[1], ARGV[2])
 redis.call('EXPIRE', KEYS[1], ARGV[3])
 return length`;
+const RECORD_IF_RUN_EXISTS = `
+if redis.call('EXISTS', KEYS[2]) == 0 then return 0 end
+redis.call('HSET', KEYS[1], ARGV[1], ARGV[2])
+redis.call('EXPIRE', KEYS[1], ARGV[3])
+return 1`;
 const READ_SLICE = 1024 * 1024;
 
 /** What a request learns from Redis in one round trip before it trusts its cached journal. */
@@ -82,10 +87,21 @@ export class RedisHeldBytes {
     return version;
   }
 
-  async recordFlushed(uploadId: string, part: UploadedPart): Promise<void> {
-    const key = this.flushedKey(uploadId);
+  /**
+   * Records a part uploaded from the run `runKey`, unless that run is gone (finished, terminated or restarted): then
+   * the record could only be left behind, and a request uploads whatever part is still missing itself.
+   */
+  async recordFlushed(uploadId: string, runKey: string, part: UploadedPart): Promise<void> {
     await this.call('record a flushed part', () =>
-      this.redis.multi().hset(key, String(part.partNumber), JSON.stringify(part)).expire(key, this.ttlSeconds).exec(),
+      this.redis.eval(
+        RECORD_IF_RUN_EXISTS,
+        2,
+        this.flushedKey(uploadId),
+        redisKey(runKey),
+        String(part.partNumber),
+        JSON.stringify(part),
+        this.ttlSeconds,
+      ),
     );
   }
 
