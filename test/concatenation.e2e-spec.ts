@@ -38,6 +38,22 @@ describe('concatenation', () => {
     expect((await t.s3.head(`${t.prefix}${idOf(url)}`)).Metadata).toEqual({ filename: 'Men?.bin' });
   });
 
+  it('copies partials of at least 5 MiB server-side, one part each', async () => {
+    const pieces = [randomBytes(5 * MiB), randomBytes(6 * MiB + 7), randomBytes(1234)];
+    const urls = [];
+    for (const piece of pieces) urls.push(await partial(piece));
+    const final = await rawRequest(t.endpoint, 'POST', { ...TUS, 'Upload-Concat': `final;${urls.join(' ')}` });
+    expect(final.status).toBe(201);
+    const id = idOf(final.headers.location as string);
+    expect((await t.s3.bytes(`${t.prefix}${id}`)).equals(Buffer.concat(pieces))).toBe(true);
+    const info = await t.s3.info(`${t.prefix}${id}.info`);
+    expect((info.parts as Array<{ partNumber: number; size: number }>).map((p) => [p.partNumber, p.size])).toEqual([
+      [1, 5 * MiB],
+      [2, 6 * MiB + 7],
+      [3, 1234],
+    ]);
+  });
+
   it('joins partial uploads of any size, in the order given, and HEAD echoes Upload-Concat', async () => {
     const pieces = [randomBytes(3), randomBytes(6 * MiB + 1), Buffer.alloc(0), randomBytes(MiB)];
     const urls = [];

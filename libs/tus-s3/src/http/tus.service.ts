@@ -238,7 +238,7 @@ export class TusService {
       if (!isFinished(info)) {
         const lock = await this.locker.lock(info.id);
         locks.push(lock);
-        const outcome = await this.store.write(info, this.store.readConcatenated(partials), lock, size);
+        const outcome = await this.store.concatenate(info, partials, lock);
         if (outcome.failure || !isFinished(outcome.info)) {
           await this.store.terminate(outcome.info, lock).catch(() => undefined);
           throw outcome.failure ?? new StorageError('the partial uploads could not be read to the end');

@@ -8,6 +8,7 @@ import {
   GetObjectCommand,
   PutObjectCommand,
   S3Client,
+  UploadPartCopyCommand,
 } from '@aws-sdk/client-s3';
 import { BeforeApplicationShutdown, Inject, Injectable, Logger } from '@nestjs/common';
 import { UploadLock } from '../locker/locker.interface';
@@ -31,8 +32,11 @@ import { PartFlusher } from './part-flusher';
 import { RedisHeldBytes } from './redis-held-bytes';
 import { RedisJournal } from './redis-journal';
 import { isS3NotFound, StorageError, UploadNotFoundError } from './store-errors';
-import { isFinished, offsetOf, PendingChunk, UploadInfo } from './upload-info';
+import { isFinished, offsetOf, PendingChunk, UploadedPart, UploadInfo } from './upload-info';
 
+
+/** Partial uploads copied into a final one at once. */
+const COPY_CONCURRENCY = 4;
 
 export interface NewUpload {
   size: number | null;
@@ -275,6 +279,51 @@ export class S3Store implements BeforeApplicationShutdown {
     };
   }
 
+  /**
+   * Assembles a final upload from finished partial uploads (the caller holds all their locks). When every partial
+   * can be a part of its own (at least the part minimum, except the last, and at most the part maximum), S3 copies
+   * them server-side (UploadPartCopy) and no byte passes through this server; otherwise their bytes are streamed
+   * through the ordinary write path.
+   */
+  async concatenate(info: UploadInfo, partials: readonly UploadInfo[], lock: UploadLock): Promise<WriteOutcome> {
+    const sizes = partials.map((p) => p.size ?? 0);
+    const copyable =
+      info.multipartUploadId !== null &&
+      partials.length <= this.options.maxMultipartParts &&
+      sizes.every((size, i) => size > 0 && size <= this.options.maxPartSize && (size >= this.options.minPartSize || i === sizes.length - 1));
+    if (!copyable) return this.write(info, this.readConcatenated(partials), lock, info.size ?? 0);
+    const parts: UploadedPart[] = [];
+    for (let i = 0; i < partials.length; i += COPY_CONCURRENCY) {
+      const batch = partials.slice(i, i + COPY_CONCURRENCY);
+      parts.push(...(await Promise.all(batch.map((partial, j) => this.copyPart(info, partial, i + j + 1, lock)))));
+    }
+    const copied: UploadInfo = { ...info, parts };
+    lock.assertHeld();
+    await this.saveInfo(copied);
+    return { info: await this.finish(copied), stop: 'end' };
+  }
+
+  private async copyPart(info: UploadInfo, partial: UploadInfo, partNumber: number, lock: UploadLock): Promise<UploadedPart> {
+    lock.assertHeld();
+    const output = await this.s3(`copy upload ${partial.id} into upload ${info.id}`, () =>
+      this.client.send(
+        new UploadPartCopyCommand({
+          Bucket: this.bucket,
+          Key: this.keys.final(info.id),
+          UploadId: info.multipartUploadId!,
+          PartNumber: partNumber,
+          CopySource: this.copySource(partial),
+        }),
+        { abortSignal: lock.lost },
+      ),
+    );
+    return { partNumber, size: partial.size ?? 0, etag: output.CopyPartResult!.ETag! };
+  }
+
+  private copySource(info: UploadInfo): string {
+    return `${this.bucket}/${encodeURIComponent(this.keys.final(info.id)).replace(/%2F/g, '/')}`;
+  }
+
   /** The bytes of several finished uploads, one after the other: the body that assembles a final upload. */
   readConcatenated(uploads: readonly UploadInfo[]): Readable {
     const read = (info: UploadInfo) => this.read(info);
@@ -307,7 +356,7 @@ export class S3Store implements BeforeApplicationShutdown {
         new CopyObjectCommand({
           Bucket: bucket,
           Key: key,
-          CopySource: `${this.bucket}/${encodeURIComponent(this.keys.final(info.id)).replace(/%2F/g, '/')}`,
+          CopySource: this.copySource(info),
         }),
       ),
     );
