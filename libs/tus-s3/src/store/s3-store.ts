@@ -325,7 +325,7 @@ export class S3Store implements BeforeApplicationShutdown {
   }
 
   /** The bytes of several finished uploads, one after the other: the body that assembles a final upload. */
-  readConcatenated(uploads: readonly UploadInfo[]): Readable {
+  private readConcatenated(uploads: readonly UploadInfo[]): Readable {
     const read = (info: UploadInfo) => this.read(info);
     async function* bytes(): AsyncGenerator<Buffer> {
       for (const info of uploads) yield* (await read(info)).body;

@@ -32,11 +32,6 @@ export class SpoolFile {
     return this.written + this.bufferedBytes;
   }
 
-  /** Whether the bytes went to disk (tests and the benchmark's disk accounting look at it). */
-  get onDisk(): boolean {
-    return this.path !== null;
-  }
-
   async write(data: Buffer): Promise<void> {
     if (this.closed) throw new Error('spool file is closed');
     this.buffered.push(data);
