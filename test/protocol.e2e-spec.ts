@@ -1,5 +1,5 @@
-import * as http from 'node:http';
 import * as net from 'node:net';
+import { call, HeaderMap, Reply, stalledPatch } from './support/raw-http';
 import { b64, MiB, randomPayload, startTestApp, TestApp } from './support/test-app';
 import { idOf } from './support/tus-client';
 
@@ -15,72 +15,6 @@ import { idOf } from './support/tus-client';
 
 const OCTET = 'application/offset+octet-stream';
 const EXTENSIONS = ['concatenation', 'creation', 'creation-with-upload', 'creation-defer-length', 'termination'];
-
-type HeaderMap = Record<string, string | number | undefined>;
-
-interface Reply {
-  status: number;
-  headers: http.IncomingHttpHeaders;
-  body: Buffer;
-  text: string;
-  /** A response header by (case-insensitive) name, joined when repeated. */
-  get(name: string): string | undefined;
-}
-
-/**
- * One HTTP request on a fresh connection. `Tus-Resumable: 1.0.0` is sent unless the headers set it to undefined.
- * A Buffer/string body gets a Content-Length (unless one is given); an array of Buffers is sent chunked.
- * `url` is used verbatim (no normalization of `..` or `%2e`), so it may carry raw paths.
- */
-function call(method: string, url: string, headers: HeaderMap = {}, body?: Buffer | string | Buffer[]): Promise<Reply> {
-  const match = /^http:\/\/([^/:]+):(\d+)(\/.*)?$/.exec(url);
-  if (!match) throw new Error(`not an http URL: ${url}`);
-  const merged: HeaderMap = { 'tus-resumable': '1.0.0' };
-  for (const [name, value] of Object.entries(headers)) merged[name.toLowerCase()] = value;
-  const outgoing: Record<string, string> = {};
-  for (const [name, value] of Object.entries(merged)) if (value !== undefined) outgoing[name] = String(value);
-  const chunked = Array.isArray(body);
-  if (body !== undefined && !chunked && outgoing['content-length'] === undefined) {
-    outgoing['content-length'] = String(Buffer.byteLength(body));
-  }
-  if (chunked) outgoing['transfer-encoding'] = 'chunked';
-
-  return new Promise<Reply>((resolve, reject) => {
-    let answered = false;
-    const req = http.request(
-      { host: match[1], port: Number(match[2]), path: match[3] ?? '/', method, headers: outgoing, agent: false },
-      (res) => {
-        answered = true;
-        const chunks: Buffer[] = [];
-        res.on('data', (chunk: Buffer) => chunks.push(chunk));
-        res.on('error', reject);
-        res.on('end', () => {
-          const data = Buffer.concat(chunks);
-          resolve({
-            status: res.statusCode ?? 0,
-            headers: res.headers,
-            body: data,
-            text: data.toString('utf8'),
-            get: (name) => {
-              const value = res.headers[name.toLowerCase()];
-              return Array.isArray(value) ? value.join(', ') : value;
-            },
-          });
-        });
-      },
-    );
-    // A server that refuses a body may close the connection while we still write it; the answer is what counts.
-    req.on('error', (error) => {
-      if (!answered) reject(error);
-    });
-    if (chunked) {
-      for (const chunk of body as Buffer[]) req.write(chunk);
-      req.end();
-    } else {
-      req.end(body);
-    }
-  });
-}
 
 /** Sends raw bytes on a socket and returns the status code of the answer (for requests node:http would not send). */
 function rawRequest(origin: string, text: string): Promise<number> {
@@ -767,26 +701,10 @@ describe('CORS (origins: https://app.example)', () => {
 
 describe('interrupted PATCH', () => {
   /** Declares `declared` bytes, sends `sent`, waits until they left, then cuts the connection. */
-  function interruptedPatch(url: string, offset: number, declared: number, sent: Buffer): Promise<void> {
-    const { hostname, port, pathname } = new URL(url);
-    return new Promise((resolve) => {
-      const req = http.request({
-        host: hostname,
-        port: Number(port),
-        path: pathname,
-        method: 'PATCH',
-        agent: false,
-        headers: { 'Tus-Resumable': '1.0.0', 'Content-Type': OCTET, 'Upload-Offset': offset, 'Content-Length': declared },
-      });
-      req.on('error', () => undefined); // we cut it ourselves
-      req.on('response', (res) => res.resume());
-      req.write(sent, () => {
-        setTimeout(() => {
-          req.destroy();
-          resolve();
-        }, 300);
-      });
-    });
+  async function interruptedPatch(url: string, offset: number, declared: number, sent: Buffer): Promise<void> {
+    const socket = await stalledPatch(url, offset, declared, sent);
+    await new Promise((resolve) => setTimeout(resolve, 300));
+    socket.destroy();
   }
 
   it('keeps the bytes that arrived before the client vanished, and the upload resumes from there', async () => {

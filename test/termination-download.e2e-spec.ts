@@ -1,56 +1,16 @@
-import * as http from 'node:http';
+import { call, HeaderMap } from './support/raw-http';
 import { b64, MiB, randomPayload, startTestApp, TestApp } from './support/test-app';
 import { idOf } from './support/tus-client';
 
 /**
  * tus termination (DELETE) and the download (GET) of finished uploads, end to end against the real S3. The rest
- * of the protocol is in protocol.e2e-spec.ts (whose request helper this file repeats in short).
+ * of the protocol is in protocol.e2e-spec.ts.
  */
 
 // ---------------------------------------------------------------------------------------------------------------
 // helpers
 
 const OCTET = 'application/offset+octet-stream';
-
-type HeaderMap = Record<string, string | number | undefined>;
-
-interface Reply {
-  status: number;
-  body: Buffer;
-  text: string;
-  get(name: string): string | undefined;
-}
-
-/** One request on a fresh connection, with `Tus-Resumable: 1.0.0` unless the headers set it to undefined. */
-function call(method: string, url: string, headers: HeaderMap = {}, body?: Buffer | string): Promise<Reply> {
-  const { hostname, port, pathname } = new URL(url);
-  const merged: HeaderMap = { 'tus-resumable': '1.0.0' };
-  for (const [name, value] of Object.entries(headers)) merged[name.toLowerCase()] = value;
-  const outgoing: Record<string, string> = {};
-  for (const [name, value] of Object.entries(merged)) if (value !== undefined) outgoing[name] = String(value);
-  if (body !== undefined) outgoing['content-length'] = String(Buffer.byteLength(body));
-  return new Promise<Reply>((resolve, reject) => {
-    const req = http.request({ host: hostname, port: Number(port), path: pathname, method, headers: outgoing, agent: false }, (res) => {
-      const chunks: Buffer[] = [];
-      res.on('data', (chunk: Buffer) => chunks.push(chunk));
-      res.on('error', reject);
-      res.on('end', () => {
-        const data = Buffer.concat(chunks);
-        resolve({
-          status: res.statusCode ?? 0,
-          body: data,
-          text: data.toString('utf8'),
-          get: (name) => {
-            const value = res.headers[name.toLowerCase()];
-            return Array.isArray(value) ? value.join(', ') : value;
-          },
-        });
-      });
-    });
-    req.on('error', reject);
-    req.end(body);
-  });
-}
 
 let t: TestApp;
 

@@ -1,29 +1,82 @@
-import { request, Agent } from 'node:http';
+import { IncomingHttpHeaders, request } from 'node:http';
 import { connect, Socket } from 'node:net';
+
+export type HeaderMap = Record<string, string | number | undefined>;
+
+export interface Reply {
+  status: number;
+  headers: IncomingHttpHeaders;
+  body: Buffer;
+  text: string;
+  /** A response header by (case-insensitive) name, joined when repeated. */
+  get(name: string): string | undefined;
+}
+
+/**
+ * One HTTP request on a fresh connection. `Tus-Resumable: 1.0.0` is sent unless the headers set it to undefined.
+ * A Buffer/string body gets a Content-Length (unless one is given); an array of Buffers is sent chunked.
+ * `url` is used verbatim (no normalization of `..` or `%2e`), so it may carry raw paths.
+ */
+export function call(method: string, url: string, headers: HeaderMap = {}, body?: Buffer | string | Buffer[]): Promise<Reply> {
+  const match = /^http:\/\/([^/:]+):(\d+)(\/.*)?$/.exec(url);
+  if (!match) throw new Error(`not an http URL: ${url}`);
+  const merged: HeaderMap = { 'tus-resumable': '1.0.0' };
+  for (const [name, value] of Object.entries(headers)) merged[name.toLowerCase()] = value;
+  const outgoing: Record<string, string> = {};
+  for (const [name, value] of Object.entries(merged)) if (value !== undefined) outgoing[name] = String(value);
+  const chunked = Array.isArray(body);
+  if (body !== undefined && !chunked && outgoing['content-length'] === undefined) {
+    outgoing['content-length'] = String(Buffer.byteLength(body));
+  }
+  if (chunked) outgoing['transfer-encoding'] = 'chunked';
+
+  return new Promise<Reply>((resolve, reject) => {
+    let answered = false;
+    const req = request(
+      { host: match[1], port: Number(match[2]), path: match[3] ?? '/', method, headers: outgoing, agent: false },
+      (res) => {
+        answered = true;
+        const chunks: Buffer[] = [];
+        res.on('data', (chunk: Buffer) => chunks.push(chunk));
+        res.on('error', reject);
+        res.on('end', () => {
+          const data = Buffer.concat(chunks);
+          resolve({
+            status: res.statusCode ?? 0,
+            headers: res.headers,
+            body: data,
+            text: data.toString('utf8'),
+            get: (name) => {
+              const value = res.headers[name.toLowerCase()];
+              return Array.isArray(value) ? value.join(', ') : value;
+            },
+          });
+        });
+      },
+    );
+    // A server that refuses a body may close the connection while we still write it; the answer is what counts.
+    req.on('error', (error) => {
+      if (!answered) reject(error);
+    });
+    if (chunked) {
+      for (const chunk of body as Buffer[]) req.write(chunk);
+      req.end();
+    } else {
+      req.end(body);
+    }
+  });
+}
 
 export interface RawResponse {
   status: number;
-  headers: Record<string, string | string[] | undefined>;
+  headers: IncomingHttpHeaders;
   body: string;
 }
 
-const agent = new Agent({ keepAlive: false });
-
-/**
- * One HTTP request with node:http, so that a response sent before the body was fully written (a server that
- * stopped reading) is still seen, rather than surfacing as a write error the way fetch does.
- */
-export function rawRequest(url: string, method: string, headers: Record<string, string>, body?: Buffer): Promise<RawResponse> {
-  return new Promise((resolve, reject) => {
-    const req = request(url, { method, headers, agent }, (res) => {
-      const chunks: Buffer[] = [];
-      res.on('data', (c: Buffer) => chunks.push(c));
-      res.on('end', () => resolve({ status: res.statusCode!, headers: res.headers, body: Buffer.concat(chunks).toString() }));
-      res.on('error', reject);
-    });
-    req.on('error', reject);
-    req.end(body);
-  });
+/** `call` without the default Tus-Resumable header: exactly the headers given. */
+export async function rawRequest(url: string, method: string, headers: Record<string, string>, body?: Buffer): Promise<RawResponse> {
+  const reply = await call(method, url, { 'tus-resumable': undefined, ...headers }, body);
+  return { status: reply.status, headers: reply.headers, body: reply.text };
 }
 
 /**
