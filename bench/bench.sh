@@ -4,10 +4,7 @@
 # (scripts/services.sh) when S3_ENDPOINT is not set, like `npm test`.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-if [ -z "${S3_ENDPOINT:-}" ]; then
-  scripts/services.sh up
-  eval "$(scripts/services.sh env)"
-fi
+source scripts/ensure-services.sh
 # The SDK's notice that its 2027 releases need Node 22 would repeat for every child process.
 export AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED=true
 npx tsc -p bench/tsconfig.json

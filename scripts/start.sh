@@ -3,9 +3,6 @@
 # uses them; with it, the environment alone configures the demo (see README).
 set -euo pipefail
 cd "$(dirname "$0")/.."
-if [ -z "${S3_ENDPOINT:-}" ]; then
-  scripts/services.sh up
-  eval "$(scripts/services.sh env)"
-fi
+source scripts/ensure-services.sh
 npm run build
 exec node dist/src/main.js

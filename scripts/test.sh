@@ -3,10 +3,7 @@
 # the local RGW and Redis are installed/started by scripts/services.sh and used.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-if [ -z "${S3_ENDPOINT:-}" ]; then
-  scripts/services.sh up
-  eval "$(scripts/services.sh env)"
-fi
+source scripts/ensure-services.sh
 # The SDK's notice that its 2027 releases need Node 22 would repeat in every test file (README, Requirements).
 export AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED=true
 exec npx jest --runInBand "$@"
