@@ -1,6 +1,7 @@
 import { randomBytes } from 'node:crypto';
 import Redis from 'ioredis';
 import { createUpload, headOffset, patch, rawRequest, TUS } from './support/raw-http';
+import { heldKeys, heldRun } from './support/redis-runs';
 import { serviceEnv } from './support/s3-env';
 import { MiB, startTestApp, TestApp } from './support/test-app';
 import { idOf, uploadWithTusClient } from './support/tus-client';
@@ -29,7 +30,7 @@ function redisPair() {
 describe('held-back bytes in Redis', () => {
   const t = redisPair();
 
-  const heldKeys = (id: string) => t.redis.keys(`${t.keyPrefix}held:${id}:*`);
+  const held = (id: string) => heldKeys(t.redis, t.keyPrefix, id);
 
   it('keeps small PATCHes in Redis and writes the journal only when a part is added', async () => {
     const data = randomBytes(9 * MiB + 7);
@@ -40,7 +41,7 @@ describe('held-back bytes in Redis', () => {
     expect((await patch(url, 0, data.subarray(0, MiB))).status).toBe(204);
     expect(await t.a.s3.keys(`${t.a.prefix}${id}`)).toEqual([`${t.a.prefix}${id}.info`]); // no chunk object
     expect((await t.a.s3.bytes(`${t.a.prefix}${id}.info`)).equals(infoAtStart)).toBe(true); // journal untouched
-    expect(await t.redis.strlen(`${t.keyPrefix}held:${id}:0`)).toBe(MiB);
+    expect((await heldRun(t.redis, t.keyPrefix, id))?.equals(data.subarray(0, MiB))).toBe(true);
     expect((await headOffset(url)).offset).toBe(MiB);
 
     // The rest through the other instance, in 1 MiB PATCHes.
@@ -48,7 +49,7 @@ describe('held-back bytes in Redis', () => {
     expect(idOf(rest)).toBe(id);
     expect((await t.a.s3.bytes(`${t.a.prefix}${id}`)).equals(data)).toBe(true);
     expect(await t.a.s3.keys(`${t.a.prefix}${id}`)).toEqual([`${t.a.prefix}${id}`, `${t.a.prefix}${id}.info`]);
-    expect(await heldKeys(id)).toEqual([]);
+    expect(await held(id)).toEqual([]);
   });
 
   it('falls back to the bytes in parts when Redis lost the held-back bytes, and the client resends them', async () => {
@@ -57,7 +58,7 @@ describe('held-back bytes in Redis', () => {
     const id = idOf(url);
     expect((await patch(url, 0, data.subarray(0, 8 * MiB + MiB))).status).toBe(204); // one 8 MiB part + 1 MiB held
     expect((await headOffset(url)).offset).toBe(9 * MiB);
-    await t.redis.del(await heldKeys(id)); // Redis restarted without persistence
+    await t.redis.del(await held(id)); // Redis restarted without persistence
 
     expect((await headOffset(url)).offset).toBe(8 * MiB);
     await uploadWithTusClient(data, { uploadUrl: url, chunkSize: MiB });
@@ -74,8 +75,8 @@ describe('held-back bytes in Redis', () => {
       for (const s of [first.status, second.status]) expect([204, 409, 423]).toContain(s);
       const { offset } = await headOffset(url);
       const winner = first.status === 204 && Number(first.headers['upload-offset']) === offset ? mine : theirs;
-      const held = await t.redis.getBuffer(`${t.keyPrefix}held:${idOf(url)}:0`);
-      expect(held!.equals(winner.subarray(0, offset))).toBe(true);
+      const run = await heldRun(t.redis, t.keyPrefix, idOf(url));
+      expect(run!.equals(winner.subarray(0, offset))).toBe(true);
     }
   });
 
@@ -93,7 +94,7 @@ describe('held-back bytes in Redis', () => {
     });
     expect(declared.status).toBe(204);
     expect((await t.a.s3.bytes(`${t.a.prefix}${idOf(url)}`)).equals(data)).toBe(true);
-    expect(await heldKeys(idOf(url))).toEqual([]);
+    expect(await held(idOf(url))).toEqual([]);
   });
 });
 
@@ -133,7 +134,7 @@ describe('held-back bytes in Redis, across instances, with background part uploa
     expect((info.parts as unknown[]).length).toBeGreaterThanOrEqual(1);
     await uploadWithTusClient(data, { uploadUrl: url, chunkSize: MiB });
     expect((await t.a.s3.bytes(`${t.a.prefix}${id}`)).equals(data)).toBe(true);
-    expect(await t.redis.keys(`${t.keyPrefix}held:${id}:*`)).toEqual([]);
+    expect(await heldKeys(t.redis, t.keyPrefix, id)).toEqual([]);
   });
 
   it('forgets everything in Redis when the upload is terminated', async () => {

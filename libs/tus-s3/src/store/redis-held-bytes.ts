@@ -1,22 +1,14 @@
-import { randomBytes } from 'node:crypto';
+import { createHash, randomBytes } from 'node:crypto';
 import { Readable } from 'node:stream';
 import type { Redis } from 'ioredis';
-import { StorageError } from './store-errors';
+import { COMMIT_SEGMENT, COPY_TAIL, DISCARD_RUN, HEADER_BYTES, RECORD_IF_RUN_EXISTS } from './redis-run-scripts';
+import { HeldBytesMissingError, StorageError } from './store-errors';
 import type { UploadedPart } from './upload-info';
 
 /** Marks a journal entry whose bytes are in Redis rather than in an S3 chunk object. */
 const REDIS_KEY_MARK = 'redis:';
-/** Appends only when the value has the length the writer expects: two writers can never interleave bytes. */
-const APPEND_IF_LENGTH = `
-if redis.call('STRLEN', KEYS[1]) ~= tonumber(ARGV[1]) then return -1 end
-local length = redis.call('APPEND', KEYS[1], ARGV[2])
-redis.call('EXPIRE', KEYS[1], ARGV[3])
-return length`;
-const RECORD_IF_RUN_EXISTS = `
-if redis.call('EXISTS', KEYS[2]) == 0 then return 0 end
-redis.call('HSET', KEYS[1], ARGV[1], ARGV[2])
-redis.call('EXPIRE', KEYS[1], ARGV[3])
-return 1`;
+/** Segments outlive their run's index by this much, so an index never names a segment that expired first. */
+const SEGMENT_EXTRA_TTL_SECONDS = 3600;
 const READ_SLICE = 1024 * 1024;
 
 /** What a request learns from Redis in one round trip before it trusts its cached journal. */
@@ -30,10 +22,15 @@ export interface RedisUploadState {
 }
 
 /**
- * Held-back bytes in Redis (`holdBackIn: 'redis'`): one string per upload (a "run"), appended to by each small
- * PATCH, so a 1 MiB PATCH costs a memory copy in Redis instead of an S3 object written now and read back later, and
- * the journal in S3 changes only when parts are added. Full parts are cut from the run in the background (see
- * PartFlusher) and recorded here until a request under the lock adopts them into the journal.
+ * Held-back bytes in Redis (`holdBackIn: 'redis'`): one "run" per upload, appended to by each small PATCH, so a
+ * 1 MiB PATCH costs one Redis write instead of an S3 object written now and read back later, and the journal in S3
+ * changes only when parts are added. Full parts are cut from the run in the background (see PartFlusher) and
+ * recorded here until a request under the lock adopts them into the journal.
+ *
+ * A run is an index key (`run:<id>:<base>`: a decimal header with the number of bytes held, then one `name,size;`
+ * entry per segment) and one plain string per PATCH (`seg:<id>:<name>`). Each write is a SET of a fresh segment
+ * key, then a small script that adds it to the index only if the run still holds the length the writer expects.
+ * (Appending to one long string instead made Redis reallocate, and copy, the whole run on every PATCH.)
  *
  * The run's key names the offset where it starts. Bytes left under an old key by a write whose journal was never
  * saved are therefore never counted, and if Redis loses the run the upload falls back to the offset its parts
@@ -55,7 +52,7 @@ export class RedisHeldBytes {
 
   /** The journal key of the run that starts at offset `base`. */
   journalKey(uploadId: string, base: number): string {
-    return `${REDIS_KEY_MARK}${this.keyPrefix}held:${uploadId}:${base}`;
+    return `${REDIS_KEY_MARK}${this.keyPrefix}run:${uploadId}:${base}`;
   }
 
   async state(uploadId: string, runKey: string): Promise<RedisUploadState> {
@@ -63,7 +60,7 @@ export class RedisHeldBytes {
       this.redis
         .multi()
         .get(this.versionKey(uploadId))
-        .strlen(redisKey(runKey))
+        .getrange(redisKey(runKey), 0, HEADER_BYTES - 1)
         .hgetall(this.flushedKey(uploadId))
         .exec(),
     );
@@ -73,7 +70,7 @@ export class RedisHeldBytes {
     });
     return {
       journalVersion: (version as string | null) ?? null,
-      heldLength: Number(length),
+      heldLength: Number(length || 0),
       flushed: Object.values((flushed ?? {}) as Record<string, string>)
         .map((json) => JSON.parse(json) as UploadedPart)
         .sort((a, b) => a.partNumber - b.partNumber),
@@ -93,15 +90,11 @@ export class RedisHeldBytes {
    */
   async recordFlushed(uploadId: string, runKey: string, part: UploadedPart): Promise<void> {
     await this.call('record a flushed part', () =>
-      this.redis.eval(
-        RECORD_IF_RUN_EXISTS,
-        2,
-        this.flushedKey(uploadId),
-        redisKey(runKey),
+      this.script(RECORD_IF_RUN_EXISTS, [this.flushedKey(uploadId), redisKey(runKey)], [
         String(part.partNumber),
         JSON.stringify(part),
         this.ttlSeconds,
-      ),
+      ]),
     );
   }
 
@@ -110,38 +103,65 @@ export class RedisHeldBytes {
     await this.call('forget flushed parts', () => this.redis.hdel(this.flushedKey(uploadId), ...partNumbers.map(String)));
   }
 
-  /** Starts a run afresh (whatever a failed earlier attempt left under its key is dropped). */
-  async start(journalKey: string, data: Buffer): Promise<void> {
-    await this.call('store the held-back bytes', () => this.redis.set(redisKey(journalKey), data, 'EX', this.ttlSeconds));
+  /** Starts a run afresh (whatever a failed earlier attempt left under its key is dropped); returns its length. */
+  async start(journalKey: string, data: Buffer): Promise<number> {
+    return this.write(journalKey, 0, data, 'start');
   }
 
-  /** Appends, provided the value still has `expectedLength` bytes; returns the new length. */
+  /** Appends, provided the run still holds `expectedLength` bytes; returns the new length. */
   async append(journalKey: string, expectedLength: number, data: Buffer): Promise<number> {
-    const length = await this.call('store the held-back bytes', () =>
-      this.redis.eval(APPEND_IF_LENGTH, 1, redisKey(journalKey), expectedLength, data, this.ttlSeconds),
+    return this.write(journalKey, expectedLength, data, 'append');
+  }
+
+  /**
+   * Starts the run `toKey` with `length` bytes of the run `fromKey` from `skip` on. The bytes are copied inside Redis:
+   * they do not travel to this server and back.
+   */
+  async copyTail(fromKey: string, toKey: string, skip: number, length: number): Promise<void> {
+    const uploadId = uploadIdOf(toKey);
+    const copied = await this.call('restart the held-back bytes', () =>
+      this.script(COPY_TAIL, [redisKey(fromKey), redisKey(toKey)], [
+        skip,
+        length,
+        this.ttlSeconds,
+        this.segmentPrefix(uploadId),
+        `c${randomBytes(6).toString('hex')}-`,
+        SEGMENT_EXTRA_TTL_SECONDS,
+      ]),
     );
-    if (length === -1) throw new StorageError('the held-back bytes changed under this request; send HEAD and resume');
-    return Number(length);
+    if (copied === -1) throw new HeldBytesMissingError();
   }
 
   /** `length` bytes of a run from `skip` on, in slices; fails if Redis no longer has them all. */
   read(journalKey: string, length: number, skip = 0): Readable {
     const key = redisKey(journalKey);
+    const segmentPrefix = this.segmentPrefix(uploadIdOf(journalKey));
     // Its own connection may still be connecting on first use: let it queue until ready (commandTimeout bounds it).
     const redis = (this.bulk ??= this.redis.duplicate({ enableOfflineQueue: true }));
     async function* slices(): AsyncGenerator<Buffer> {
-      for (let start = skip; start < skip + length; start += READ_SLICE) {
-        const end = Math.min(start + READ_SLICE, skip + length) - 1;
-        const slice = await redis.getrangeBuffer(key, start, end);
-        if (slice.length !== end - start + 1) throw new StorageError('held-back bytes are missing from Redis');
-        yield slice;
+      const index = parseIndex(await redis.get(key));
+      if (!index || index.length < skip + length) throw new HeldBytesMissingError();
+      let position = 0;
+      for (const segment of index.segments) {
+        const first = Math.max(skip, position) - position;
+        const last = Math.min(skip + length, position + segment.size) - position;
+        position += segment.size;
+        for (let start = first; start < last; start += READ_SLICE) {
+          const end = Math.min(start + READ_SLICE, last) - 1;
+          // A segment only disappears when its run is dropped (restarted, finished): never read half a run.
+          const slice = await redis.getrangeBuffer(segmentPrefix + segment.name, start, end);
+          if (slice.length !== end - start + 1) throw new HeldBytesMissingError();
+          yield slice;
+        }
       }
     }
     return Readable.from(slices(), { objectMode: false });
   }
 
   async discard(journalKey: string): Promise<void> {
-    await this.call('delete the held-back bytes', () => this.redis.del(redisKey(journalKey)));
+    await this.call('delete the held-back bytes', () =>
+      this.script(DISCARD_RUN, [redisKey(journalKey)], [this.segmentPrefix(uploadIdOf(journalKey))]),
+    );
   }
 
   /** Everything this upload has in Redis except its runs (which `discard` removes). */
@@ -153,6 +173,43 @@ export class RedisHeldBytes {
   close(): void {
     this.bulk?.disconnect();
     this.bulk = undefined;
+  }
+
+  private async write(journalKey: string, expected: number, data: Buffer, mode: 'start' | 'append'): Promise<number> {
+    const uploadId = uploadIdOf(journalKey);
+    const name = randomBytes(6).toString('hex');
+    const segment = this.segmentPrefix(uploadId) + name;
+    const length = await this.call('store the held-back bytes', async () => {
+      await this.redis.set(segment, data, 'EX', this.ttlSeconds + SEGMENT_EXTRA_TTL_SECONDS);
+      return this.script(COMMIT_SEGMENT, [redisKey(journalKey)], [
+        expected,
+        name,
+        data.length,
+        this.ttlSeconds,
+        this.segmentPrefix(uploadId),
+        mode,
+      ]);
+    });
+    if (length === -1) {
+      await this.redis.del(segment).catch(() => undefined);
+      throw new StorageError('the held-back bytes changed under this request; send HEAD and resume');
+    }
+    return Number(length);
+  }
+
+  /** EVALSHA, loading the script on first use (or after a Redis restart) with EVAL. */
+  private async script(source: string, keys: string[], args: Array<string | number | Buffer>): Promise<unknown> {
+    const sha = scriptSha(source);
+    try {
+      return await this.redis.evalsha(sha, keys.length, ...keys, ...args);
+    } catch (error) {
+      if (!String((error as Error)?.message).startsWith('NOSCRIPT')) throw error;
+      return this.redis.eval(source, keys.length, ...keys, ...args);
+    }
+  }
+
+  private segmentPrefix(uploadId: string): string {
+    return `${this.keyPrefix}seg:${uploadId}:`;
   }
 
   private versionKey(uploadId: string): string {
@@ -171,6 +228,33 @@ export class RedisHeldBytes {
       throw new StorageError(`could not ${what} in Redis`, error);
     }
   }
+}
+
+const shas = new Map<string, string>();
+function scriptSha(source: string): string {
+  let sha = shas.get(source);
+  if (!sha) shas.set(source, (sha = createHash('sha1').update(source).digest('hex')));
+  return sha;
+}
+
+/** The index of a run: how many bytes it holds, and its segments in order. */
+function parseIndex(value: string | null): { length: number; segments: Array<{ name: string; size: number }> } | null {
+  if (value === null) return null;
+  const segments = value
+    .slice(HEADER_BYTES)
+    .split(';')
+    .filter(Boolean)
+    .map((entry) => {
+      const [name, size] = entry.split(',');
+      return { name, size: Number(size) };
+    });
+  return { length: Number(value.slice(0, HEADER_BYTES)), segments };
+}
+
+/** The upload a run belongs to, from its journal key (`redis:<prefix>run:<id>:<base>`). */
+function uploadIdOf(journalKey: string): string {
+  const parts = journalKey.split(':');
+  return parts[parts.length - 2];
 }
 
 function redisKey(journalKey: string): string {

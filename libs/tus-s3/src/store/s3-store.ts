@@ -230,18 +230,14 @@ export class S3Store implements BeforeApplicationShutdown {
     return updated;
   }
 
-  /** Copies what the run holds beyond the parts to a new run that starts at the parts' end. */
+  /** Starts a new run at the parts' end with what the old one holds beyond them (copied inside Redis). */
   private async restartRun(info: UploadInfo, run: PendingChunk, partsEnd: number, lock: UploadLock): Promise<UploadInfo> {
     const held = this.requireHeld();
+    if (run.size === 0) return { ...info, pending: [] };
     const key = held.journalKey(info.id, partsEnd);
-    let size = 0;
-    for await (const slice of held.read(run.key, run.size, run.skip ?? 0)) {
-      lock.assertHeld();
-      if (size === 0) await held.start(key, slice as Buffer);
-      else await held.append(key, size, slice as Buffer);
-      size += (slice as Buffer).length;
-    }
-    return { ...info, pending: size > 0 ? [{ key, size, skip: 0 }] : [] };
+    lock.assertHeld();
+    await held.copyTail(run.key, key, run.skip ?? 0, run.size);
+    return { ...info, pending: [{ key, size: run.size, skip: 0 }] };
   }
 
   /** Sets a deferred length (once). Finishes the upload when the bytes are all there already. */

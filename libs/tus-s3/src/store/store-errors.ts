@@ -13,6 +13,14 @@ export class StorageError extends Error {
   }
 }
 
+/** Held-back bytes a run should hold are not in Redis (any more): a restarted or finished run, or data Redis lost. */
+export class HeldBytesMissingError extends StorageError {
+  constructor() {
+    super('held-back bytes are missing from Redis; send HEAD and resume');
+    this.name = 'HeldBytesMissingError';
+  }
+}
+
 /**
  * Missing things come back in several shapes: NoSuchKey / NoSuchUpload by name, Ceph's NoSuchKey for a missing
  * multipart upload, or a bare 404 for HEAD requests (which have no body to carry a code).

@@ -1,0 +1,117 @@
+/**
+ * RedisHeldBytes against a real redis-server started here: the run layout (index + one key per segment), the
+ * length check that keeps two writers from interleaving bytes, restarts copied inside Redis, and clean-up.
+ */
+import { randomBytes } from 'node:crypto';
+import Redis from 'ioredis';
+import { freePorts, RedisMaster, waitForRedisServerBinary } from '../../../../test/support/redis-masters';
+import { heldKeys, heldRun } from '../../../../test/support/redis-runs';
+import { RedisHeldBytes } from './redis-held-bytes';
+import { StorageError } from './store-errors';
+
+jest.setTimeout(20_000);
+
+async function readAll(stream: NodeJS.ReadableStream): Promise<Buffer> {
+  const chunks: Buffer[] = [];
+  for await (const chunk of stream) chunks.push(chunk as Buffer);
+  return Buffer.concat(chunks);
+}
+
+describe('RedisHeldBytes', () => {
+  let master: RedisMaster;
+  let redis: Redis;
+  let held: RedisHeldBytes;
+  const prefix = 'spec:';
+  const id = 'upload1';
+
+  beforeAll(async () => {
+    await waitForRedisServerBinary();
+    const [port] = await freePorts(1);
+    master = new RedisMaster(port);
+    await master.start();
+    redis = new Redis(master.url);
+  });
+  afterAll(async () => {
+    held?.close();
+    redis?.disconnect();
+    await master?.stop();
+  });
+  beforeEach(async () => {
+    await redis.flushall();
+    held?.close();
+    held = new RedisHeldBytes(redis, prefix, 100);
+  });
+
+  it('appends segments in order and reads any range across them', async () => {
+    const data = randomBytes(3000);
+    const key = held.journalKey(id, 0);
+    expect(await held.start(key, data.subarray(0, 1000))).toBe(1000);
+    expect(await held.append(key, 1000, data.subarray(1000, 1700))).toBe(1700);
+    expect(await held.append(key, 1700, data.subarray(1700))).toBe(3000);
+    expect((await heldRun(redis, prefix, id))!.equals(data)).toBe(true);
+    expect((await readAll(held.read(key, 1500, 900))).equals(data.subarray(900, 2400))).toBe(true);
+    expect((await held.state(id, key)).heldLength).toBe(3000);
+  });
+
+  it('refuses an append at a length the run does not have, and leaves no segment behind', async () => {
+    const key = held.journalKey(id, 0);
+    await held.start(key, randomBytes(10));
+    await expect(held.append(key, 5, randomBytes(10))).rejects.toThrow(StorageError);
+    await expect(held.append(key, 20, randomBytes(10))).rejects.toThrow(StorageError);
+    expect((await heldRun(redis, prefix, id))!.length).toBe(10);
+    expect(await redis.keys(`${prefix}seg:*`)).toHaveLength(1);
+  });
+
+  it('refuses to read bytes the run does not hold', async () => {
+    const key = held.journalKey(id, 0);
+    await held.start(key, randomBytes(100));
+    await expect(readAll(held.read(key, 50, 60))).rejects.toThrow('missing');
+    await expect(readAll(held.read(held.journalKey(id, 7), 1))).rejects.toThrow('missing');
+  });
+
+  it('starting a run again drops what an earlier attempt left under its key', async () => {
+    const key = held.journalKey(id, 0);
+    await held.start(key, randomBytes(10));
+    await held.append(key, 10, randomBytes(10));
+    const fresh = randomBytes(5);
+    await held.start(key, fresh);
+    expect((await heldRun(redis, prefix, id))!.equals(fresh)).toBe(true);
+    expect(await redis.keys(`${prefix}seg:*`)).toHaveLength(1);
+  });
+
+  it('restarts a run at a later base by copying its tail inside Redis, cutting a segment where needed', async () => {
+    const data = randomBytes(4000);
+    const old = held.journalKey(id, 0);
+    await held.start(old, data.subarray(0, 1000));
+    await held.append(old, 1000, data.subarray(1000, 2500));
+    await held.append(old, 2500, data.subarray(2500));
+    const next = held.journalKey(id, 1200);
+    await held.copyTail(old, next, 1200, 2800);
+    expect((await heldRun(redis, prefix, id, 1200))!.equals(data.subarray(1200))).toBe(true);
+    expect((await heldRun(redis, prefix, id, 0))!.equals(data)).toBe(true); // untouched until its journal moves on
+    await held.discard(old);
+    expect((await readAll(held.read(next, 2800))).equals(data.subarray(1200))).toBe(true);
+    await expect(held.copyTail(old, held.journalKey(id, 9), 0, 1)).rejects.toThrow(StorageError);
+  });
+
+  it('discards a run with all its segments, and forgets the rest of the upload', async () => {
+    const key = held.journalKey(id, 0);
+    await held.start(key, randomBytes(10));
+    await held.append(key, 10, randomBytes(10));
+    await held.bumpJournalVersion(id);
+    await held.discard(key);
+    await held.forgetUpload(id);
+    expect(await heldKeys(redis, prefix, id)).toEqual([]);
+    expect(await redis.dbsize()).toBe(0);
+  });
+
+  it('lets a run index expire before its segments, so it never names a segment that is gone', async () => {
+    const key = held.journalKey(id, 0);
+    await held.start(key, randomBytes(10));
+    await held.append(key, 10, randomBytes(10));
+    const indexTtl = await redis.ttl(`${prefix}run:${id}:0`);
+    expect(indexTtl).toBeGreaterThan(0);
+    expect(indexTtl).toBeLessThanOrEqual(100);
+    for (const segment of await redis.keys(`${prefix}seg:*`)) expect(await redis.ttl(segment)).toBeGreaterThan(indexTtl);
+  });
+});
