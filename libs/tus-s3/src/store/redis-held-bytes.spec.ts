@@ -114,4 +114,38 @@ describe('RedisHeldBytes', () => {
     expect(indexTtl).toBeLessThanOrEqual(100);
     for (const segment of await redis.keys(`${prefix}seg:*`)) expect(await redis.ttl(segment)).toBeGreaterThan(indexTtl);
   });
+
+  it('grows the last segment for small writes instead of adding one per write', async () => {
+    const data = randomBytes(2 * 1024 * 1024);
+    const key = held.journalKey(id, 0);
+    await held.start(key, data.subarray(0, 1000));
+    for (let at = 1000; at < data.length; ) {
+      const size = Math.min(64 * 1024, data.length - at);
+      expect(await held.append(key, at, data.subarray(at, at + size))).toBe(at + size);
+      at += size;
+    }
+    expect((await heldRun(redis, prefix, id))!.equals(data)).toBe(true);
+    expect((await redis.keys(`${prefix}seg:*`)).length).toBeLessThanOrEqual(3); // 1 MiB per segment at most
+    expect((await readAll(held.read(key, data.length - 5, 5))).equals(data.subarray(5))).toBe(true);
+  });
+
+  it('reads from Redis what another instance wrote, and from its own cache what it wrote itself', async () => {
+    const data = randomBytes(900_000); // 300 kB writes: a segment each
+    const key = held.journalKey(id, 0);
+    const other = new RedisHeldBytes(redis, prefix, 100);
+    await other.start(key, data.subarray(0, 300_000));
+    await held.append(key, 300_000, data.subarray(300_000, 600_000));
+    await other.append(key, 600_000, data.subarray(600_000));
+    const getrange = jest.spyOn(Redis.prototype, 'getrangeBuffer');
+    try {
+      expect((await readAll(held.read(key, data.length))).equals(data)).toBe(true);
+      expect(getrange).toHaveBeenCalledTimes(2); // the other instance's two segments
+      getrange.mockClear();
+      expect((await readAll(other.read(key, 400_000, 200_000))).equals(data.subarray(200_000, 600_000))).toBe(true);
+      expect(getrange).toHaveBeenCalledTimes(1); // its own first segment from memory, the middle one from Redis
+    } finally {
+      getrange.mockRestore();
+      other.close();
+    }
+  });
 });

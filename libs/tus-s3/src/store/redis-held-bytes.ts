@@ -1,7 +1,8 @@
 import { createHash, randomBytes } from 'node:crypto';
 import { Readable } from 'node:stream';
 import type { Redis } from 'ioredis';
-import { COMMIT_SEGMENT, COPY_TAIL, DISCARD_RUN, HEADER_BYTES, RECORD_IF_RUN_EXISTS } from './redis-run-scripts';
+import { APPEND_SMALL, COMMIT_SEGMENT, COPY_TAIL, DISCARD_RUN, HEADER_BYTES, RECORD_IF_RUN_EXISTS } from './redis-run-scripts';
+import { SegmentCache } from './segment-cache';
 import { HeldBytesMissingError, StorageError } from './store-errors';
 import type { UploadedPart } from './upload-info';
 
@@ -10,6 +11,11 @@ const REDIS_KEY_MARK = 'redis:';
 /** Segments outlive their run's index by this much, so an index never names a segment that expired first. */
 const SEGMENT_EXTRA_TTL_SECONDS = 3600;
 const READ_SLICE = 1024 * 1024;
+/** Writes below this grow the run's last segment (up to MAX_MERGED_SEGMENT) rather than adding one. */
+const SMALL_WRITE = 256 * 1024;
+const MAX_MERGED_SEGMENT = 1024 * 1024;
+/** What this instance keeps of the segments it wrote, by default (see SegmentCache). */
+export const DEFAULT_SEGMENT_CACHE_BYTES = 32 * 1024 * 1024;
 
 /** What a request learns from Redis in one round trip before it trusts its cached journal. */
 export interface RedisUploadState {
@@ -44,6 +50,7 @@ export class RedisHeldBytes {
     private readonly redis: Redis,
     private readonly keyPrefix: string,
     private readonly ttlSeconds = 7 * 24 * 3600,
+    private readonly cache = new SegmentCache(DEFAULT_SEGMENT_CACHE_BYTES),
   ) {}
 
   static isRedisKey(journalKey: string): boolean {
@@ -130,6 +137,17 @@ export class RedisHeldBytes {
       ]),
     );
     if (copied === -1) throw new HeldBytesMissingError();
+    // The copies hold bytes this instance may have cached under their sources' names.
+    const prefix = this.segmentPrefix(uploadId);
+    const mapping = copied as Array<string | number>;
+    for (let i = 0; i + 3 < mapping.length; i += 4) {
+      const bytes = this.cache.read(prefix + String(mapping[i + 1]), Number(mapping[i + 2]), Number(mapping[i + 3]));
+      let at = 0;
+      for (const slice of bytes ?? []) {
+        this.cache.wrote(prefix + String(mapping[i]), at, slice);
+        at += slice.length;
+      }
+    }
   }
 
   /** `length` bytes of a run from `skip` on, in slices; fails if Redis no longer has them all. */
@@ -138,6 +156,7 @@ export class RedisHeldBytes {
     const segmentPrefix = this.segmentPrefix(uploadIdOf(journalKey));
     // Its own connection may still be connecting on first use: let it queue until ready (commandTimeout bounds it).
     const redis = (this.bulk ??= this.redis.duplicate({ enableOfflineQueue: true }));
+    const cache = this.cache;
     async function* slices(): AsyncGenerator<Buffer> {
       const index = parseIndex(await redis.get(key));
       if (!index || index.length < skip + length) throw new HeldBytesMissingError();
@@ -146,6 +165,11 @@ export class RedisHeldBytes {
         const first = Math.max(skip, position) - position;
         const last = Math.min(skip + length, position + segment.size) - position;
         position += segment.size;
+        const cached = last > first ? cache.read(segmentPrefix + segment.name, first, last) : undefined;
+        if (cached) {
+          yield* cached;
+          continue;
+        }
         for (let start = first; start < last; start += READ_SLICE) {
           const end = Math.min(start + READ_SLICE, last) - 1;
           // A segment only disappears when its run is dropped (restarted, finished): never read half a run.
@@ -159,13 +183,14 @@ export class RedisHeldBytes {
   }
 
   async discard(journalKey: string): Promise<void> {
-    await this.call('delete the held-back bytes', () =>
-      this.script(DISCARD_RUN, [redisKey(journalKey)], [this.segmentPrefix(uploadIdOf(journalKey))]),
-    );
+    const prefix = this.segmentPrefix(uploadIdOf(journalKey));
+    const dropped = await this.call('delete the held-back bytes', () => this.script(DISCARD_RUN, [redisKey(journalKey)], [prefix]));
+    for (const name of (dropped ?? []) as string[]) this.cache.forget(prefix + name);
   }
 
   /** Everything this upload has in Redis except its runs (which `discard` removes). */
   async forgetUpload(uploadId: string): Promise<void> {
+    this.cache.forgetPrefix(this.segmentPrefix(uploadId));
     await this.call('delete the upload state', () => this.redis.del(this.versionKey(uploadId), this.flushedKey(uploadId)));
   }
 
@@ -176,24 +201,28 @@ export class RedisHeldBytes {
   }
 
   private async write(journalKey: string, expected: number, data: Buffer, mode: 'start' | 'append'): Promise<number> {
-    const uploadId = uploadIdOf(journalKey);
+    const prefix = this.segmentPrefix(uploadIdOf(journalKey));
     const name = randomBytes(6).toString('hex');
-    const segment = this.segmentPrefix(uploadId) + name;
+    const segmentTtl = this.ttlSeconds + SEGMENT_EXTRA_TTL_SECONDS;
+    if (mode === 'append' && data.length < SMALL_WRITE) {
+      const reply = await this.call('store the held-back bytes', () =>
+        this.script(APPEND_SMALL, [redisKey(journalKey)], [expected, data, prefix, name, MAX_MERGED_SEGMENT, segmentTtl]),
+      );
+      if (reply === -1) throw changedUnderUs();
+      const [length, segment, at] = reply as [number, string, number];
+      this.cache.wrote(prefix + segment, Number(at), data);
+      return Number(length);
+    }
+    // A plain SET of a fresh key: Redis keeps the request buffer as the value, where a script would copy it twice.
     const length = await this.call('store the held-back bytes', async () => {
-      await this.redis.set(segment, data, 'EX', this.ttlSeconds + SEGMENT_EXTRA_TTL_SECONDS);
-      return this.script(COMMIT_SEGMENT, [redisKey(journalKey)], [
-        expected,
-        name,
-        data.length,
-        this.ttlSeconds,
-        this.segmentPrefix(uploadId),
-        mode,
-      ]);
+      await this.redis.set(prefix + name, data, 'EX', segmentTtl);
+      return this.script(COMMIT_SEGMENT, [redisKey(journalKey)], [expected, name, data.length, this.ttlSeconds, prefix, mode]);
     });
     if (length === -1) {
-      await this.redis.del(segment).catch(() => undefined);
-      throw new StorageError('the held-back bytes changed under this request; send HEAD and resume');
+      await this.redis.del(prefix + name).catch(() => undefined);
+      throw changedUnderUs();
     }
+    this.cache.wrote(prefix + name, 0, data);
     return Number(length);
   }
 
@@ -255,6 +284,10 @@ function parseIndex(value: string | null): { length: number; segments: Array<{ n
 function uploadIdOf(journalKey: string): string {
   const parts = journalKey.split(':');
   return parts[parts.length - 2];
+}
+
+function changedUnderUs(): StorageError {
+  return new StorageError('the held-back bytes changed under this request; send HEAD and resume');
 }
 
 function redisKey(journalKey: string): string {
