@@ -19,7 +19,7 @@ import { TusError, TusErrors } from '../protocol/tus-error';
 import { contentDispositionOf, contentTypeOf } from '../store/content-type';
 import { isValidUploadId } from '../store/object-keys';
 import { S3Store } from '../store/s3-store';
-import { StorageError, UploadNotFoundError } from '../store/store-errors';
+import { isHeldBytesMissing, StorageError, UploadNotFoundError } from '../store/store-errors';
 import { isFinished, offsetOf, UploadInfo } from '../store/upload-info';
 import { TUS_LOCKER, TUS_S3_OPTIONS, TUS_S3_STORE } from '../tus-s3.constants';
 import type { ResolvedTusS3Options } from '../tus-s3.options';
@@ -373,6 +373,7 @@ function toTusError(error: unknown): TusError {
   if (error instanceof LockTimeoutError) return TusErrors.locked();
   if (error instanceof LockUnavailableError) return TusErrors.unavailable('the lock service is unavailable; retry later');
   if (error instanceof LockInterruptedError) return TusErrors.unavailable('the upload lock was lost; send HEAD and resume');
+  if (isHeldBytesMissing(error)) return TusErrors.unavailable('bytes held for this upload were lost; send HEAD and resume from its offset');
   if (error instanceof StorageError) return TusErrors.unavailable('the storage is unavailable; send HEAD and resume later');
   return new TusError(500, 'internal error');
 }

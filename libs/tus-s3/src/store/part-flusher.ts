@@ -3,7 +3,7 @@ import { Logger } from '@nestjs/common';
 import { sendWithBody } from './body-guard';
 import { ObjectKeys } from './object-keys';
 import { RedisHeldBytes } from './redis-held-bytes';
-import { HeldBytesMissingError, isS3NotFound, StorageError } from './store-errors';
+import { isHeldBytesMissing, isS3NotFound } from './store-errors';
 import { isFinished, UploadInfo } from './upload-info';
 
 /** At most this many parts per flush run; the next PATCH schedules another. */
@@ -65,14 +65,10 @@ export class PartFlusher {
         await this.held.recordFlushed(uploadId, run.key, { partNumber, size: upload.partSize, etag: output.ETag! });
       }
     } catch (error) {
-      // Terminated, finished or restarted meanwhile, or Redis/S3 trouble: a request uploads what is still missing.
+      // Terminated, finished or trimmed meanwhile, or Redis/S3 trouble: a request uploads what is still missing.
       if (isS3NotFound(error) || isHeldBytesMissing(error)) return;
       this.logger.warn(`background part upload of ${uploadId} stopped: ${(error as Error).message}`);
     }
   }
 }
 
-/** A request restarted or dropped the run while this flush read it: expected, and not worth a warning. */
-function isHeldBytesMissing(error: unknown): boolean {
-  return error instanceof HeldBytesMissingError || (error instanceof StorageError && error.cause instanceof HeldBytesMissingError);
-}

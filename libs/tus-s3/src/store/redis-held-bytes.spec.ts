@@ -79,19 +79,24 @@ describe('RedisHeldBytes', () => {
     expect(await redis.keys(`${prefix}seg:*`)).toHaveLength(1);
   });
 
-  it('restarts a run at a later base by copying its tail inside Redis, cutting a segment where needed', async () => {
-    const data = randomBytes(4000);
-    const old = held.journalKey(id, 0);
-    await held.start(old, data.subarray(0, 1000));
-    await held.append(old, 1000, data.subarray(1000, 2500));
-    await held.append(old, 2500, data.subarray(2500));
-    const next = held.journalKey(id, 1200);
-    await held.copyTail(old, next, 1200, 2800);
-    expect((await heldRun(redis, prefix, id, 1200))!.equals(data.subarray(1200))).toBe(true);
-    expect((await heldRun(redis, prefix, id, 0))!.equals(data)).toBe(true); // untouched until its journal moves on
-    await held.discard(old);
-    expect((await readAll(held.read(next, 2800))).equals(data.subarray(1200))).toBe(true);
-    await expect(held.copyTail(old, held.journalKey(id, 9), 0, 1)).rejects.toThrow(StorageError);
+  it('trims the segments that parts now cover, keeping offsets and everything after them', async () => {
+    const data = randomBytes(3_000_000); // 300 kB, 700 kB, 2 MB: a segment each
+    const key = held.journalKey(id, 0);
+    await held.start(key, data.subarray(0, 300_000));
+    await held.append(key, 300_000, data.subarray(300_000, 1_000_000));
+    await held.append(key, 1_000_000, data.subarray(1_000_000));
+    await held.trim(key, 900_000); // only the first segment lies wholly below
+    expect(await redis.keys(`${prefix}seg:*`)).toHaveLength(2);
+    expect((await readAll(held.read(key, 2_100_000, 900_000))).equals(data.subarray(900_000))).toBe(true);
+    await held.trim(key, 1_000_000);
+    expect(await redis.keys(`${prefix}seg:*`)).toHaveLength(1);
+    expect((await held.state(id, key)).heldLength).toBe(3_000_000);
+    expect((await readAll(held.read(key, 5, 1_000_000))).equals(data.subarray(1_000_000, 1_000_005))).toBe(true);
+    await expect(readAll(held.read(key, 10, 999_995))).rejects.toThrow('missing');
+    await held.append(key, 3_000_000, data.subarray(0, 10)); // appends go on after a trim (a new segment: 2 MB is full)
+    expect((await held.state(id, key)).heldLength).toBe(3_000_010);
+    await held.trim(key, 0);
+    expect(await redis.keys(`${prefix}seg:*`)).toHaveLength(2);
   });
 
   it('discards a run with all its segments, and forgets the rest of the upload', async () => {

@@ -1,7 +1,7 @@
 import { createHash, randomBytes } from 'node:crypto';
 import { Readable } from 'node:stream';
 import type { Redis } from 'ioredis';
-import { APPEND_SMALL, COMMIT_SEGMENT, COPY_TAIL, DISCARD_RUN, HEADER_BYTES, RECORD_IF_RUN_EXISTS } from './redis-run-scripts';
+import { APPEND_SMALL, COMMIT_SEGMENT, DISCARD_RUN, HEADER_BYTES, RECORD_IF_RUN_EXISTS, TRIM_RUN } from './redis-run-scripts';
 import { SegmentCache } from './segment-cache';
 import { HeldBytesMissingError, StorageError } from './store-errors';
 import type { UploadedPart } from './upload-info';
@@ -121,33 +121,15 @@ export class RedisHeldBytes {
   }
 
   /**
-   * Starts the run `toKey` with `length` bytes of the run `fromKey` from `skip` on. The bytes are copied inside Redis:
-   * they do not travel to this server and back.
+   * Deletes the segments that lie wholly within the first `bytes` of the run (bytes that are now in parts), so Redis
+   * holds about what is not in parts yet while the run, and its key in the journal, stay the same.
    */
-  async copyTail(fromKey: string, toKey: string, skip: number, length: number): Promise<void> {
-    const uploadId = uploadIdOf(toKey);
-    const copied = await this.call('restart the held-back bytes', () =>
-      this.script(COPY_TAIL, [redisKey(fromKey), redisKey(toKey)], [
-        skip,
-        length,
-        this.ttlSeconds,
-        this.segmentPrefix(uploadId),
-        `c${randomBytes(6).toString('hex')}-`,
-        SEGMENT_EXTRA_TTL_SECONDS,
-      ]),
+  async trim(journalKey: string, bytes: number): Promise<void> {
+    const prefix = this.segmentPrefix(uploadIdOf(journalKey));
+    const dropped = await this.call('drop held-back bytes that are in parts', () =>
+      this.script(TRIM_RUN, [redisKey(journalKey)], [bytes, prefix]),
     );
-    if (copied === -1) throw new HeldBytesMissingError();
-    // The copies hold bytes this instance may have cached under their sources' names.
-    const prefix = this.segmentPrefix(uploadId);
-    const mapping = copied as Array<string | number>;
-    for (let i = 0; i + 3 < mapping.length; i += 4) {
-      const bytes = this.cache.read(prefix + String(mapping[i + 1]), Number(mapping[i + 2]), Number(mapping[i + 3]));
-      let at = 0;
-      for (const slice of bytes ?? []) {
-        this.cache.wrote(prefix + String(mapping[i]), at, slice);
-        at += slice.length;
-      }
-    }
+    for (const name of (dropped ?? []) as string[]) this.cache.forget(prefix + name);
   }
 
   /** `length` bytes of a run from `skip` on, in slices; fails if Redis no longer has them all. */

@@ -16,6 +16,8 @@ const CACHE_LIMIT = 10_000;
  */
 export class RedisJournal {
   private readonly cache = new Map<string, { version: string; journal: UploadInfo }>();
+  /** How far each run was trimmed by this instance, so a trim is only asked for when a part more can go. */
+  private readonly trimmedTo = new Map<string, number>();
 
   constructor(private readonly held: RedisHeldBytes) {}
 
@@ -55,6 +57,18 @@ export class RedisJournal {
 
   forget(uploadId: string): void {
     this.cache.delete(uploadId);
+    for (const runKey of [...this.trimmedTo.keys()]) if (runKey.includes(`:${uploadId}:`)) this.trimmedTo.delete(runKey);
+  }
+
+  /** Whether at least a part's worth of the run's start is in parts and was not trimmed from Redis yet. */
+  shouldTrim(runKey: string, inParts: number, partSize: number): boolean {
+    return inParts - (this.trimmedTo.get(runKey) ?? 0) >= partSize;
+  }
+
+  trimmed(runKey: string, inParts: number): void {
+    this.trimmedTo.delete(runKey);
+    this.trimmedTo.set(runKey, inParts);
+    if (this.trimmedTo.size > CACHE_LIMIT) this.trimmedTo.delete(this.trimmedTo.keys().next().value!);
   }
 
   /** Where the held run of this journal starts. */

@@ -1,8 +1,8 @@
 /**
  * The Lua scripts that keep a Redis run consistent (see RedisHeldBytes for the layout). The bytes themselves never
- * pass through Lua: a megabyte argument costs Redis about 1 ms to turn into a Lua string, while a plain SET of a
- * fresh key keeps the request buffer as the value (microseconds). Scripts only see the small index, and copy
- * segments with COPY (Redis 6.2+).
+ * pass through Lua, except small writes: a megabyte argument costs Redis about 1 ms to turn into a Lua string, while
+ * a plain SET of a fresh key keeps the request buffer as the value (microseconds). Scripts mostly see the small
+ * index. KEEPTTL needs Redis 6.0 or later.
  */
 
 /** Length of the decimal header at the start of a run's index: how many bytes the run holds. */
@@ -68,46 +68,35 @@ redis.call('SET', KEYS[1], header .. string.sub(index, ${HEADER_BYTES + 1}) .. A
 return {length, ARGV[4], 0}`;
 
 /**
- * Starts run KEYS[2] with the ARGV[2] bytes of run KEYS[1] from offset ARGV[1] on: whole segments are copied with
- * COPY, a segment cut by the offset with GETRANGE. ARGV[3]: expiry in seconds (segments get ARGV[6] more),
- * ARGV[4]: segment key prefix, ARGV[5]: prefix for the new segments' names. Returns, per new segment, its name and
- * the name and byte range [first, last) of the segment it was copied from; -1 when the old run lacks those bytes.
+ * Deletes the leading segments of run KEYS[1] that lie wholly within its first ARGV[1] bytes (bytes now in parts),
+ * keeping their length in one `~,<bytes>;` entry so that offsets stay as they were (reading there finds no segment).
+ * ARGV[2]: segment key prefix. Returns the names of the segments deleted.
  */
-export const COPY_TAIL = `${DROP_RUN}
-local from = tonumber(ARGV[1])
-local length = tonumber(ARGV[2])
+export const TRIM_RUN = `
 local index = redis.call('GET', KEYS[1])
-if not index or tonumber(string.sub(index, 1, ${HEADER_BYTES})) < from + length then return -1 end
-drop_run(KEYS[2], ARGV[4])
-local entries = {}
-local copies = {}
+if not index then return {} end
+local up_to = tonumber(ARGV[1])
+local trimmed = 0
+local dropped = {}
+local kept = {}
 local position = 0
-for nonce, size in string.gmatch(string.sub(index, ${HEADER_BYTES + 1}), '([^,;]+),(%d+);') do
+for name, size in string.gmatch(string.sub(index, ${HEADER_BYTES + 1}), '([^,;]+),(%d+);') do
   size = tonumber(size)
-  local first = math.max(from, position) - position
-  local last = math.min(from + length, position + size) - position
-  if last > first then
-    local name = ARGV[5] .. #entries
-    local source = ARGV[4] .. nonce
-    local target = ARGV[4] .. name
-    if first == 0 and last == size then
-      if redis.call('COPY', source, target, 'REPLACE') == 0 then return -1 end
-    else
-      local bytes = redis.call('GETRANGE', source, first, last - 1)
-      if #bytes ~= last - first then return -1 end
-      redis.call('SET', target, bytes)
+  if #kept == 0 and position + size <= up_to then
+    if name ~= '~' then
+      redis.call('DEL', ARGV[2] .. name)
+      dropped[#dropped + 1] = name
     end
-    redis.call('EXPIRE', target, tonumber(ARGV[3]) + tonumber(ARGV[6]))
-    entries[#entries + 1] = name .. ',' .. (last - first) .. ';'
-    copies[#copies + 1] = name
-    copies[#copies + 1] = nonce
-    copies[#copies + 1] = first
-    copies[#copies + 1] = last
+    trimmed = trimmed + size
+  else
+    kept[#kept + 1] = name .. ',' .. size .. ';'
   end
   position = position + size
 end
-redis.call('SET', KEYS[2], string.format('%0${HEADER_BYTES}d', length) .. table.concat(entries), 'EX', ARGV[3])
-return copies`;
+if #dropped > 0 then
+  redis.call('SET', KEYS[1], string.sub(index, 1, ${HEADER_BYTES}) .. '~,' .. trimmed .. ';' .. table.concat(kept), 'KEEPTTL')
+end
+return dropped`;
 
 /** Deletes run KEYS[1] and its segments (ARGV[1]: segment key prefix); returns the segments' names. */
 export const DISCARD_RUN = `${DROP_RUN}

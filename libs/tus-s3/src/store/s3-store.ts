@@ -31,9 +31,15 @@ import { PatchWriter, WriteStop } from './patch-writer';
 import { PartFlusher } from './part-flusher';
 import { RedisHeldBytes } from './redis-held-bytes';
 import { RedisJournal } from './redis-journal';
-import { isS3NotFound, StorageError, UploadNotFoundError } from './store-errors';
+import { isHeldBytesMissing, isS3NotFound, StorageError, UploadNotFoundError } from './store-errors';
 import { isFinished, offsetOf, PendingChunk, UploadedPart, UploadInfo } from './upload-info';
 
+
+/**
+ * With `holdBackIn: 'redis'`, parts uploaded in the background are written into the journal in S3 once this many
+ * have gathered (until then Redis records them). Were Redis to lose them, the client would resend at most these.
+ */
+const JOURNAL_SAVE_EVERY_PARTS = 8;
 
 /** Partial uploads copied into a final one at once. */
 const COPY_CONCURRENCY = 4;
@@ -186,6 +192,14 @@ export class S3Store implements BeforeApplicationShutdown {
     );
     const result = await writer.write(body, maxBytes, expectedBytes);
     let updated: UploadInfo = { ...info, parts: result.parts, pending: result.pending };
+    if (info.heldIn === 'redis' && result.failure && isHeldBytesMissing(result.failure)) {
+      // Redis lost bytes the journal counts on (evicted, or restarted without persistence): fall back to the parts,
+      // so that the client's HEAD finds the offset they reach and it resends the rest, instead of failing forever.
+      this.logger.warn(`held-back bytes of upload ${info.id} are missing from Redis; its offset falls back to its parts`);
+      lock.assertHeld();
+      for (const run of info.pending) await this.requireHeld().discard(run.key);
+      updated = { ...updated, pending: [] };
+    }
     if (info.heldIn === 'redis') {
       updated = await this.saveRedisJournal(info, updated, lock);
     } else if (result.bytesReceived > 0 || result.consumedChunks.length > 0) {
@@ -203,41 +217,36 @@ export class S3Store implements BeforeApplicationShutdown {
   }
 
   /**
-   * After a write to an upload held in Redis: the journal in S3 changes only when parts were added (by this write, or
-   * adopted from the background flusher) or the run restarted. The run restarts at the parts' end once its start
-   * is far behind them, so Redis holds about what is not yet in parts.
+   * After a write to an upload held in Redis. The journal in S3 must change when this request uploaded parts itself
+   * (nothing else records them) or the run moved; parts the PartFlusher uploaded are recorded in Redis and adopted
+   * from there, so they are written to S3 only once several have gathered. Segments that parts now cover are
+   * dropped from Redis either way: it holds about what is not in parts yet.
    */
   private async saveRedisJournal(before: UploadInfo, after: UploadInfo, lock: UploadLock): Promise<UploadInfo> {
     const journal = this.requireRedisJournal(after.id);
+    const held = this.requireHeld();
     const partsEnd = offsetOf({ parts: after.parts, pending: [] });
-    let updated = after;
     const run = after.pending[0];
-    // Appending to a long Redis string reallocates (copies) it: keep a run to about two parts.
-    if (run && (run.skip ?? 0) >= after.partSize) updated = await this.restartRun(after, run, partsEnd, lock);
-    const next = updated.pending[0];
-    const heldBase = next ? partsEnd - (next.skip ?? 0) : partsEnd;
-    updated = { ...updated, heldBase };
+    const heldBase = run ? partsEnd - (run.skip ?? 0) : partsEnd;
+    const updated: UploadInfo = { ...after, heldBase };
+    if (run && journal.shouldTrim(run.key, run.skip ?? 0, after.partSize)) {
+      lock.assertHeld();
+      await held.trim(run.key, run.skip ?? 0);
+      journal.trimmed(run.key, run.skip ?? 0);
+    }
     const persisted = journal.persisted(after.id);
-    const unchanged =
-      persisted !== undefined && persisted.parts.length === updated.parts.length && journal.base(persisted) === heldBase;
-    if (unchanged) return updated;
+    const mustSave =
+      persisted === undefined ||
+      after.parts.length > before.parts.length ||
+      journal.base(persisted) !== heldBase ||
+      updated.parts.length - persisted.parts.length >= JOURNAL_SAVE_EVERY_PARTS;
+    if (!mustSave) return updated;
     lock.assertHeld();
     await this.saveInfo(updated);
-    const oldRun = journal.runKey(persisted ?? before);
-    if (journal.base(persisted ?? before) !== heldBase) await this.requireHeld().discard(oldRun).catch(() => undefined);
+    if (journal.base(persisted ?? before) !== heldBase) await held.discard(journal.runKey(persisted ?? before)).catch(() => undefined);
     const adopted = updated.parts.slice((persisted ?? before).parts.length).map((p) => p.partNumber);
-    await this.requireHeld().forgetFlushed(after.id, adopted).catch(() => undefined);
+    await held.forgetFlushed(after.id, adopted).catch(() => undefined);
     return updated;
-  }
-
-  /** Starts a new run at the parts' end with what the old one holds beyond them (copied inside Redis). */
-  private async restartRun(info: UploadInfo, run: PendingChunk, partsEnd: number, lock: UploadLock): Promise<UploadInfo> {
-    const held = this.requireHeld();
-    if (run.size === 0) return { ...info, pending: [] };
-    const key = held.journalKey(info.id, partsEnd);
-    lock.assertHeld();
-    await held.copyTail(run.key, key, run.skip ?? 0, run.size);
-    return { ...info, pending: [{ key, size: run.size, skip: 0 }] };
   }
 
   /** Sets a deferred length (once). Finishes the upload when the bytes are all there already. */

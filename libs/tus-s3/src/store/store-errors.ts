@@ -21,6 +21,11 @@ export class HeldBytesMissingError extends StorageError {
   }
 }
 
+/** Whether `error` is, or was caused by, a HeldBytesMissingError (a body that failed while reading the run). */
+export function isHeldBytesMissing(error: unknown): boolean {
+  return error instanceof HeldBytesMissingError || (error instanceof StorageError && error.cause instanceof HeldBytesMissingError);
+}
+
 /**
  * Missing things come back in several shapes: NoSuchKey / NoSuchUpload by name, Ceph's NoSuchKey for a missing
  * multipart upload, or a bare 404 for HEAD requests (which have no body to carry a code).
