@@ -83,6 +83,24 @@ describe('held-back bytes in Redis', () => {
     expect(await held(id)).toEqual([]);
   });
 
+  it('cuts a PATCH of at least 5 MiB into a short part, unless a background part upload is announced', async () => {
+    const data = randomBytes(2 * (5 * MiB + 1) + 3);
+    const url = await createUpload(t.a.endpoint, data.length);
+    const id = idOf(url);
+    expect((await patch(url, 0, data.subarray(0, 5 * MiB + 1))).status).toBe(204);
+    expect((await t.a.s3.info(`${t.a.prefix}${id}.info`)).parts).toEqual([expect.objectContaining({ partNumber: 1, size: 5 * MiB + 1 })]);
+
+    // A flusher of another instance said it is at work: part 2 could be on its way as a full 8 MiB part.
+    await t.redis.set(`${t.keyPrefix}flushing:${id}`, '1', 'PX', 60_000);
+    expect((await patch(url, 5 * MiB + 1, data.subarray(5 * MiB + 1, 2 * (5 * MiB + 1)))).status).toBe(204);
+    expect((await t.a.s3.info(`${t.a.prefix}${id}.info`)).parts).toHaveLength(1);
+    expect((await heldRun(t.redis, t.keyPrefix, id, 5 * MiB + 1))?.equals(data.subarray(5 * MiB + 1, 2 * (5 * MiB + 1)))).toBe(true);
+    await t.redis.del(`${t.keyPrefix}flushing:${id}`);
+
+    expect((await patch(url, 2 * (5 * MiB + 1), data.subarray(2 * (5 * MiB + 1)))).status).toBe(204);
+    expect((await t.a.s3.bytes(`${t.a.prefix}${id}`)).equals(data)).toBe(true);
+  });
+
   it('lets only one of two racing small PATCHes append', async () => {
     for (let round = 0; round < 5; round++) {
       const size = 2 * MiB;

@@ -4,7 +4,7 @@ import { sendWithBody } from './body-guard';
 import { ObjectKeys } from './object-keys';
 import { RedisHeldBytes } from './redis-held-bytes';
 import { isHeldBytesMissing, isS3NotFound } from './store-errors';
-import { isFinished, UploadInfo } from './upload-info';
+import { isFinished, offsetOf, UploadInfo } from './upload-info';
 
 /** At most this many parts per flush run; the next PATCH schedules another. */
 const PARTS_PER_RUN = 64;
@@ -13,9 +13,11 @@ const PARTS_PER_RUN = 64;
  * Uploads full parts from an upload's Redis run in the background, so that small PATCHes answer as soon as their
  * bytes are in Redis instead of waiting for a part upload every few requests.
  *
- * It takes no lock, and needs none: part n of such an upload is always the same `partSize` bytes (held bytes are
- * only ever appended), so uploading it twice, here and in a request, stores the same bytes with the same ETag. It
- * records each part in Redis; the next request that holds the lock adopts it into the journal.
+ * It takes no lock. Part n that it uploads is the `partSize` bytes after the first n - 1 parts, which never change
+ * once in the journal; a request that uploads part n meanwhile cuts it at `partSize` too (it sees the flusher's
+ * announcement in Redis, set before the flusher looks at the upload), so both store the same bytes under the same
+ * number. It records each part in Redis with the offset where it starts; the next request that holds the lock
+ * adopts it if the upload's parts still end there.
  */
 export class PartFlusher {
   private readonly logger = new Logger('TusS3');
@@ -42,12 +44,18 @@ export class PartFlusher {
   }
 
   private async flush(uploadId: string): Promise<void> {
+    let announced = false;
     try {
+      // Before looking at the upload: a request that does not see this yet cannot be racing any part of this run.
+      await this.held.announceFlush(uploadId);
+      announced = true;
       for (let i = 0; i < PARTS_PER_RUN; i++) {
+        if (i > 0) await this.held.renewFlush(uploadId);
         const upload = await this.readUpload(uploadId);
         const run = upload.pending[0];
         if (isFinished(upload) || !upload.multipartUploadId || !run || run.size < upload.partSize) return;
         const partNumber = upload.parts.length + 1;
+        const start = offsetOf({ parts: upload.parts, pending: [] });
         const body = this.held.read(run.key, upload.partSize, run.skip ?? 0);
         const output = await sendWithBody(body, undefined, (abortSignal) =>
           this.client.send(
@@ -62,12 +70,15 @@ export class PartFlusher {
             { abortSignal },
           ),
         );
-        await this.held.recordFlushed(uploadId, run.key, { partNumber, size: upload.partSize, etag: output.ETag! });
+        await this.held.recordFlushed(uploadId, run.key, { partNumber, size: upload.partSize, etag: output.ETag!, start });
       }
     } catch (error) {
       // Terminated, finished or trimmed meanwhile, or Redis/S3 trouble: a request uploads what is still missing.
-      if (isS3NotFound(error) || isHeldBytesMissing(error)) return;
-      this.logger.warn(`background part upload of ${uploadId} stopped: ${(error as Error).message}`);
+      if (!isS3NotFound(error) && !isHeldBytesMissing(error)) {
+        this.logger.warn(`background part upload of ${uploadId} stopped: ${(error as Error).message}`);
+      }
+    } finally {
+      if (announced) await this.held.endFlush(uploadId).catch(() => undefined);
     }
   }
 }

@@ -78,7 +78,7 @@ export class PatchWriter {
    *   bodies stream into parts here, as for any upload.
    */
   async write(body: Readable, maxBytes: number, expectedBytes?: number): Promise<WriteResult> {
-    if (this.info.heldIn === 'redis' && expectedBytes !== undefined && expectedBytes < this.info.partSize) {
+    if (this.info.heldIn === 'redis' && expectedBytes !== undefined && expectedBytes < this.config.minPartSize) {
       return this.appendToRun(body, maxBytes);
     }
     const { info } = this;

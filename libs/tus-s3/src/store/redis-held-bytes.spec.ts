@@ -153,4 +153,17 @@ describe('RedisHeldBytes', () => {
       other.close();
     }
   });
+
+  it('counts background part uploads at work on an upload', async () => {
+    expect(await held.isFlushing(id)).toBe(false);
+    await held.announceFlush(id);
+    await held.announceFlush(id); // another instance
+    await held.renewFlush(id);
+    await held.endFlush(id);
+    expect(await held.isFlushing(id)).toBe(true);
+    expect(await redis.pttl(`${prefix}flushing:${id}`)).toBeGreaterThan(60_000);
+    await held.endFlush(id);
+    expect(await held.isFlushing(id)).toBe(false);
+    expect(await redis.exists(`${prefix}flushing:${id}`)).toBe(0);
+  });
 });

@@ -1,13 +1,15 @@
 import { createHash, randomBytes } from 'node:crypto';
 import { Readable } from 'node:stream';
 import type { Redis } from 'ioredis';
-import { APPEND_SMALL, COMMIT_SEGMENT, DISCARD_RUN, HEADER_BYTES, RECORD_IF_RUN_EXISTS, TRIM_RUN } from './redis-run-scripts';
+import { APPEND_SMALL, COMMIT_SEGMENT, DISCARD_RUN, END_FLUSH, HEADER_BYTES, RECORD_IF_RUN_EXISTS, TRIM_RUN } from './redis-run-scripts';
 import { SegmentCache } from './segment-cache';
 import { HeldBytesMissingError, StorageError } from './store-errors';
 import type { UploadedPart } from './upload-info';
 
 /** Marks a journal entry whose bytes are in Redis rather than in an S3 chunk object. */
 const REDIS_KEY_MARK = 'redis:';
+/** How long a flusher's announcement lasts without renewal (it renews it for every part). */
+const FLUSH_ANNOUNCEMENT_MS = 10 * 60 * 1000;
 /** Segments outlive their run's index by this much, so an index never names a segment that expired first. */
 const SEGMENT_EXTRA_TTL_SECONDS = 3600;
 const READ_SLICE = 1024 * 1024;
@@ -17,6 +19,11 @@ const MAX_MERGED_SEGMENT = 1024 * 1024;
 /** What this instance keeps of the segments it wrote, by default (see SegmentCache). */
 export const DEFAULT_SEGMENT_CACHE_BYTES = 32 * 1024 * 1024;
 
+/** A part the PartFlusher uploaded: adoptable while the upload's parts end at `start`. */
+export interface FlushedPart extends UploadedPart {
+  readonly start: number;
+}
+
 /** What a request learns from Redis in one round trip before it trusts its cached journal. */
 export interface RedisUploadState {
   /** Changes whenever the journal in S3 changes; null when Redis has none (never set, expired or lost). */
@@ -24,7 +31,7 @@ export interface RedisUploadState {
   /** Length of the held run under the key the caller asked about. */
   heldLength: number;
   /** Parts uploaded in the background and not yet in the journal, by part number. */
-  flushed: UploadedPart[];
+  flushed: FlushedPart[];
 }
 
 /**
@@ -79,7 +86,7 @@ export class RedisHeldBytes {
       journalVersion: (version as string | null) ?? null,
       heldLength: Number(length || 0),
       flushed: Object.values((flushed ?? {}) as Record<string, string>)
-        .map((json) => JSON.parse(json) as UploadedPart)
+        .map((json) => JSON.parse(json) as FlushedPart)
         .sort((a, b) => a.partNumber - b.partNumber),
     };
   }
@@ -95,7 +102,7 @@ export class RedisHeldBytes {
    * Records a part uploaded from the run `runKey`, unless that run is gone (finished, terminated or restarted): then
    * the record could only be left behind, and a request uploads whatever part is still missing itself.
    */
-  async recordFlushed(uploadId: string, runKey: string, part: UploadedPart): Promise<void> {
+  async recordFlushed(uploadId: string, runKey: string, part: FlushedPart): Promise<void> {
     await this.call('record a flushed part', () =>
       this.script(RECORD_IF_RUN_EXISTS, [this.flushedKey(uploadId), redisKey(runKey)], [
         String(part.partNumber),
@@ -103,6 +110,30 @@ export class RedisHeldBytes {
         this.ttlSeconds,
       ]),
     );
+  }
+
+  /**
+   * Counts a PartFlusher at work on this upload. One that dies without `endFlush` leaves the count up until it
+   * expires, which only makes requests cut equal parts meanwhile.
+   */
+  async announceFlush(uploadId: string): Promise<void> {
+    await this.call('announce a background part upload', () =>
+      this.redis.multi().incr(this.flushingKey(uploadId)).pexpire(this.flushingKey(uploadId), FLUSH_ANNOUNCEMENT_MS).exec(),
+    );
+  }
+
+  /** Keeps the announcement from expiring while a long flush goes on. */
+  async renewFlush(uploadId: string): Promise<void> {
+    await this.call('announce a background part upload', () => this.redis.pexpire(this.flushingKey(uploadId), FLUSH_ANNOUNCEMENT_MS));
+  }
+
+  /** Ends one `announceFlush`. */
+  async endFlush(uploadId: string): Promise<void> {
+    await this.call('end a background part upload', () => this.script(END_FLUSH, [this.flushingKey(uploadId)], []));
+  }
+
+  async isFlushing(uploadId: string): Promise<boolean> {
+    return Number(await this.call('read the background part uploads', () => this.redis.get(this.flushingKey(uploadId)))) > 0;
   }
 
   async forgetFlushed(uploadId: string, partNumbers: number[]): Promise<void> {
@@ -173,7 +204,7 @@ export class RedisHeldBytes {
   /** Everything this upload has in Redis except its runs (which `discard` removes). */
   async forgetUpload(uploadId: string): Promise<void> {
     this.cache.forgetPrefix(this.segmentPrefix(uploadId));
-    await this.call('delete the upload state', () => this.redis.del(this.versionKey(uploadId), this.flushedKey(uploadId)));
+    await this.call('delete the upload state', () => this.redis.del(this.versionKey(uploadId), this.flushedKey(uploadId), this.flushingKey(uploadId)));
   }
 
   /** Closes the connection this store opened (the main client belongs to the locker). */
@@ -225,6 +256,10 @@ export class RedisHeldBytes {
 
   private versionKey(uploadId: string): string {
     return `${this.keyPrefix}journal:${uploadId}`;
+  }
+
+  private flushingKey(uploadId: string): string {
+    return `${this.keyPrefix}flushing:${uploadId}`;
   }
 
   private flushedKey(uploadId: string): string {

@@ -81,15 +81,17 @@ export class RedisJournal {
   }
 
   /**
-   * Adds the parts flushed in the background that continue the journal's parts (every part of such an upload is
-   * `partSize` long, so part n is always the same bytes), and lists the held bytes after the parts as pending.
+   * Adds the parts flushed in the background that continue the journal's parts (each starts where the parts before
+   * it end), and lists the held bytes after the parts as pending.
    */
   private effective(journal: UploadInfo, state: RedisUploadState): UploadInfo {
     const parts = [...journal.parts];
-    for (const part of state.flushed) {
-      if (part.partNumber === parts.length + 1 && part.size === journal.partSize) parts.push(part);
+    let partsEnd = offsetOf({ parts, pending: [] });
+    for (const { start, ...part } of state.flushed) {
+      if (start !== partsEnd || part.partNumber !== parts.length + 1) continue;
+      parts.push(part);
+      partsEnd += part.size;
     }
-    const partsEnd = offsetOf({ parts, pending: [] });
     const base = this.base(journal);
     const heldAfterParts = base + state.heldLength - partsEnd;
     const pending = heldAfterParts > 0 ? [{ key: this.runKey(journal), size: heldAfterParts, skip: partsEnd - base }] : [];

@@ -180,8 +180,7 @@ export class S3Store implements BeforeApplicationShutdown {
         keys: this.keys,
         minPartSize: this.options.minPartSize,
         maxMultipartParts: this.options.maxMultipartParts,
-        // Parts cut from a Redis run may be uploaded twice (background and request): they must be the same bytes.
-        equalParts: this.options.equalParts || info.heldIn === 'redis',
+        equalParts: this.options.equalParts || (await this.mustCutEqualParts(info, expectedBytes)),
         concurrency: this.options.partUploadConcurrency,
         tempDir: this.options.tempDir,
         uploadLimit: this.options.maxSize,
@@ -214,6 +213,21 @@ export class S3Store implements BeforeApplicationShutdown {
     const run = updated.pending[0];
     if (this.flusher && !isFinished(updated) && run && run.size >= updated.partSize) this.flusher.schedule(updated.id);
     return { info: updated, stop: result.stop, failure: result.failure };
+  }
+
+  /**
+   * Whether this write must cut every part at `partSize`. The PartFlusher uploads part n of an upload held in Redis
+   * as `partSize` bytes without the lock; a request cutting part n shorter meanwhile would store other bytes under
+   * the same part number. The flusher announces itself in Redis before it looks at the upload, so a request that
+   * finds no announcement, and less than a part held, may cut a short part: no flush of that part can be running.
+   */
+  private async mustCutEqualParts(info: UploadInfo, expectedBytes: number | undefined): Promise<boolean> {
+    if (info.heldIn !== 'redis') return false;
+    // Small bodies go to the run whole (see PatchWriter.write): they never cut a short part.
+    if (expectedBytes !== undefined && expectedBytes < this.options.minPartSize) return true;
+    const run = info.pending[0];
+    if (run && run.size >= info.partSize) return true;
+    return this.requireHeld().isFlushing(info.id);
   }
 
   /**
