@@ -6,6 +6,11 @@ export const PART_SIZE = 8 * MiB;
 /** Our module's default `partUploadConcurrency`: parts of one PATCH in flight at once. */
 export const OUR_PART_CONCURRENCY = 4;
 export const BUCKET = 'tus-bench';
+/**
+ * Where (b) holds back bytes between PATCHes: `redis`, the setting README recommends for clients that send small
+ * chunks, unless BENCH_HOLD_BACK_IN=s3 (the module's default, durable without Redis persistence).
+ */
+export const HOLD_BACK_IN: 's3' | 'redis' = process.env.BENCH_HOLD_BACK_IN === 's3' ? 's3' : 'redis';
 
 export type TargetName = 'direct' | 'nest' | 'peer';
 export const TARGETS: readonly TargetName[] = ['direct', 'nest', 'peer'];

@@ -1,4 +1,4 @@
-import { MiB, OUR_PART_CONCURRENCY, PART_SIZE, TARGET_LABELS, TARGETS } from '../config';
+import { HOLD_BACK_IN, MiB, OUR_PART_CONCURRENCY, PART_SIZE, TARGET_LABELS, TARGETS } from '../config';
 import type { BenchResults, ScenarioResult, TargetResult } from '../results';
 
 const WHY_PLACEHOLDER = '<!-- analysis -->';
@@ -25,7 +25,7 @@ export function renderMarkdown(r: BenchResults, svgLink: string, previousWhy?: s
     '## Method',
     '',
     `- **(a) direct**: \`@aws-sdk/lib-storage\` \`Upload\` of the same bytes into the same RGW, part size ${mib(PART_SIZE)}, queue size 4 (the ceiling).`,
-    `- **(b) this module**: a Nest app with \`TusS3Module.forRoot({ bucket: 'tus-bench', createBucket: true, redis: { urls: [REDIS_URL] }, holdBackIn: ${JSON.stringify(process.env.BENCH_HOLD_BACK_IN === 'redis' ? 'redis' : 's3')}, partSize: { preferred: ${mib(PART_SIZE)} }, tempDir })\` (Redlock locks, ${OUR_PART_CONCURRENCY} part uploads per PATCH) in its own process (\`bench/servers/nest-server.ts\`).`,
+    `- **(b) this module**: a Nest app with \`TusS3Module.forRoot({ bucket: 'tus-bench', createBucket: true, redis: { urls: [REDIS_URL] }, holdBackIn: ${JSON.stringify(HOLD_BACK_IN)}, partSize: { preferred: ${mib(PART_SIZE)} }, tempDir })\` (Redlock locks, ${OUR_PART_CONCURRENCY} part uploads per PATCH) in its own process (\`bench/servers/nest-server.ts\`).`,
     `- **(c) peer**: \`@tus/server\` + \`@tus/s3-store\` (part size ${mib(PART_SIZE)}, other options at their defaults: in-memory locker and cache, up to 60 part uploads) in its own process (\`bench/servers/tus-node-server.ts\`).`,
     '- All S3 clients: path-style, `requestChecksumCalculation`/`responseChecksumValidation: WHEN_REQUIRED` (RGW refuses the SDK\'s default aws-chunked CRC32 bodies).',
     '- The tus client (`bench/targets/tus-client.ts`) sends POST, then PATCHes over a keep-alive agent, writing zero-copy 1 MiB slices of an in-memory random pattern with backpressure.',

@@ -8,7 +8,7 @@ import { NestFactory } from '@nestjs/core';
 import { Module } from '@nestjs/common';
 import { EventEmitterModule } from '@nestjs/event-emitter';
 import { TUS_S3_CLIENT, TusS3Module } from '../../libs/tus-s3/src';
-import { s3ConfigOf, serviceEnv } from '../config';
+import { HOLD_BACK_IN, s3ConfigOf, serviceEnv } from '../config';
 import { childSettings, countS3Calls, S3CallStats, serveChildProtocol } from './child-protocol';
 
 async function main(): Promise<void> {
@@ -25,8 +25,7 @@ async function main(): Promise<void> {
         s3: s3ConfigOf(env),
         createBucket: true,
         redis: { urls: env.redisUrls },
-        // Where held-back bytes wait between small PATCHes: the default (s3) unless BENCH_HOLD_BACK_IN=redis.
-        holdBackIn: process.env.BENCH_HOLD_BACK_IN === 'redis' ? 'redis' : 's3',
+        holdBackIn: HOLD_BACK_IN,
         partSize: { preferred: settings.partSize },
         tempDir: settings.tempDir,
       }),
