@@ -12,7 +12,8 @@ const MEMORY_BYTES = 1024 * 1024;
  * Bytes of one part on their way to S3. UploadPart needs the length up front and we want to keep receiving while
  * earlier parts upload, so a part is written to a temporary file and memory stays flat whatever the part size.
  * The first MiB stays in memory and the file is only created past it: a small PATCH (held back, or sent to Redis)
- * never touches the disk, and a large one is written in 1 MiB writes rather than one per socket read.
+ * never touches the disk, and a large one is written in 1 MiB writes (one writev of the chunks as received)
+ * rather than one per socket read.
  */
 export class SpoolFile {
   private handle: FileHandle | null = null;
@@ -70,14 +71,25 @@ export class SpoolFile {
       this.path = join(this.dir, `tus-s3-${randomBytes(8).toString('hex')}.part`);
       this.handle = await open(this.path, 'wx', 0o600);
     }
-    const data = Buffer.concat(this.buffered, this.bufferedBytes);
+    // One writev of the received chunks as they are: no copy into one buffer first.
+    let pending = this.buffered;
+    const total = this.bufferedBytes;
     this.buffered = [];
     this.bufferedBytes = 0;
-    let done = 0;
-    while (done < data.length) {
-      const { bytesWritten } = await this.handle.write(data, done, data.length - done);
-      done += bytesWritten;
+    while (pending.length > 0) {
+      const { bytesWritten } = await this.handle.writev(pending);
+      pending = remainderAfter(pending, bytesWritten);
     }
-    this.written += data.length;
+    this.written += total;
   }
+}
+
+/** What is left of `chunks` once their first `bytes` are written (a short write is rare, but allowed). */
+export function remainderAfter(chunks: Buffer[], bytes: number): Buffer[] {
+  let skip = bytes;
+  let i = 0;
+  while (i < chunks.length && skip >= chunks[i].length) skip -= chunks[i++].length;
+  const rest = chunks.slice(i);
+  if (rest.length > 0 && skip > 0) rest[0] = rest[0].subarray(skip);
+  return rest;
 }
