@@ -99,7 +99,7 @@ export class RedisHeldBytes {
   }
 
   /**
-   * Records a part uploaded from the run `runKey`, unless that run is gone (finished, terminated or restarted): then
+   * Records a part uploaded from the run `runKey`, unless that run is gone (finished, terminated or dropped): then
    * the record could only be left behind, and a request uploads whatever part is still missing itself.
    */
   async recordFlushed(uploadId: string, runKey: string, part: FlushedPart): Promise<void> {
@@ -185,7 +185,7 @@ export class RedisHeldBytes {
         }
         for (let start = first; start < last; start += READ_SLICE) {
           const end = Math.min(start + READ_SLICE, last) - 1;
-          // A segment only disappears when its run is dropped (restarted, finished): never read half a run.
+          // A segment disappears when parts cover it (trim) or its run is dropped: then this read fails, whole.
           const slice = await redis.getrangeBuffer(segmentPrefix + segment.name, start, end);
           if (slice.length !== end - start + 1) throw new HeldBytesMissingError();
           yield slice;
