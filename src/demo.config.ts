@@ -31,6 +31,8 @@ export function demoConfigFromEnv(env: NodeJS.ProcessEnv = process.env): DemoCon
       redis: { urls: (env.REDIS_URLS ?? '').split(',').filter((u) => u.trim() !== '') },
       cors: { origins: '*' },
       copyOnFinish: copyBucket ? { bucket: copyBucket } : undefined,
+      // Passed on as given: the module names a wrong value at boot.
+      holdBackIn: (env.TUS_HOLD_BACK_IN || undefined) as TusS3ModuleOptions['holdBackIn'],
       createBucket: true,
     },
   };

@@ -38,13 +38,14 @@ describe('demo app', () => {
     expect(await script.text()).toContain('tus');
   });
 
-  it('accepts an upload into the configured bucket and prefix', async () => {
+  it('accepts an upload into the configured bucket and prefix, holding small chunks where configured', async () => {
     const data = randomBytes(2 * MiB + 3);
     const url = await uploadWithTusClient(data, { endpoint: `${origin}/uploads`, chunkSize: MiB });
     const client = testS3Client();
     try {
-      const stored = await new S3Inspector(client, 'tus-demo-e2e').bytes(`${prefix}${idOf(url)}`);
-      expect(stored.equals(data)).toBe(true);
+      const s3 = new S3Inspector(client, 'tus-demo-e2e');
+      expect((await s3.bytes(`${prefix}${idOf(url)}`)).equals(data)).toBe(true);
+      expect((await s3.info(`${prefix}${idOf(url)}.info`)).heldIn).toBe('redis'); // from TUS_HOLD_BACK_IN
     } finally {
       client.destroy();
     }
