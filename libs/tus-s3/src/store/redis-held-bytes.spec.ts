@@ -166,4 +166,17 @@ describe('RedisHeldBytes', () => {
     expect(await held.isFlushing(id)).toBe(false);
     expect(await redis.exists(`${prefix}flushing:${id}`)).toBe(0);
   });
+
+  it('waits for a connection that is still being established instead of failing (the locker has no offline queue)', async () => {
+    const connecting = new Redis(master.url, { enableOfflineQueue: false });
+    const early = new RedisHeldBytes(connecting, prefix, 100);
+    try {
+      expect(connecting.status).not.toBe('ready');
+      expect(await early.start(early.journalKey(id, 0), randomBytes(10))).toBe(10);
+      expect((await early.state(id, early.journalKey(id, 0))).heldLength).toBe(10);
+    } finally {
+      early.close();
+      connecting.disconnect();
+    }
+  });
 });

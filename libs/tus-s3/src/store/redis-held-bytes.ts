@@ -1,6 +1,7 @@
 import { createHash, randomBytes } from 'node:crypto';
 import { Readable } from 'node:stream';
 import type { Redis } from 'ioredis';
+import { countReadyMasters } from '../locker/master-connections';
 import { APPEND_SMALL, COMMIT_SEGMENT, DISCARD_RUN, END_FLUSH, HEADER_BYTES, RECORD_IF_RUN_EXISTS, TRIM_RUN } from './redis-run-scripts';
 import { SegmentCache } from './segment-cache';
 import { HeldBytesMissingError, StorageError } from './store-errors';
@@ -13,6 +14,8 @@ const FLUSH_ANNOUNCEMENT_MS = 10 * 60 * 1000;
 /** Segments outlive their run's index by this much, so an index never names a segment that expired first. */
 const SEGMENT_EXTRA_TTL_SECONDS = 3600;
 const READ_SLICE = 1024 * 1024;
+/** How long a call waits for a connection that is being (re)established. */
+const CONNECT_WAIT_MS = 2000;
 /** Writes below this grow the run's last segment (up to MAX_MERGED_SEGMENT) rather than adding one. */
 const SMALL_WRITE = 256 * 1024;
 const MAX_MERGED_SEGMENT = 1024 * 1024;
@@ -267,6 +270,9 @@ export class RedisHeldBytes {
   }
 
   private async call<T>(what: string, command: () => Promise<T>): Promise<T> {
+    // The client belongs to the locker, which fails fast rather than queue commands (no offline queue): right after
+    // start-up, or while Redis comes back, give the connection a moment to be ready instead of failing at once.
+    if (this.redis.status !== 'ready') await countReadyMasters([this.redis], 1, CONNECT_WAIT_MS);
     try {
       return await command();
     } catch (error) {
