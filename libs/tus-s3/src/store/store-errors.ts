@@ -13,7 +13,7 @@ export class StorageError extends Error {
   }
 }
 
-/** Held-back bytes a run should hold are not in Redis (any more): a restarted or finished run, or data Redis lost. */
+/** Held-back bytes a run should hold are not in Redis (any more): trimmed or dropped meanwhile, or lost by Redis. */
 export class HeldBytesMissingError extends StorageError {
   constructor() {
     super('held-back bytes are missing from Redis; send HEAD and resume');
