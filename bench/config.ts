@@ -1,5 +1,8 @@
 import { existsSync } from 'node:fs';
 import { dirname, join } from 'node:path';
+import { readServiceEnv, s3ConfigOf as rgwS3Config, ServiceEnv } from '../test/support/service-env';
+
+export type { ServiceEnv };
 
 export const MiB = 1024 * 1024;
 export const PART_SIZE = 8 * MiB;
@@ -53,14 +56,6 @@ export interface BenchConfig {
   profileDir: string;
 }
 
-export interface ServiceEnv {
-  endpoint: string;
-  region: string;
-  accessKeyId: string;
-  secretAccessKey: string;
-  redisUrls: string[];
-}
-
 export function loadConfig(env = process.env): BenchConfig {
   const quick = env.BENCH_QUICK === '1';
   const cpuProfile = env.BENCH_CPU_PROF === '1';
@@ -100,25 +95,19 @@ export function loadConfig(env = process.env): BenchConfig {
 }
 
 export function serviceEnv(env = process.env): ServiceEnv {
-  if (!env.S3_ENDPOINT) throw new Error('S3_ENDPOINT is not set: run `npm run bench` (it starts the local services) or eval "$(scripts/services.sh env)"');
-  return {
-    endpoint: env.S3_ENDPOINT,
-    region: env.S3_REGION ?? 'us-east-1',
-    accessKeyId: env.S3_ACCESS_KEY_ID ?? 'tusdev',
-    secretAccessKey: env.S3_SECRET_ACCESS_KEY ?? 'tusdevsecret',
-    redisUrls: (env.REDIS_URLS ?? 'redis://127.0.0.1:6379').split(',').filter(Boolean),
-  };
+  const missing = 'run `npm run bench` (it starts the local services) or eval "$(scripts/services.sh env)"';
+  return readServiceEnv(env, missing, 'redis://127.0.0.1:6379');
 }
 
-/** The client config every party uses against RGW: path-style, and checksums only where an operation needs them. */
+/**
+ * The client config every party uses against RGW: the tests' settings, plus checksums only where an operation needs
+ * them (RGW refuses the SDK's default aws-chunked CRC32 bodies; the @tus/s3-store peer builds its own client).
+ */
 export function s3ConfigOf(env: ServiceEnv) {
   return {
-    endpoint: env.endpoint,
-    region: env.region,
-    forcePathStyle: true,
+    ...rgwS3Config(env),
     requestChecksumCalculation: 'WHEN_REQUIRED' as const,
     responseChecksumValidation: 'WHEN_REQUIRED' as const,
-    credentials: { accessKeyId: env.accessKeyId, secretAccessKey: env.secretAccessKey },
   };
 }
 
