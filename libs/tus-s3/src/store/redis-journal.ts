@@ -16,8 +16,8 @@ const CACHE_LIMIT = 10_000;
  */
 export class RedisJournal {
   private readonly cache = new Map<string, { version: string; journal: UploadInfo }>();
-  /** How far each run was trimmed by this instance, so a trim is only asked for when a part more can go. */
-  private readonly trimmedTo = new Map<string, number>();
+  /** Per upload, how far this instance trimmed its run, so a trim is only asked for when a part more can go. */
+  private readonly trimmedTo = new Map<string, { runKey: string; inParts: number }>();
 
   constructor(private readonly held: RedisHeldBytes) {}
 
@@ -57,17 +57,18 @@ export class RedisJournal {
 
   forget(uploadId: string): void {
     this.cache.delete(uploadId);
-    for (const runKey of [...this.trimmedTo.keys()]) if (runKey.includes(`:${uploadId}:`)) this.trimmedTo.delete(runKey);
+    this.trimmedTo.delete(uploadId);
   }
 
   /** Whether at least a part's worth of the run's start is in parts and was not trimmed from Redis yet. */
-  shouldTrim(runKey: string, inParts: number, partSize: number): boolean {
-    return inParts - (this.trimmedTo.get(runKey) ?? 0) >= partSize;
+  shouldTrim(uploadId: string, runKey: string, inParts: number, partSize: number): boolean {
+    const trimmed = this.trimmedTo.get(uploadId);
+    return inParts - (trimmed?.runKey === runKey ? trimmed.inParts : 0) >= partSize;
   }
 
-  trimmed(runKey: string, inParts: number): void {
-    this.trimmedTo.delete(runKey);
-    this.trimmedTo.set(runKey, inParts);
+  trimmed(uploadId: string, runKey: string, inParts: number): void {
+    this.trimmedTo.delete(uploadId);
+    this.trimmedTo.set(uploadId, { runKey, inParts });
     if (this.trimmedTo.size > CACHE_LIMIT) this.trimmedTo.delete(this.trimmedTo.keys().next().value!);
   }
 

@@ -243,10 +243,10 @@ export class S3Store implements BeforeApplicationShutdown {
     const run = after.pending[0];
     const heldBase = run ? partsEnd - (run.skip ?? 0) : partsEnd;
     const updated: UploadInfo = { ...after, heldBase };
-    if (run && journal.shouldTrim(run.key, run.skip ?? 0, after.partSize)) {
+    if (run && journal.shouldTrim(after.id, run.key, run.skip ?? 0, after.partSize)) {
       lock.assertHeld();
       await held.trim(run.key, run.skip ?? 0);
-      journal.trimmed(run.key, run.skip ?? 0);
+      journal.trimmed(after.id, run.key, run.skip ?? 0);
     }
     const persisted = journal.persisted(after.id);
     const mustSave =
