@@ -9,7 +9,7 @@ import { sendWithBody } from './body-guard';
 import { BodyEnd, readUntil } from './read-until';
 import { Semaphore } from './semaphore';
 import { SpoolFile } from './spool-file';
-import { StorageError } from './store-errors';
+import { heldInRedisNotConfigured, StorageError } from './store-errors';
 import { offsetOf, PendingChunk, UploadedPart, UploadInfo } from './upload-info';
 
 export interface PatchWriterConfig {
@@ -341,7 +341,7 @@ export class PatchWriter {
 
   private async holdBackInRedis(current: PartSource, spool: SpoolFile, partsEnd: number): Promise<PendingChunk> {
     const held = this.config.held;
-    if (!held) throw new StorageError(`upload ${this.info.id} holds bytes in Redis, but holdBackIn 'redis' is not configured`);
+    if (!held) throw heldInRedisNotConfigured(this.info.id);
     // Either the run the upload already has grows, or (after a part was cut here) a new one starts at the parts' end.
     const run = current.chunks[0];
     const key = run?.key ?? held.journalKey(this.info.id, partsEnd);

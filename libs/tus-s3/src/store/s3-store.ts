@@ -31,7 +31,7 @@ import { PatchWriter, WriteStop } from './patch-writer';
 import { PartFlusher } from './part-flusher';
 import { RedisHeldBytes } from './redis-held-bytes';
 import { RedisJournal } from './redis-journal';
-import { isHeldBytesMissing, isS3NotFound, StorageError, UploadNotFoundError } from './store-errors';
+import { heldInRedisNotConfigured, isHeldBytesMissing, isS3NotFound, StorageError, UploadNotFoundError } from './store-errors';
 import { isFinished, offsetOf, PendingChunk, UploadedPart, UploadInfo } from './upload-info';
 
 
@@ -196,7 +196,7 @@ export class S3Store implements BeforeApplicationShutdown {
       // so that the client's HEAD finds the offset they reach and it resends the rest, instead of failing forever.
       this.logger.warn(`held-back bytes of upload ${info.id} are missing from Redis; its offset falls back to its parts`);
       lock.assertHeld();
-      for (const run of info.pending) await this.requireHeld().discard(run.key);
+      for (const run of info.pending) await this.requireHeld(info.id).discard(run.key);
       updated = { ...updated, pending: [] };
     }
     if (info.heldIn === 'redis') {
@@ -204,7 +204,7 @@ export class S3Store implements BeforeApplicationShutdown {
     } else if (result.bytesReceived > 0 || result.consumedChunks.length > 0) {
       lock.assertHeld();
       await this.saveInfo(updated);
-      await this.deleteChunks(result.consumedChunks);
+      await this.deleteChunks(info.id, result.consumedChunks);
     }
     if (!result.failure && !isFinished(updated) && updated.size !== null && offsetOf(updated) === updated.size) {
       lock.assertHeld();
@@ -227,7 +227,7 @@ export class S3Store implements BeforeApplicationShutdown {
     if (expectedBytes !== undefined && expectedBytes < this.options.minPartSize) return true;
     const run = info.pending[0];
     if (run && run.size >= info.partSize) return true;
-    return this.requireHeld().isFlushing(info.id);
+    return this.requireHeld(info.id).isFlushing(info.id);
   }
 
   /**
@@ -238,7 +238,7 @@ export class S3Store implements BeforeApplicationShutdown {
    */
   private async saveRedisJournal(before: UploadInfo, after: UploadInfo, lock: UploadLock): Promise<UploadInfo> {
     const journal = this.requireRedisJournal(after.id);
-    const held = this.requireHeld();
+    const held = this.requireHeld(after.id);
     const partsEnd = offsetOf({ parts: after.parts, pending: [] });
     const run = after.pending[0];
     const heldBase = run ? partsEnd - (run.skip ?? 0) : partsEnd;
@@ -362,7 +362,7 @@ export class S3Store implements BeforeApplicationShutdown {
         ),
       );
     }
-    await this.deleteChunks(info.pending);
+    await this.deleteChunks(info.id, info.pending);
     if (info.finishedAt) await this.deleteObject(this.keys.final(info.id));
     await this.deleteObject(this.keys.info(info.id));
     if (info.heldIn === 'redis') await this.forgetRedisState(info);
@@ -443,10 +443,10 @@ export class S3Store implements BeforeApplicationShutdown {
     if (version !== undefined) this.requireRedisJournal(info.id).saved(version, journal);
   }
 
-  private async deleteChunks(chunks: readonly PendingChunk[]): Promise<void> {
+  private async deleteChunks(uploadId: string, chunks: readonly PendingChunk[]): Promise<void> {
     await Promise.all(
       chunks.map((chunk) =>
-        RedisHeldBytes.isRedisKey(chunk.key) ? this.requireHeld().discard(chunk.key) : this.deleteObject(chunk.key),
+        RedisHeldBytes.isRedisKey(chunk.key) ? this.requireHeld(uploadId).discard(chunk.key) : this.deleteObject(chunk.key),
       ),
     );
   }
@@ -454,19 +454,17 @@ export class S3Store implements BeforeApplicationShutdown {
   private async forgetRedisState(info: UploadInfo): Promise<void> {
     const journal = this.requireRedisJournal(info.id);
     journal.forget(info.id);
-    await this.requireHeld().discard(journal.runKey(info)).catch(() => undefined);
-    await this.requireHeld().forgetUpload(info.id).catch(() => undefined);
+    await this.requireHeld(info.id).discard(journal.runKey(info)).catch(() => undefined);
+    await this.requireHeld(info.id).forgetUpload(info.id).catch(() => undefined);
   }
 
-  private requireHeld(): RedisHeldBytes {
-    if (!this.held) throw new StorageError(`this upload keeps held-back bytes in Redis, but holdBackIn 'redis' is not configured`);
+  private requireHeld(uploadId: string): RedisHeldBytes {
+    if (!this.held) throw heldInRedisNotConfigured(uploadId);
     return this.held;
   }
 
   private requireRedisJournal(uploadId: string): RedisJournal {
-    if (!this.redisJournal) {
-      throw new StorageError(`upload ${uploadId} keeps held-back bytes in Redis, but holdBackIn 'redis' is not configured`);
-    }
+    if (!this.redisJournal) throw heldInRedisNotConfigured(uploadId);
     return this.redisJournal;
   }
 

@@ -21,6 +21,11 @@ export class HeldBytesMissingError extends StorageError {
   }
 }
 
+/** An upload created with `holdBackIn: 'redis'` reached an instance configured without it. */
+export function heldInRedisNotConfigured(uploadId: string): StorageError {
+  return new StorageError(`upload ${uploadId} keeps held-back bytes in Redis, but holdBackIn 'redis' is not configured here`);
+}
+
 /** Whether `error` is, or was caused by, a HeldBytesMissingError (a body that failed while reading the run). */
 export function isHeldBytesMissing(error: unknown): boolean {
   return error instanceof HeldBytesMissingError || (error instanceof StorageError && error.cause instanceof HeldBytesMissingError);
