@@ -1,6 +1,7 @@
 /** Injection tokens: every collaborator of the module can be replaced with `overrideProvider(TOKEN)`. */
 export const TUS_S3_CLIENT = Symbol('TUS_S3_CLIENT');
-export const TUS_S3_STORE = Symbol('TUS_S3_STORE');
+/** The tus data store ({@link TusDataStore}); the module provides its `S3Store`. */
+export const TUS_STORE = Symbol('TUS_STORE');
 export const TUS_LOCKER = Symbol('TUS_LOCKER');
 /** The validated options with defaults filled in ({@link ResolvedTusS3Options}). */
 export const TUS_S3_OPTIONS = Symbol('TUS_S3_OPTIONS');

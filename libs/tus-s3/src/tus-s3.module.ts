@@ -8,7 +8,7 @@ import {
   TUS_REDIS_CLIENTS,
   TUS_S3_CLIENT,
   TUS_S3_OPTIONS,
-  TUS_S3_STORE,
+  TUS_STORE,
 } from './tus-s3.constants';
 import { TusS3Lifecycle } from './tus-s3.lifecycle';
 import { ConfigurableTusS3Module } from './tus-s3.module-definition';
@@ -21,6 +21,6 @@ import { S3Store } from './store/s3-store';
  */
 @Module({
   providers: [...tusS3Providers, TusService, TusS3Lifecycle],
-  exports: [S3Store, TUS_S3_STORE, TUS_S3_CLIENT, TUS_LOCKER, TUS_S3_OPTIONS, TUS_CLOCK, TUS_ID_GENERATOR, TUS_REDIS_CLIENTS, TUS_HELD_BYTES],
+  exports: [S3Store, TUS_STORE, TUS_S3_CLIENT, TUS_LOCKER, TUS_S3_OPTIONS, TUS_CLOCK, TUS_ID_GENERATOR, TUS_REDIS_CLIENTS, TUS_HELD_BYTES],
 })
 export class TusS3Module extends ConfigurableTusS3Module {}

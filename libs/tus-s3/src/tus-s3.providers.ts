@@ -17,7 +17,7 @@ import {
   TUS_REDIS_CLIENTS,
   TUS_S3_CLIENT,
   TUS_S3_OPTIONS,
-  TUS_S3_STORE,
+  TUS_STORE,
 } from './tus-s3.constants';
 import { TUS_S3_MODULE_OPTIONS } from './tus-s3.module-definition';
 import { resolveOptions, ResolvedTusS3Options, TusS3ModuleOptions } from './tus-s3.options';
@@ -64,5 +64,5 @@ export const tusS3Providers: Provider[] = [
     inject: [TUS_REDIS_CLIENTS, TUS_S3_OPTIONS],
   },
   S3Store,
-  { provide: TUS_S3_STORE, useExisting: S3Store },
+  { provide: TUS_STORE, useExisting: S3Store },
 ];

@@ -1,4 +1,6 @@
-import type { UploadInfo } from '../store/upload-info';
+import type { ObjectLocation, Upload } from '../store/tus-data-store';
+
+export type { ObjectLocation };
 
 /** Event names emitted through @nestjs/event-emitter; listen with `@OnEvent(TusEvents.UploadFinished)`. */
 export const TusEvents = {
@@ -8,26 +10,21 @@ export const TusEvents = {
   UploadTerminated: 'upload.terminated',
 } as const;
 
-export interface ObjectLocation {
-  bucket: string;
-  key: string;
-}
-
 export class UploadCreatedEvent {
-  constructor(readonly upload: UploadInfo) {}
+  constructor(readonly upload: Upload) {}
 }
 
 /** After each PATCH that stored bytes: `offset` is what the server has now. */
 export class UploadProgressEvent {
   constructor(
-    readonly upload: UploadInfo,
+    readonly upload: Upload,
     readonly offset: number,
   ) {}
 }
 
 export class UploadFinishedEvent {
   constructor(
-    readonly upload: UploadInfo,
+    readonly upload: Upload,
     /** Where the finished bytes are. */
     readonly object: ObjectLocation,
     /** Where `copyOnFinish` put a copy, when configured and the copy worked. */
@@ -36,5 +33,5 @@ export class UploadFinishedEvent {
 }
 
 export class UploadTerminatedEvent {
-  constructor(readonly upload: UploadInfo) {}
+  constructor(readonly upload: Upload) {}
 }

@@ -16,12 +16,12 @@ import { parseMetadata } from '../protocol/metadata';
 import { parseRange } from '../protocol/range';
 import { OFFSET_OCTET_STREAM, TUS_EXTENSIONS, TUS_RESUMABLE, TUS_VERSION } from '../protocol/tus-constants';
 import { TusError, TusErrors } from '../protocol/tus-error';
-import { contentDispositionOf, contentTypeOf } from '../store/content-type';
-import { isValidUploadId } from '../store/object-keys';
-import { S3Store } from '../store/s3-store';
+import { contentTypeOf } from '../protocol/content-type';
+import { isValidUploadId } from '../protocol/upload-id';
+import { isFinished, ObjectLocation, supportsConcatenation, supportsFinishedCopy, TusDataStore, Upload } from '../store/tus-data-store';
+import { contentDispositionOf } from './content-disposition';
 import { isHeldBytesMissing, StorageError, UploadNotFoundError } from '../store/store-errors';
-import { isFinished, offsetOf, UploadInfo } from '../store/upload-info';
-import { TUS_LOCKER, TUS_S3_OPTIONS, TUS_S3_STORE } from '../tus-s3.constants';
+import { TUS_LOCKER, TUS_S3_OPTIONS, TUS_STORE } from '../tus-s3.constants';
 import type { ResolvedTusS3Options } from '../tus-s3.options';
 import { applyCors } from './cors';
 import { send } from './tus-response';
@@ -38,7 +38,7 @@ export class TusService {
   private readonly logger = new Logger('TusS3');
 
   constructor(
-    @Inject(TUS_S3_STORE) private readonly store: S3Store,
+    @Inject(TUS_STORE) private readonly store: TusDataStore,
     @Inject(TUS_LOCKER) private readonly locker: Locker,
     @Inject(TUS_S3_OPTIONS) private readonly options: ResolvedTusS3Options,
     @Optional() private readonly events?: EventEmitter2,
@@ -115,7 +115,7 @@ export class TusService {
     } catch (error) {
       // The client never learns this upload's URL when creation fails: leave nothing of it behind.
       await this.store
-        .getInfo(info.id, lock)
+        .get(info.id, lock)
         .then((saved) => this.store.terminate(saved, lock))
         .catch((cleanup: unknown) => this.logger.warn(`could not remove failed upload ${info.id}: ${describe(cleanup)}`));
       throw error;
@@ -125,12 +125,12 @@ export class TusService {
   }
 
   private async head(res: ServerResponse, uploadId: string): Promise<void> {
-    const info = await this.withLock(uploadId, (lock) => this.store.getInfo(uploadId, lock).finally(() => lock.release()));
+    const info = await this.withLock(uploadId, (lock) => this.store.get(uploadId, lock).finally(() => lock.release()));
     send(
       res,
       200,
       {
-        'Upload-Offset': offsetOf(info),
+        'Upload-Offset': info.offset,
         'Upload-Length': info.size ?? undefined,
         'Upload-Defer-Length': info.size === null ? 1 : undefined,
         'Upload-Metadata': info.metadataHeader || undefined,
@@ -153,9 +153,9 @@ export class TusService {
 
     await this.withLock(uploadId, async (lock) => {
       try {
-        let info = await this.store.getInfo(uploadId, lock);
+        let info = await this.store.get(uploadId, lock);
         if (info.concat?.kind === 'final') throw TusErrors.forbidden('a final upload is assembled from its partial uploads and cannot be patched');
-        const current = offsetOf(info);
+        const current = info.offset;
         if (offset !== current) throw TusErrors.offsetMismatch(current, offset);
         // Every check comes before the first write: a refused PATCH changes nothing, not even a deferred length.
         const size = newLength === undefined ? info.size : this.acceptableLength(info, newLength);
@@ -185,22 +185,22 @@ export class TusService {
   private async appendBody(
     req: IncomingMessage,
     res: ServerResponse,
-    info: UploadInfo,
+    info: Upload,
     lock: UploadLock,
     createdLocation?: string,
   ): Promise<void> {
-    const before = offsetOf(info);
-    const limit = (info.size ?? this.options.maxSize) - before;
-    const outcome = await this.store.write(info, req, lock, limit, parseContentLength(req));
-    const after = offsetOf(outcome.info);
-    if (after > before) this.emit(TusEvents.UploadProgress, new UploadProgressEvent(outcome.info, after));
+    const before = info.offset;
+    const maxBytes = (info.size ?? this.options.maxSize) - before;
+    const outcome = await this.store.write(info, req, lock, { maxBytes, expectedBytes: parseContentLength(req) });
+    const after = outcome.upload.offset;
+    if (after > before) this.emit(TusEvents.UploadProgress, new UploadProgressEvent(outcome.upload, after));
     if (outcome.failure) throw outcome.failure;
     const tooLarge = outcome.stop === 'too-large';
     // A creation that fails is removed by the caller, so only a PATCH may go on when its body was too long.
     if (tooLarge && createdLocation) throw TusErrors.tooLarge(`the body is longer than Upload-Length`);
     // Answer-side work (copying, listeners) must not keep other requests of this upload waiting.
     await lock.release();
-    if (isFinished(outcome.info)) await this.announceFinished(outcome.info);
+    if (isFinished(outcome.upload)) await this.announceFinished(outcome.upload);
     if (tooLarge) throw TusErrors.tooLarge(`the body goes past the upload's length; stored up to offset ${after}`);
 
     const headers = { 'Upload-Offset': after, Location: createdLocation };
@@ -225,7 +225,7 @@ export class TusService {
     const metadata = parseMetadata(metadataHeader);
     const locks: UploadLock[] = [];
     try {
-      const partials: UploadInfo[] = [];
+      const partials: Upload[] = [];
       for (const id of uploadIds) {
         if (!partials.some((p) => p.id === id)) locks.push(await this.locker.lock(id));
         partials.push(await this.finishedPartial(id));
@@ -238,12 +238,13 @@ export class TusService {
       if (!isFinished(info)) {
         const lock = await this.locker.lock(info.id);
         locks.push(lock);
+        if (!supportsConcatenation(this.store)) throw TusErrors.badRequest('this store does not support concatenation');
         const outcome = await this.store.concatenate(info, partials, lock);
-        if (outcome.failure || !isFinished(outcome.info)) {
-          await this.store.terminate(outcome.info, lock).catch(() => undefined);
+        if (outcome.failure || !isFinished(outcome.upload)) {
+          await this.store.terminate(outcome.upload, lock).catch(() => undefined);
           throw outcome.failure ?? new StorageError('the partial uploads could not be read to the end');
         }
-        info = outcome.info;
+        info = outcome.upload;
       }
       await Promise.all(locks.map((l) => l.release()));
       await this.announceFinished(info);
@@ -253,8 +254,8 @@ export class TusService {
     }
   }
 
-  private async finishedPartial(id: string): Promise<UploadInfo> {
-    const info = await this.store.getInfo(id).catch((error: unknown) => {
+  private async finishedPartial(id: string): Promise<Upload> {
+    const info = await this.store.get(id).catch((error: unknown) => {
       if (error instanceof UploadNotFoundError) throw TusErrors.badRequest(`Upload-Concat: partial upload ${id} was not found`);
       throw error;
     });
@@ -264,20 +265,20 @@ export class TusService {
   }
 
   /** The length a PATCH may declare for an upload whose length was deferred (and once set, only that again). */
-  private acceptableLength(info: UploadInfo, size: number): number {
+  private acceptableLength(info: Upload, size: number): number {
     if (info.size !== null) {
       if (info.size === size) return size;
       throw TusErrors.badRequest(`Upload-Length is already ${info.size} and cannot change`);
     }
     if (size > this.options.maxSize) throw TusErrors.tooLarge(`Upload-Length ${size} exceeds Tus-Max-Size ${this.options.maxSize}`);
-    if (size < offsetOf(info)) throw TusErrors.badRequest(`Upload-Length ${size} is less than the bytes already received`);
+    if (size < info.offset) throw TusErrors.badRequest(`Upload-Length ${size} is less than the bytes already received`);
     return size;
   }
 
   private async terminate(res: ServerResponse, uploadId: string): Promise<void> {
     const info = await this.withLock(uploadId, async (lock) => {
       try {
-        const found = await this.store.getInfo(uploadId, lock);
+        const found = await this.store.get(uploadId, lock);
         await this.store.terminate(found, lock);
         return found;
       } finally {
@@ -289,10 +290,10 @@ export class TusService {
   }
 
   private async download(req: IncomingMessage, res: ServerResponse, uploadId: string): Promise<void> {
-    let info = await this.store.getInfo(uploadId);
+    let info = await this.store.get(uploadId);
     if (!isFinished(info)) {
       // It may be finishing right now: look again under the lock before refusing.
-      info = await this.withLock(uploadId, (lock) => this.store.getInfo(uploadId, lock).finally(() => lock.release()));
+      info = await this.withLock(uploadId, (lock) => this.store.get(uploadId, lock).finally(() => lock.release()));
       if (!isFinished(info)) throw TusErrors.badRequest('the upload is not finished yet; only finished uploads can be downloaded');
     }
     const size = info.size ?? 0;
@@ -315,20 +316,16 @@ export class TusService {
     await pipeline(content.body, res).catch(() => undefined);
   }
 
-  private async announceFinished(info: UploadInfo): Promise<void> {
-    const object = { bucket: this.store.bucket, key: this.store.keys.final(info.id) };
-    let copy: { bucket: string; key: string } | undefined;
-    const target = this.options.copyOnFinish;
-    if (target) {
-      const key = `${target.prefix}${info.id}`;
+  private async announceFinished(info: Upload): Promise<void> {
+    let copy: ObjectLocation | undefined;
+    if (supportsFinishedCopy(this.store)) {
       try {
-        await this.store.copyTo(info, target.bucket, key);
-        copy = { bucket: target.bucket, key };
+        copy = await this.store.copyFinished(info);
       } catch (error) {
-        this.logger.error(`copying upload ${info.id} to ${target.bucket} failed: ${(error as Error).message}`);
+        this.logger.error(`copying upload ${info.id} failed: ${(error as Error).message}`);
       }
     }
-    this.emit(TusEvents.UploadFinished, new UploadFinishedEvent(info, object, copy));
+    this.emit(TusEvents.UploadFinished, new UploadFinishedEvent(info, info.location, copy));
   }
 
   private async withLock<T>(uploadId: string, work: (lock: UploadLock) => Promise<T>): Promise<T> {

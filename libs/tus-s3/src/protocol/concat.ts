@@ -1,4 +1,4 @@
-import { isValidUploadId } from '../store/object-keys';
+import { isValidUploadId } from './upload-id';
 import { TusErrors } from './tus-error';
 
 /** Upload-Concat of a creation request (the concatenation extension). */

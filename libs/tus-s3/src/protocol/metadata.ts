@@ -31,9 +31,3 @@ export function parseMetadata(header: string | undefined): UploadMetadata {
   }
   return result;
 }
-
-export function serializeMetadata(metadata: UploadMetadata): string {
-  return Object.entries(metadata)
-    .map(([key, value]) => (value === null ? key : `${key} ${Buffer.from(value, 'utf8').toString('base64')}`))
-    .join(',');
-}

@@ -4,7 +4,8 @@ import { sendWithBody } from './body-guard';
 import { ObjectKeys } from './object-keys';
 import { RedisHeldBytes } from './redis-held-bytes';
 import { isHeldBytesMissing, isS3NotFound } from './store-errors';
-import { isFinished, offsetOf, UploadInfo } from './upload-info';
+import { isFinished } from './tus-data-store';
+import { offsetOf, UploadInfo } from './upload-info';
 
 /** At most this many parts per flush run; the next PATCH schedules another. */
 const PARTS_PER_RUN = 64;

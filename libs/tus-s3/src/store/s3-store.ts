@@ -24,15 +24,29 @@ import {
 } from '../tus-s3.constants';
 import type { ResolvedTusS3Options } from '../tus-s3.options';
 import { toS3Metadata } from './ascii-metadata';
-import { contentTypeOf } from './content-type';
-import { isValidUploadId, ObjectKeys } from './object-keys';
+import { contentTypeOf } from '../protocol/content-type';
+import { isValidUploadId } from '../protocol/upload-id';
+import { ObjectKeys } from './object-keys';
 import { choosePartSize } from './part-plan';
 import { PatchWriter, WriteStop } from './patch-writer';
 import { PartFlusher } from './part-flusher';
 import { RedisHeldBytes } from './redis-held-bytes';
 import { RedisJournal } from './redis-journal';
 import { heldInRedisNotConfigured, isHeldBytesMissing, isS3NotFound, StorageError, UploadNotFoundError } from './store-errors';
-import { isFinished, offsetOf, PendingChunk, UploadedPart, UploadInfo } from './upload-info';
+import {
+  ByteRange,
+  ConcatenationCapable,
+  FinishedCopyCapable,
+  isFinished,
+  NewUpload,
+  ObjectLocation,
+  TusDataStore,
+  Upload,
+  UploadContent,
+  WriteLimits,
+  WriteOutcome,
+} from './tus-data-store';
+import { offsetOf, PendingChunk, UploadedPart, UploadInfo } from './upload-info';
 
 
 /**
@@ -44,26 +58,8 @@ const JOURNAL_SAVE_EVERY_PARTS = 8;
 /** Partial uploads copied into a final one at once. */
 const COPY_CONCURRENCY = 4;
 
-export interface NewUpload {
-  size: number | null;
-  metadataHeader: string;
-  metadata: UploadMetadata;
-  concat?: UploadInfo['concat'];
-}
-
-export interface ByteRange {
-  start: number;
-  /** Inclusive. */
-  end: number;
-}
-
-export interface UploadContent {
-  body: Readable;
-  contentLength: number;
-  contentType: string;
-}
-
-export interface WriteOutcome {
+/** A write as the journal sees it: the journal after it, and how it ended. */
+interface JournalWrite {
   info: UploadInfo;
   stop: WriteStop;
   /** Present when the write stopped because S3 failed; `info` then holds what is safely stored. */
@@ -78,9 +74,11 @@ export interface WriteOutcome {
  * multipart upload; the info object stays. It knows nothing of HTTP; callers hold the upload's lock.
  */
 @Injectable()
-export class S3Store implements BeforeApplicationShutdown {
+export class S3Store implements TusDataStore, ConcatenationCapable, FinishedCopyCapable, BeforeApplicationShutdown {
   private readonly logger = new Logger(S3Store.name);
-  readonly keys: ObjectKeys;
+  private readonly keys: ObjectKeys;
+  /** The journal behind each Upload this store handed out: callers see the upload, never its journal. */
+  private readonly journals = new WeakMap<Upload, UploadInfo>();
   private readonly redisJournal: RedisJournal | null;
   private readonly flusher: PartFlusher | null;
 
@@ -93,10 +91,10 @@ export class S3Store implements BeforeApplicationShutdown {
   ) {
     this.keys = new ObjectKeys(options.objectPrefix);
     this.redisJournal = held ? new RedisJournal(held) : null;
-    this.flusher = held ? new PartFlusher(client, options.bucket, this.keys, held, (id) => this.getInfo(id)) : null;
+    this.flusher = held ? new PartFlusher(client, options.bucket, this.keys, held, (id) => this.loadJournal(id)) : null;
   }
 
-  get bucket(): string {
+  private get bucket(): string {
     return this.options.bucket;
   }
 
@@ -105,7 +103,63 @@ export class S3Store implements BeforeApplicationShutdown {
     await this.flusher?.idle();
   }
 
-  async create(upload: NewUpload): Promise<UploadInfo> {
+  async create(upload: NewUpload): Promise<Upload> {
+    return this.viewOf(await this.createJournal(upload));
+  }
+
+  async get(id: string, lock?: UploadLock): Promise<Upload> {
+    return this.viewOf(await this.loadJournal(id, lock));
+  }
+
+  async write(upload: Upload, body: Readable, lock: UploadLock, limits: WriteLimits): Promise<WriteOutcome> {
+    return this.outcomeOf(await this.writeJournal(this.journalOf(upload), body, lock, limits.maxBytes, limits.expectedBytes));
+  }
+
+  async declareLength(upload: Upload, size: number, lock: UploadLock): Promise<Upload> {
+    return this.viewOf(await this.declareJournalLength(this.journalOf(upload), size, lock));
+  }
+
+  async terminate(upload: Upload, lock: UploadLock): Promise<void> {
+    await this.terminateJournal(this.journalOf(upload), lock);
+  }
+
+  async read(upload: Upload, range?: ByteRange): Promise<UploadContent> {
+    return this.readJournal(this.journalOf(upload), range);
+  }
+
+  async concatenate(final: Upload, partials: readonly Upload[], lock: UploadLock): Promise<WriteOutcome> {
+    const journals = partials.map((partial) => this.journalOf(partial));
+    return this.outcomeOf(await this.concatenateJournals(this.journalOf(final), journals, lock));
+  }
+
+  /** The public view of a journal; remembers the journal for the calls that get the view back. */
+  private viewOf(info: UploadInfo): Upload {
+    const upload: Upload = Object.freeze({
+      id: info.id,
+      size: info.size,
+      offset: offsetOf(info),
+      metadata: info.metadata,
+      metadataHeader: info.metadataHeader,
+      createdAt: info.createdAt,
+      finishedAt: info.finishedAt,
+      ...(info.concat ? { concat: info.concat } : {}),
+      location: { bucket: this.bucket, key: this.keys.final(info.id) },
+    });
+    this.journals.set(upload, info);
+    return upload;
+  }
+
+  private journalOf(upload: Upload): UploadInfo {
+    const info = this.journals.get(upload);
+    if (!info) throw new Error(`upload ${upload.id} was not read from this store: pass what get() or create() returned`);
+    return info;
+  }
+
+  private outcomeOf(write: JournalWrite): WriteOutcome {
+    return { upload: this.viewOf(write.info), stop: write.stop, failure: write.failure };
+  }
+
+  private async createJournal(upload: NewUpload): Promise<UploadInfo> {
     const id = this.newId();
     if (!isValidUploadId(id)) throw new Error(`the id generator returned an invalid upload id: ${JSON.stringify(id)}`);
     const partSize = choosePartSize(this.options, upload.size, this.options.maxSize);
@@ -144,8 +198,8 @@ export class S3Store implements BeforeApplicationShutdown {
     return info;
   }
 
-  /** The upload's state. Pass the upload's lock when holding it: only then may the journal be cached. */
-  async getInfo(id: string, lock?: UploadLock): Promise<UploadInfo> {
+  /** The upload's journal. Pass the upload's lock when holding it: only then may the journal be cached. */
+  private async loadJournal(id: string, lock?: UploadLock): Promise<UploadInfo> {
     if (!isValidUploadId(id)) throw new UploadNotFoundError(id);
     try {
       const cached = await this.redisJournal?.fromCache(id);
@@ -166,13 +220,13 @@ export class S3Store implements BeforeApplicationShutdown {
    * Appends a request body at the upload's current offset (the caller checked it), at most `maxBytes`. Saves the
    * journal even when the body stopped early, and finishes the upload when its last byte arrived.
    */
-  async write(
+  private async writeJournal(
     info: UploadInfo,
     body: Readable,
     lock: UploadLock,
     maxBytes: number,
     expectedBytes?: number,
-  ): Promise<WriteOutcome> {
+  ): Promise<JournalWrite> {
     const writer = new PatchWriter(
       {
         client: this.client,
@@ -264,11 +318,11 @@ export class S3Store implements BeforeApplicationShutdown {
   }
 
   /** Sets a deferred length (once). Finishes the upload when the bytes are all there already. */
-  async declareLength(info: UploadInfo, size: number, lock: UploadLock): Promise<UploadInfo> {
+  private async declareJournalLength(info: UploadInfo, size: number, lock: UploadLock): Promise<UploadInfo> {
     const updated: UploadInfo = { ...info, size };
     if (offsetOf(updated) === size && updated.pending.length > 0) {
       // Complete already, but its tail is held back: an empty write folds those chunks into the last part.
-      const outcome = await this.write(updated, Readable.from([]), lock, 0);
+      const outcome = await this.writeJournal(updated, Readable.from([]), lock, 0);
       if (outcome.failure) throw outcome.failure;
       return outcome.info;
     }
@@ -277,8 +331,7 @@ export class S3Store implements BeforeApplicationShutdown {
     return offsetOf(updated) === size ? this.finish(updated) : updated;
   }
 
-  /** Streams a finished upload, or a byte range of it. */
-  async read(info: UploadInfo, range?: ByteRange): Promise<UploadContent> {
+  private async readJournal(info: UploadInfo, range?: ByteRange): Promise<UploadContent> {
     const output = await this.s3('read the upload', () =>
       this.client.send(
         new GetObjectCommand({
@@ -294,7 +347,6 @@ export class S3Store implements BeforeApplicationShutdown {
     return {
       body: output.Body as Readable,
       contentLength: output.ContentLength ?? (range ? range.end - range.start + 1 : info.size ?? 0),
-      contentType: output.ContentType ?? 'application/octet-stream',
     };
   }
 
@@ -304,13 +356,13 @@ export class S3Store implements BeforeApplicationShutdown {
    * them server-side (UploadPartCopy) and no byte passes through this server; otherwise their bytes are streamed
    * through the ordinary write path.
    */
-  async concatenate(info: UploadInfo, partials: readonly UploadInfo[], lock: UploadLock): Promise<WriteOutcome> {
+  private async concatenateJournals(info: UploadInfo, partials: readonly UploadInfo[], lock: UploadLock): Promise<JournalWrite> {
     const sizes = partials.map((p) => p.size ?? 0);
     const copyable =
       info.multipartUploadId !== null &&
       partials.length <= this.options.maxMultipartParts &&
       sizes.every((size, i) => size > 0 && size <= this.options.maxPartSize && (size >= this.options.minPartSize || i === sizes.length - 1));
-    if (!copyable) return this.write(info, this.readConcatenated(partials), lock, info.size ?? 0);
+    if (!copyable) return this.writeJournal(info, this.readConcatenated(partials), lock, info.size ?? 0);
     const parts: UploadedPart[] = [];
     for (let i = 0; i < partials.length; i += COPY_CONCURRENCY) {
       const batch = partials.slice(i, i + COPY_CONCURRENCY);
@@ -345,7 +397,7 @@ export class S3Store implements BeforeApplicationShutdown {
 
   /** The bytes of several finished uploads, one after the other: the body that assembles a final upload. */
   private readConcatenated(uploads: readonly UploadInfo[]): Readable {
-    const read = (info: UploadInfo) => this.read(info);
+    const read = (info: UploadInfo) => this.readJournal(info);
     async function* bytes(): AsyncGenerator<Buffer> {
       for (const info of uploads) yield* (await read(info)).body;
     }
@@ -353,7 +405,7 @@ export class S3Store implements BeforeApplicationShutdown {
   }
 
   /** Removes every trace: multipart upload, held-back chunks, the final object when finished, then the journal. */
-  async terminate(info: UploadInfo, lock: UploadLock): Promise<void> {
+  private async terminateJournal(info: UploadInfo, lock: UploadLock): Promise<void> {
     lock.assertHeld();
     if (info.multipartUploadId) {
       await this.ignoreMissing('abort the multipart upload', () =>
@@ -368,17 +420,18 @@ export class S3Store implements BeforeApplicationShutdown {
     if (info.heldIn === 'redis') await this.forgetRedisState(info);
   }
 
-  /** Server-side copy of a finished upload to another bucket (single CopyObject: up to 5 GiB). */
-  async copyTo(info: UploadInfo, bucket: string, key: string): Promise<void> {
-    await this.s3(`copy the upload to ${bucket}`, () =>
+  /** Server-side copy of a finished upload to `copyOnFinish` (single CopyObject: up to 5 GiB). */
+  async copyFinished(upload: Upload): Promise<ObjectLocation | undefined> {
+    const target = this.options.copyOnFinish;
+    if (!target) return undefined;
+    const info = this.journalOf(upload);
+    const destination = { bucket: target.bucket, key: `${target.prefix}${info.id}` };
+    await this.s3(`copy the upload to ${destination.bucket}`, () =>
       this.client.send(
-        new CopyObjectCommand({
-          Bucket: bucket,
-          Key: key,
-          CopySource: this.copySource(info),
-        }),
+        new CopyObjectCommand({ Bucket: destination.bucket, Key: destination.key, CopySource: this.copySource(info) }),
       ),
     );
+    return destination;
   }
 
   private async finish(info: UploadInfo): Promise<UploadInfo> {

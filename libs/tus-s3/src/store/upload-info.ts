@@ -1,4 +1,5 @@
 import { UploadMetadata } from '../protocol/metadata';
+import type { UploadConcat } from './tus-data-store';
 
 export interface UploadedPart {
   readonly partNumber: number;
@@ -51,7 +52,7 @@ export interface UploadInfo {
    * assembled from the partial uploads `uploadIds` (in order) and `header` is Upload-Concat as the client sent it,
    * which HEAD echoes.
    */
-  readonly concat?: { kind: 'partial' } | { kind: 'final'; uploadIds: readonly string[]; header: string };
+  readonly concat?: UploadConcat;
 }
 
 export function offsetOf(info: Pick<UploadInfo, 'parts' | 'pending'>): number {
@@ -59,8 +60,4 @@ export function offsetOf(info: Pick<UploadInfo, 'parts' | 'pending'>): number {
   for (const part of info.parts) offset += part.size;
   for (const chunk of info.pending) offset += chunk.size;
   return offset;
-}
-
-export function isFinished(info: UploadInfo): boolean {
-  return info.finishedAt !== null;
 }

@@ -1,0 +1,133 @@
+import type { Readable } from 'node:stream';
+import type { UploadLock } from '../locker/locker.interface';
+import type { UploadMetadata } from '../protocol/metadata';
+
+/** Where a store keeps an upload's finished bytes, as that store names it (for S3: a bucket and a key). */
+export interface ObjectLocation {
+  readonly bucket: string;
+  readonly key: string;
+}
+
+/** The concatenation extension's view of an upload: a `partial` one, or a `final` one assembled from partials. */
+export type UploadConcat =
+  | { readonly kind: 'partial' }
+  | {
+      readonly kind: 'final';
+      readonly uploadIds: readonly string[];
+      /** Upload-Concat as the client sent it: HEAD echoes it. */
+      readonly header: string;
+    };
+
+/**
+ * An upload as everything outside the store sees it: handlers, hooks, event listeners. It says what a tus client
+ * can learn about the upload and where its bytes end up, and nothing of how the store keeps them.
+ */
+export interface Upload {
+  readonly id: string;
+  /** null while the length is deferred (Upload-Defer-Length: 1). */
+  readonly size: number | null;
+  /** Bytes stored so far. */
+  readonly offset: number;
+  /** Decoded Upload-Metadata (values as UTF-8 text, or null for a key without value). */
+  readonly metadata: UploadMetadata;
+  /** Upload-Metadata exactly as the client sent it: HEAD echoes it unchanged. */
+  readonly metadataHeader: string;
+  /** ISO 8601. */
+  readonly createdAt: string;
+  /** ISO 8601, once every byte is stored and the final object exists; null before. */
+  readonly finishedAt: string | null;
+  readonly concat?: UploadConcat;
+  /** Where the finished bytes are (or will be). */
+  readonly location: ObjectLocation;
+}
+
+export interface NewUpload {
+  size: number | null;
+  metadataHeader: string;
+  metadata: UploadMetadata;
+  concat?: UploadConcat;
+}
+
+export interface ByteRange {
+  start: number;
+  /** Inclusive. */
+  end: number;
+}
+
+export interface UploadContent {
+  body: Readable;
+  contentLength: number;
+}
+
+/**
+ * Why a write ended: the body ended, the client went away, the lock holder was asked to let go (`stopped`), or the
+ * body went past the bytes allowed (`too-large`).
+ */
+export type WriteStop = 'end' | 'client-aborted' | 'stopped' | 'too-large';
+
+export interface WriteLimits {
+  /** The most bytes this write may store; more is cut off and reported as `too-large`. */
+  maxBytes: number;
+  /** The body's Content-Length, when known. */
+  expectedBytes?: number;
+}
+
+export interface WriteOutcome {
+  /** The upload after the write: what is safely stored, also when the write failed part-way. */
+  upload: Upload;
+  stop: WriteStop;
+  /** Present when storage failed part-way; `upload` then holds what is safely stored. */
+  failure?: Error;
+}
+
+/**
+ * The tus data store: everything the protocol needs of a storage backend. Methods that change an upload expect the
+ * caller to hold its lock, and pass it in: the store checks it before every write that commits state, so nothing
+ * is committed by a caller that lost it. `S3Store` is the implementation; a test or another backend can provide
+ * its own under `TUS_STORE`.
+ */
+export interface TusDataStore {
+  /** Creates an upload; an upload of size 0 is finished at once. */
+  create(upload: NewUpload): Promise<Upload>;
+  /**
+   * The upload's current state.
+   * @param lock the upload's lock when the caller holds it (a store may then trust caches only a holder can keep)
+   * @throws UploadNotFoundError
+   */
+  get(id: string, lock?: UploadLock): Promise<Upload>;
+  /**
+   * Appends a body at the upload's offset (the caller checked it) and saves what arrived, also when the body stopped
+   * early. Finishes the upload when its last byte arrived.
+   */
+  write(upload: Upload, body: Readable, lock: UploadLock, limits: WriteLimits): Promise<WriteOutcome>;
+  /** Sets a deferred length (once); finishes the upload when every byte is there already. */
+  declareLength(upload: Upload, size: number, lock: UploadLock): Promise<Upload>;
+  /** Removes every trace of the upload, its finished bytes included. */
+  terminate(upload: Upload, lock: UploadLock): Promise<void>;
+  /** Streams a finished upload, or a byte range of it. */
+  read(upload: Upload, range?: ByteRange): Promise<UploadContent>;
+}
+
+/** The concatenation extension: a final upload filled from finished partial uploads. */
+export interface ConcatenationCapable {
+  /** Fills `final` (just created, empty) with the partials' bytes in order; the caller holds every lock. */
+  concatenate(final: Upload, partials: readonly Upload[], lock: UploadLock): Promise<WriteOutcome>;
+}
+
+/** A store that can copy a finished upload elsewhere (`copyOnFinish`). */
+export interface FinishedCopyCapable {
+  /** Copies a finished upload to the configured destination; undefined when none is configured. */
+  copyFinished(upload: Upload): Promise<ObjectLocation | undefined>;
+}
+
+export function supportsConcatenation(store: TusDataStore): store is TusDataStore & ConcatenationCapable {
+  return typeof (store as Partial<ConcatenationCapable>).concatenate === 'function';
+}
+
+export function supportsFinishedCopy(store: TusDataStore): store is TusDataStore & FinishedCopyCapable {
+  return typeof (store as Partial<FinishedCopyCapable>).copyFinished === 'function';
+}
+
+export function isFinished(upload: Pick<Upload, 'finishedAt'>): boolean {
+  return upload.finishedAt !== null;
+}
