@@ -9,7 +9,7 @@ export const TUS_S3_OPTIONS = Symbol('TUS_S3_OPTIONS');
 export const TUS_CLOCK = Symbol('TUS_CLOCK');
 /** `() => string`: new upload ids; results must match UPLOAD_ID_PATTERN. */
 export const TUS_ID_GENERATOR = Symbol('TUS_ID_GENERATOR');
-/** Where held-back bytes go with `holdBackIn: 'redis'` (a RedisHeldBytes), else null. */
+/** Internal: where held-back bytes go with `holdBackIn: 'redis'` (see store/). */
 export const TUS_HELD_BYTES = Symbol('TUS_HELD_BYTES');
 /** The Redis clients the Redlock locker uses (empty array: the in-memory locker). */
 export const TUS_REDIS_CLIENTS = Symbol('TUS_REDIS_CLIENTS');
@@ -18,3 +18,9 @@ export interface Clock {
   now(): Date;
 }
 export type IdGenerator = () => string;
+/** The app's {@link TusHooks} (the `hooks` class given to the module), or an empty object. */
+export const TUS_HOOKS = Symbol('TUS_HOOKS');
+/** Where the tus controller is mounted (the `path` extra, normalized), for resolving upload URLs. */
+export const TUS_MOUNT_PATH = Symbol('TUS_MOUNT_PATH');
+/** The tus controller class made for this module's mount path (the middleware is bound to its routes). */
+export const TUS_CONTROLLER = Symbol('TUS_CONTROLLER');

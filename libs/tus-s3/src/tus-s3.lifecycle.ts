@@ -1,10 +1,9 @@
 import { CreateBucketCommand, HeadBucketCommand, S3Client } from '@aws-sdk/client-s3';
 import { Inject, Injectable, Logger, OnApplicationBootstrap, OnApplicationShutdown } from '@nestjs/common';
 import type { Redis } from 'ioredis';
-import type { Locker } from './locker/locker.interface';
 import { isS3NotFound } from './store/store-errors';
 import { RedisHeldBytes } from './store/redis-held-bytes';
-import { TUS_HELD_BYTES, TUS_LOCKER, TUS_REDIS_CLIENTS, TUS_S3_CLIENT, TUS_S3_OPTIONS } from './tus-s3.constants';
+import { TUS_HELD_BYTES, TUS_REDIS_CLIENTS, TUS_S3_CLIENT, TUS_S3_OPTIONS } from './tus-s3.constants';
 import type { ResolvedTusS3Options } from './tus-s3.options';
 
 /** Start-up checks and orderly shutdown of the connections this module opened (never those the user passed in). */
@@ -15,7 +14,6 @@ export class TusS3Lifecycle implements OnApplicationBootstrap, OnApplicationShut
   constructor(
     @Inject(TUS_S3_OPTIONS) private readonly options: ResolvedTusS3Options,
     @Inject(TUS_S3_CLIENT) private readonly client: S3Client,
-    @Inject(TUS_LOCKER) private readonly locker: Locker,
     @Inject(TUS_REDIS_CLIENTS) private readonly redis: Redis[],
     @Inject(TUS_HELD_BYTES) private readonly held: RedisHeldBytes | null,
   ) {}
@@ -28,8 +26,7 @@ export class TusS3Lifecycle implements OnApplicationBootstrap, OnApplicationShut
   }
 
   async onApplicationShutdown(): Promise<void> {
-    const closable = this.locker as Partial<{ close(): Promise<void> }>;
-    await closable.close?.().catch(() => undefined);
+    // The locker frees what it owns in its own onModuleDestroy (which runs before this); the clients are ours.
     this.held?.close();
     if (!this.options.redis.clients) this.redis.forEach((client) => client.disconnect());
     if (!this.options.s3Client) this.client.destroy();

@@ -1,8 +1,22 @@
-import { Module } from '@nestjs/common';
-import { TusService } from './http/tus.service';
+import { Inject, MiddlewareConsumer, Module, NestModule, Type } from '@nestjs/common';
+import { UploadEvents } from './events/upload-events';
+import { BodyParserShield } from './http/body-parser-shield.provider';
+import { CreationRules } from './http/creation-rules';
+import { ConcatenationHandler } from './http/handlers/concatenation.handler';
+import { CreationHandler } from './http/handlers/creation.handler';
+import { DownloadHandler } from './http/handlers/download.handler';
+import { HeadHandler } from './http/handlers/head.handler';
+import { OptionsHandler } from './http/handlers/options.handler';
+import { PatchHandler } from './http/handlers/patch.handler';
+import { TerminationHandler } from './http/handlers/termination.handler';
+import { TusRequestMiddleware } from './http/tus-request.middleware';
+import { TusRouter } from './http/tus-router';
+import { UploadLocks } from './http/upload-locks';
+import { UploadWrites } from './http/upload-writes';
+import { S3Store } from './store/s3-store';
 import {
   TUS_CLOCK,
-  TUS_HELD_BYTES,
+  TUS_CONTROLLER,
   TUS_ID_GENERATOR,
   TUS_LOCKER,
   TUS_REDIS_CLIENTS,
@@ -13,14 +27,36 @@ import {
 import { TusS3Lifecycle } from './tus-s3.lifecycle';
 import { ConfigurableTusS3Module } from './tus-s3.module-definition';
 import { tusS3Providers } from './tus-s3.providers';
-import { S3Store } from './store/s3-store';
+
+const httpProviders = [
+  UploadLocks,
+  UploadWrites,
+  CreationRules,
+  OptionsHandler,
+  CreationHandler,
+  ConcatenationHandler,
+  HeadHandler,
+  PatchHandler,
+  TerminationHandler,
+  DownloadHandler,
+  TusRouter,
+  BodyParserShield,
+];
 
 /**
  * tus 1.0.0 resumable uploads into S3. `TusS3Module.forRoot({ bucket, s3, redis, path })` or `forRootAsync(...)`;
  * see the README for every option.
  */
 @Module({
-  providers: [...tusS3Providers, TusService, TusS3Lifecycle],
-  exports: [S3Store, TUS_STORE, TUS_S3_CLIENT, TUS_LOCKER, TUS_S3_OPTIONS, TUS_CLOCK, TUS_ID_GENERATOR, TUS_REDIS_CLIENTS, TUS_HELD_BYTES],
+  providers: [...tusS3Providers, ...httpProviders, UploadEvents, TusS3Lifecycle],
+  exports: [S3Store, TUS_STORE, TUS_S3_CLIENT, TUS_LOCKER, TUS_S3_OPTIONS, TUS_CLOCK, TUS_ID_GENERATOR, TUS_REDIS_CLIENTS],
 })
-export class TusS3Module extends ConfigurableTusS3Module {}
+export class TusS3Module extends ConfigurableTusS3Module implements NestModule {
+  constructor(@Inject(TUS_CONTROLLER) private readonly controller: Type<unknown>) {
+    super();
+  }
+
+  configure(consumer: MiddlewareConsumer): void {
+    consumer.apply(TusRequestMiddleware).forRoutes(this.controller);
+  }
+}

@@ -1,4 +1,6 @@
 import type { S3Client, S3ClientConfig } from '@aws-sdk/client-s3';
+import type { CanActivate, ExceptionFilter, ModuleMetadata, NestInterceptor, Type } from '@nestjs/common';
+import type { TusHooks } from './hooks/tus-hooks';
 import type { Redis } from 'ioredis';
 import type { LockOptions } from './locker/locker-options';
 import { S3_LIMITS } from './store/part-plan';
@@ -41,6 +43,8 @@ export interface TusS3ModuleOptions {
   trustProxy?: boolean;
   /** Create the bucket at start-up when it is missing. For demos and tests, not production. */
   createBucket?: boolean;
+  /** Whether DELETE may terminate finished uploads (their final object is deleted too). Default true. */
+  terminateFinished?: boolean;
 }
 
 /** Module-definition extras: known before any async factory runs, because routes are fixed at boot. */
@@ -48,6 +52,16 @@ export interface TusS3ModuleExtras {
   /** Where the tus endpoint is mounted. Default `/files`. */
   path?: string;
   isGlobal?: boolean;
+  /** Guards for the tus routes, like `@UseGuards()` on a controller of yours (after any global guards). */
+  guards?: Array<Type<CanActivate> | CanActivate>;
+  /** Interceptors for the tus routes, like `@UseInterceptors()`. */
+  interceptors?: Array<Type<NestInterceptor> | NestInterceptor>;
+  /** Exception filters for the tus routes, like `@UseFilters()` (they see what guards and interceptors throw). */
+  filters?: Array<Type<ExceptionFilter> | ExceptionFilter>;
+  /** A class implementing {@link TusHooks}, created by Nest's DI in this module. */
+  hooks?: Type<TusHooks>;
+  /** Modules that the hooks and route enhancers need for their own dependencies. */
+  imports?: ModuleMetadata['imports'];
 }
 
 export interface ResolvedTusS3Options {
@@ -71,6 +85,7 @@ export interface ResolvedTusS3Options {
   copyOnFinish?: { bucket: string; prefix: string };
   trustProxy: boolean;
   createBucket: boolean;
+  terminateFinished: boolean;
 }
 
 export class TusS3OptionsError extends Error {
@@ -162,6 +177,7 @@ export function resolveOptions(options: TusS3ModuleOptions): ResolvedTusS3Option
     copyOnFinish,
     trustProxy: options.trustProxy ?? false,
     createBucket: options.createBucket ?? false,
+    terminateFinished: options.terminateFinished ?? true,
   };
 }
 

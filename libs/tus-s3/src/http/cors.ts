@@ -6,7 +6,8 @@ const METHODS = 'POST, HEAD, PATCH, DELETE, GET, OPTIONS';
 
 /**
  * CORS for browser tus clients: every tus header allowed in and exposed out, so `Location` and `Upload-Offset`
- * are readable. Unknown origins get no CORS headers at all and the browser refuses them.
+ * are readable. Unknown origins get no CORS headers at all and the browser refuses them. Applied before the app's
+ * guards, so that a refused request reaches the browser as a 401/403 it can read, not as a network error.
  * @returns true when the request is a CORS preflight (answer it and stop).
  */
 export function applyCors(req: IncomingMessage, res: ServerResponse, cors: ResolvedTusS3Options['cors']): boolean {

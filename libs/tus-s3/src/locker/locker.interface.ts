@@ -31,6 +31,11 @@ export interface Locker {
    * @throws LockUnavailableError when the lock service cannot be reached or has no quorum (HTTP 503)
    */
   lock(uploadId: string): Promise<UploadLock>;
+  /**
+   * Stops the locker: later `lock()` calls fail with LockUnavailableError, holders are asked to let go and get a
+   * moment to save what they have. Idempotent. Resources the locker was given (Redis clients) stay open.
+   */
+  close(): Promise<void>;
 }
 
 export class LockInterruptedError extends Error {

@@ -1,6 +1,7 @@
+import { OnModuleDestroy } from '@nestjs/common';
 import { LockHandle } from './lock-handle';
 import { LockOptions, resolveLockOptions } from './locker-options';
-import { Locker, LockTimeoutError, UploadLock } from './locker.interface';
+import { Locker, LockTimeoutError, LockUnavailableError, UploadLock } from './locker.interface';
 
 interface Waiter {
   grant(lock: LockHandle): void;
@@ -19,15 +20,17 @@ interface LockSlot {
  * A waiter asks the holder to let go (`release-requested`) and queues; the lock passes directly from the releasing
  * holder to the oldest waiter, so a newcomer cannot barge in between.
  */
-export class MemoryLocker implements Locker {
+export class MemoryLocker implements Locker, OnModuleDestroy {
   private readonly options: LockOptions;
   private readonly slots = new Map<string, LockSlot>();
+  private closing: Promise<void> | undefined;
 
   constructor(options: Partial<LockOptions> = {}) {
     this.options = resolveLockOptions(options);
   }
 
   lock(uploadId: string): Promise<UploadLock> {
+    if (this.closing) return Promise.reject(new LockUnavailableError('the locker is shutting down'));
     const slot = this.slots.get(uploadId);
     if (!slot) {
       const holder = this.newHandle(uploadId);
@@ -35,6 +38,25 @@ export class MemoryLocker implements Locker {
       return Promise.resolve(holder);
     }
     return this.waitInLine(uploadId, slot);
+  }
+
+  /** Asks every holder to let go and waits up to `graceMs` for them (nothing else is owned: nothing to free). */
+  close(graceMs = this.options.waitMs): Promise<void> {
+    this.closing ??= this.shutDown(graceMs);
+    return this.closing;
+  }
+
+  onModuleDestroy(): Promise<void> {
+    return this.close();
+  }
+
+  private async shutDown(graceMs: number): Promise<void> {
+    const holders = [...this.slots.values()].map((slot) => slot.holder);
+    for (const holder of holders) holder.interrupt('release-requested');
+    const released = Promise.all(holders.map((holder) => holder.whenReleased));
+    let timer: NodeJS.Timeout | undefined;
+    await Promise.race([released, new Promise((resolve) => (timer = setTimeout(resolve, graceMs)))]);
+    clearTimeout(timer);
   }
 
   private waitInLine(uploadId: string, slot: LockSlot): Promise<UploadLock> {

@@ -1,12 +1,11 @@
-import { isValidUploadId } from './upload-id';
 import { TusErrors } from './tus-error';
 
 /** Upload-Concat of a creation request (the concatenation extension). */
-export type ConcatRequest = { kind: 'partial' } | { kind: 'final'; uploadIds: string[] };
+export type ConcatRequest = { kind: 'partial' } | { kind: 'final'; urls: string[] };
 
 /**
- * `partial`, or `final;<url> <url> ...` where each URL (absolute, or a path) names a partial upload of this server by
- * its last path segment. Anything else is a 400.
+ * `partial`, or `final;<url> <url> ...` where each URL (absolute, or a path) names a partial upload. Anything else is
+ * a 400. Which upload a URL names is for the caller to say: it knows where uploads are mounted.
  */
 export function parseUploadConcat(header: string | undefined): ConcatRequest | undefined {
   if (header === undefined) return undefined;
@@ -16,17 +15,14 @@ export function parseUploadConcat(header: string | undefined): ConcatRequest | u
   const urls = value.slice('final;'.length).trim().split(/ +/).filter(Boolean);
   if (urls.length === 0) throw TusErrors.badRequest('Upload-Concat: final needs the URLs of the partial uploads');
   if (urls.length > 10_000) throw TusErrors.badRequest('Upload-Concat: too many partial uploads');
-  return { kind: 'final', uploadIds: urls.map(uploadIdOf) };
+  return { kind: 'final', urls };
 }
 
-function uploadIdOf(url: string): string {
-  let id: string;
+/** The path of a URL (absolute, or a path alone), percent-decoded; undefined when it is not a URL. */
+export function decodedPathOf(url: string): string | undefined {
   try {
-    const path = new URL(url, 'http://relative.invalid').pathname;
-    id = decodeURIComponent(path.slice(path.lastIndexOf('/') + 1));
+    return decodeURIComponent(new URL(url, 'http://relative.invalid').pathname);
   } catch {
-    throw TusErrors.badRequest(`Upload-Concat: "${url.slice(0, 80)}" is not a URL`);
+    return undefined;
   }
-  if (!isValidUploadId(id)) throw TusErrors.badRequest(`Upload-Concat: "${url.slice(0, 80)}" is not an upload of this server`);
-  return id;
 }

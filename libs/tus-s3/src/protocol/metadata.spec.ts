@@ -1,4 +1,4 @@
-import { parseMetadata } from './metadata';
+import { parseMetadata, serializeMetadata } from './metadata';
 import { TusError } from './tus-error';
 
 const b64 = (s: string) => Buffer.from(s, 'utf8').toString('base64');
@@ -32,5 +32,10 @@ describe('Upload-Metadata', () => {
 
   it('decodes values as UTF-8 and keeps keys without a value as null', () => {
     expect(parseMetadata(`name ${b64('a b,c')},flag`)).toEqual({ name: 'a b,c', flag: null });
+  });
+
+  it('round-trips through serializeMetadata', () => {
+    const header = `name ${b64('a b,c')},flag`;
+    expect(serializeMetadata(parseMetadata(header))).toBe(header);
   });
 });

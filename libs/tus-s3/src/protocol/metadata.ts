@@ -31,3 +31,10 @@ export function parseMetadata(header: string | undefined): UploadMetadata {
   }
   return result;
 }
+
+/** Upload-Metadata for decoded values (used when the app's hook replaces an upload's metadata). */
+export function serializeMetadata(metadata: UploadMetadata): string {
+  return Object.entries(metadata)
+    .map(([key, value]) => (value === null ? key : `${key} ${Buffer.from(value, 'utf8').toString('base64')}`))
+    .join(',');
+}

@@ -1,12 +1,7 @@
 export const TUS_RESUMABLE = '1.0.0';
 export const TUS_VERSION = '1.0.0';
-export const TUS_EXTENSIONS = [
-  'creation',
-  'creation-with-upload',
-  'creation-defer-length',
-  'termination',
-  'concatenation',
-] as const;
+/** Extensions every store gets from the protocol layer; the store's capabilities add more (e.g. concatenation). */
+export const TUS_CORE_EXTENSIONS = ['creation', 'creation-with-upload', 'creation-defer-length', 'termination'] as const;
 export const OFFSET_OCTET_STREAM = 'application/offset+octet-stream';
 
 /** Request headers a browser client must be allowed to send, and response headers it must be allowed to read. */

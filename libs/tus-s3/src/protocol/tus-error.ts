@@ -27,6 +27,7 @@ export const TusErrors = {
   methodNotAllowed: (allowed: string) =>
     new TusError(405, `method not allowed here; allowed: ${allowed}`, { Allow: allowed }),
   badRequest: (message: string) => new TusError(400, message),
+  conflict: (message: string) => new TusError(409, message),
   offsetMismatch: (expected: number, got: number) =>
     new TusError(409, `Upload-Offset ${got} does not match the upload's current offset ${expected}; send HEAD to resume`),
   tooLarge: (message: string) => new TusError(413, message),

@@ -6,6 +6,7 @@ import {
   CreateMultipartUploadCommand,
   DeleteObjectCommand,
   GetObjectCommand,
+  HeadObjectCommand,
   PutObjectCommand,
   S3Client,
   UploadPartCopyCommand,
@@ -32,7 +33,14 @@ import { PatchWriter, WriteStop } from './patch-writer';
 import { PartFlusher } from './part-flusher';
 import { RedisHeldBytes } from './redis-held-bytes';
 import { RedisJournal } from './redis-journal';
-import { heldInRedisNotConfigured, isHeldBytesMissing, isS3NotFound, StorageError, UploadNotFoundError } from './store-errors';
+import {
+  heldInRedisNotConfigured,
+  isHeldBytesMissing,
+  isS3NotFound,
+  StorageError,
+  UploadExistsError,
+  UploadNotFoundError,
+} from './store-errors';
 import {
   ByteRange,
   ConcatenationCapable,
@@ -160,8 +168,9 @@ export class S3Store implements TusDataStore, ConcatenationCapable, FinishedCopy
   }
 
   private async createJournal(upload: NewUpload): Promise<UploadInfo> {
-    const id = this.newId();
-    if (!isValidUploadId(id)) throw new Error(`the id generator returned an invalid upload id: ${JSON.stringify(id)}`);
+    const id = upload.id ?? this.newId();
+    if (!isValidUploadId(id)) throw new Error(`not a valid upload id: ${JSON.stringify(id)}`);
+    if (upload.id !== undefined && (await this.infoExists(id))) throw new UploadExistsError(id);
     const partSize = choosePartSize(this.options, upload.size, this.options.maxSize);
     const base = {
       version: 1 as const,
@@ -462,6 +471,16 @@ export class S3Store implements TusDataStore, ConcatenationCapable, FinishedCopy
     // Nothing changes any more: the journal's version and flushed-part records in Redis have served their purpose.
     if (finished.heldIn === 'redis') await this.forgetRedisState(finished);
     return finished;
+  }
+
+  private async infoExists(id: string): Promise<boolean> {
+    try {
+      await this.client.send(new HeadObjectCommand({ Bucket: this.bucket, Key: this.keys.info(id) }));
+      return true;
+    } catch (error) {
+      if (isS3NotFound(error)) return false;
+      throw new StorageError('could not check whether the upload exists', error);
+    }
   }
 
   private async putEmptyFinal(id: string, metadata: UploadMetadata): Promise<void> {

@@ -5,6 +5,14 @@ export class UploadNotFoundError extends Error {
   }
 }
 
+/** An upload was to be created under an id that is taken. */
+export class UploadExistsError extends Error {
+  constructor(readonly uploadId: string) {
+    super(`upload ${uploadId} exists already`);
+    this.name = 'UploadExistsError';
+  }
+}
+
 /** S3 failed us (not the client): the request can be retried later. */
 export class StorageError extends Error {
   constructor(message: string, override readonly cause?: unknown) {

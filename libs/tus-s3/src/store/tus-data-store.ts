@@ -42,6 +42,8 @@ export interface Upload {
 }
 
 export interface NewUpload {
+  /** The id to create the upload under (it must not exist yet); by default the store makes one. */
+  id?: string;
   size: number | null;
   metadataHeader: string;
   metadata: UploadMetadata;
@@ -87,7 +89,10 @@ export interface WriteOutcome {
  * its own under `TUS_STORE`.
  */
 export interface TusDataStore {
-  /** Creates an upload; an upload of size 0 is finished at once. */
+  /**
+   * Creates an upload; an upload of size 0 is finished at once.
+   * @throws UploadExistsError when `upload.id` is given and taken
+   */
   create(upload: NewUpload): Promise<Upload>;
   /**
    * The upload's current state.

@@ -1,0 +1,74 @@
+import type { ServerResponse } from 'node:http';
+import { Inject, Injectable, Logger } from '@nestjs/common';
+import { UploadEvents } from '../../events/upload-events';
+import { parseDeclaredLength } from '../../protocol/headers';
+import { parseUploadConcat } from '../../protocol/concat';
+import { TusErrors } from '../../protocol/tus-error';
+import { UploadExistsError } from '../../store/store-errors';
+import { isFinished, TusDataStore, Upload } from '../../store/tus-data-store';
+import { TUS_STORE } from '../../tus-s3.constants';
+import { CreationRules } from '../creation-rules';
+import { describe } from '../errors';
+import { hasBody, isOffsetStream, parseContentLength, tusHeader, TusRequest } from '../request';
+import { send } from '../tus-response';
+import { UploadLocks } from '../upload-locks';
+import { UploadWrites } from '../upload-writes';
+
+/** POST (creation, creation-with-upload, creation-defer-length, and partial uploads of concatenation). */
+@Injectable()
+export class CreationHandler {
+  private readonly logger = new Logger('TusS3');
+
+  constructor(
+    @Inject(TUS_STORE) private readonly store: TusDataStore,
+    private readonly rules: CreationRules,
+    private readonly locks: UploadLocks,
+    private readonly writes: UploadWrites,
+    private readonly events: UploadEvents,
+  ) {}
+
+  async handle(req: TusRequest, res: ServerResponse): Promise<void> {
+    const concat = parseUploadConcat(tusHeader(req, 'Upload-Concat'));
+    const declared = parseDeclaredLength(tusHeader(req, 'Upload-Length'), tusHeader(req, 'Upload-Defer-Length'));
+    const size = declared.kind === 'known' ? declared.size : null;
+    const withBody = isOffsetStream(req) && hasBody(req);
+    const contentLength = withBody ? parseContentLength(req) : undefined;
+    const planned = await this.rules.plan(req, size, concat?.kind === 'partial' ? concat : undefined);
+    if (contentLength !== undefined && contentLength > (size ?? planned.sizeLimit)) {
+      throw TusErrors.tooLarge(`the body (${contentLength} bytes) is longer than Upload-Length`);
+    }
+
+    const upload = await this.store.create(planned.upload).catch((error: unknown) => {
+      if (error instanceof UploadExistsError) throw TusErrors.conflict(`an upload ${error.uploadId} exists already`);
+      throw error;
+    });
+    this.events.created(upload);
+    const location = this.rules.locationOf(req, upload.id);
+    if (!withBody) {
+      if (isFinished(upload)) await this.writes.finished(req, upload);
+      return send(res, 201, { Location: location, 'Upload-Offset': size === 0 ? 0 : undefined });
+    }
+    const outcome = await this.locks.withLock(upload.id, async (lock) => {
+      try {
+        const written = await this.writes.append(req, upload, lock, planned.sizeLimit);
+        // A creation that fails is removed, so only a PATCH may go on when its body was too long.
+        if (written.stop === 'too-large') throw TusErrors.tooLarge('the body is longer than Upload-Length');
+        return written;
+      } catch (error) {
+        // The client never learns this upload's URL when creation fails: leave nothing of it behind.
+        await this.remove(upload, lock);
+        throw error;
+      }
+    });
+    if (isFinished(outcome.upload)) await this.writes.finished(req, outcome.upload);
+    this.writes.answer(req, res, outcome, location);
+  }
+
+  private async remove(upload: Upload, lock: Parameters<TusDataStore['terminate']>[1]): Promise<void> {
+    try {
+      await this.store.terminate(await this.store.get(upload.id, lock), lock);
+    } catch (cleanup) {
+      this.logger.warn(`upload ${upload.id}: could not remove the failed creation: ${describe(cleanup)}`);
+    }
+  }
+}

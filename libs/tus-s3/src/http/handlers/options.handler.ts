@@ -1,0 +1,24 @@
+import type { ServerResponse } from 'node:http';
+import { Inject, Injectable } from '@nestjs/common';
+import { TUS_CORE_EXTENSIONS, TUS_VERSION } from '../../protocol/tus-constants';
+import { supportsConcatenation, TusDataStore } from '../../store/tus-data-store';
+import { TUS_S3_OPTIONS, TUS_STORE } from '../../tus-s3.constants';
+import type { ResolvedTusS3Options } from '../../tus-s3.options';
+import { send } from '../tus-response';
+
+/** OPTIONS: what this server supports; the store's capabilities decide the optional extensions. */
+@Injectable()
+export class OptionsHandler {
+  private readonly extensions: string;
+
+  constructor(
+    @Inject(TUS_STORE) store: TusDataStore,
+    @Inject(TUS_S3_OPTIONS) private readonly options: ResolvedTusS3Options,
+  ) {
+    this.extensions = [...TUS_CORE_EXTENSIONS, ...(supportsConcatenation(store) ? ['concatenation'] : [])].join(',');
+  }
+
+  handle(res: ServerResponse): void {
+    send(res, 204, { 'Tus-Version': TUS_VERSION, 'Tus-Extension': this.extensions, 'Tus-Max-Size': this.options.maxSize });
+  }
+}
