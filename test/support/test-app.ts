@@ -3,7 +3,7 @@ import { AddressInfo } from 'node:net';
 import { INestApplication, Provider } from '@nestjs/common';
 import { EventEmitterModule } from '@nestjs/event-emitter';
 import { Test, TestingModuleBuilder } from '@nestjs/testing';
-import { TusS3Module, TusS3ModuleOptions } from '@nestjs-tus/s3';
+import { TUS_S3_OPTIONS_TYPE, TusS3Module } from '@nestjs-tus/s3';
 import { s3ConfigOf, serviceEnv, testS3Client } from './s3-env';
 import { S3Inspector } from './s3-inspect';
 
@@ -23,7 +23,8 @@ export interface TestApp {
 
 export interface TestAppOptions {
   path?: string;
-  options?: Partial<TusS3ModuleOptions>;
+  /** Module options and extras (guards, hooks, imports...) for `forRoot`. */
+  options?: Partial<typeof TUS_S3_OPTIONS_TYPE>;
   /** Use Redlock over REDIS_URLS (default: the in-memory locker). */
   redis?: boolean;
   customize?: (builder: TestingModuleBuilder) => TestingModuleBuilder;

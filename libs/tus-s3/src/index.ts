@@ -31,7 +31,7 @@ export type {
 } from './store/tus-data-store';
 export { isFinished } from './store/tus-data-store';
 export { S3Store } from './store/s3-store';
-export { UploadNotFoundError, StorageError } from './store/store-errors';
+export { UploadNotFoundError, UploadExistsError, StorageError } from './store/store-errors';
 export { createS3Client } from './store/s3-client.factory';
 
 export {
@@ -47,6 +47,9 @@ export { LockInterruptedError, LockTimeoutError, LockUnavailableError } from './
 export { MemoryLocker } from './locker/memory-locker';
 export { RedlockLocker } from './locker/redlock-locker';
 export type { LockOptions } from './locker/locker-options';
+
+export type { TusHooks, CreationRequest, CreationDecision, UploadRequest } from './hooks/tus-hooks';
+export { TusHookRefusal } from './hooks/tus-hooks';
 
 export { TusError } from './protocol/tus-error';
 export { TUS_RESUMABLE, TUS_VERSION, TUS_REQUEST_HEADERS, TUS_EXPOSED_HEADERS } from './protocol/tus-constants';

@@ -26,7 +26,8 @@ export function toTusError(error: unknown): TusError {
 /** Answers a failed request; 5xx are logged with their cause, never with the body. */
 export function sendError(req: TusRequest, res: ServerResponse, error: unknown, uploadId?: string): void {
   const tus = toTusError(error);
-  if (tus.status >= 500) logger.error(`${req.method} ${uploadId ? `upload ${uploadId}` : 'collection'}: ${describe(error)}`);
+  const refusal = error instanceof TusHookRefusal || error instanceof HttpException;
+  if (tus.status >= 500 && !refusal) logger.error(`${req.method} ${uploadId ? `upload ${uploadId}` : 'collection'}: ${describe(error)}`);
   // A body we refused may still be arriving: close the connection rather than read megabytes to discard them.
   if (hasBody(req) && !req.readableEnded) res.setHeader('Connection', 'close');
   send(res, tus.status, tus.headers, tus.message, req.method === 'HEAD');
