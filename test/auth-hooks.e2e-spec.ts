@@ -230,14 +230,19 @@ describe('hooks', () => {
     expect(head.get('upload-metadata')).toBe(`filename ${b64('a.txt')},owner ${b64('alice')}`);
   });
 
-  it('beforeCreate sets a size limit for this request: a deferred upload cannot grow past it in its creation body', async () => {
-    const reply = await call(
-      'POST',
-      t.endpoint,
-      as('carol', { 'Upload-Defer-Length': 1, 'Content-Type': OCTET }),
-      Buffer.alloc(MiB + 1, 7),
-    );
-    expect(reply.status).toBe(413);
+  it('beforeCreate sets a size limit that a deferred-length upload keeps: its creation body and later PATCHes', async () => {
+    const tooLong = await call('POST', t.endpoint, as('carol', { 'Upload-Defer-Length': 1, 'Content-Type': OCTET }), Buffer.alloc(MiB + 1, 7));
+    expect(tooLong.status).toBe(413);
+
+    const url = await call('POST', t.endpoint, as('carol', { 'Upload-Defer-Length': 1 })).then((reply) => reply.get('location')!);
+    const declared = await call('PATCH', url, as('carol', { 'Content-Type': OCTET, 'Upload-Offset': 0, 'Upload-Length': 2 * MiB }), '');
+    expect(declared.status).toBe(413);
+    const past = await call('PATCH', url, as('carol', { 'Content-Type': OCTET, 'Upload-Offset': 0 }), Buffer.alloc(MiB + 1, 7));
+    expect(past.status).toBe(413);
+    expect((await call('HEAD', url, as('carol'))).get('upload-offset')).toBe('0');
+    const fits = await call('PATCH', url, as('carol', { 'Content-Type': OCTET, 'Upload-Offset': 0, 'Upload-Length': MiB }), Buffer.alloc(MiB, 7));
+    expect(fits.status).toBe(204);
+    expect(fits.get('upload-offset')).toBe(String(MiB));
   });
 
   it('onUploadRequest enforces ownership: another user gets 403 on HEAD, PATCH, GET and DELETE, and nothing changes', async () => {

@@ -47,6 +47,7 @@ export class CreationRules {
         metadataHeader: chosen ? serializeMetadata(chosen) : metadataHeader,
         metadata: chosen ?? metadata,
         concat,
+        sizeLimit: sizeLimit < this.options.maxSize ? sizeLimit : undefined,
       },
       sizeLimit,
     };

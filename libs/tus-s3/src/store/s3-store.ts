@@ -151,6 +151,7 @@ export class S3Store implements TusDataStore, ConcatenationCapable, FinishedCopy
       createdAt: info.createdAt,
       finishedAt: info.finishedAt,
       ...(info.concat ? { concat: info.concat } : {}),
+      ...(info.sizeLimit !== undefined ? { sizeLimit: info.sizeLimit } : {}),
       location: { bucket: this.bucket, key: this.keys.final(info.id) },
     });
     this.journals.set(upload, info);
@@ -184,6 +185,7 @@ export class S3Store implements TusDataStore, ConcatenationCapable, FinishedCopy
       pending: [],
       ...(this.held ? { heldIn: 'redis' as const } : {}),
       ...(upload.concat ? { concat: upload.concat } : {}),
+      ...(upload.sizeLimit !== undefined ? { sizeLimit: upload.sizeLimit } : {}),
     };
     if (upload.size === 0) {
       // Nothing will ever be PATCHed: S3 cannot complete a multipart upload without parts, so write it whole now.

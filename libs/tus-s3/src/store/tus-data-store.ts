@@ -37,6 +37,8 @@ export interface Upload {
   /** ISO 8601, once every byte is stored and the final object exists; null before. */
   readonly finishedAt: string | null;
   readonly concat?: UploadConcat;
+  /** The largest size this upload may reach, when its creation set one below the module's `maxSize`. */
+  readonly sizeLimit?: number;
   /** Where the finished bytes are (or will be). */
   readonly location: ObjectLocation;
 }
@@ -48,6 +50,8 @@ export interface NewUpload {
   metadataHeader: string;
   metadata: UploadMetadata;
   concat?: UploadConcat;
+  /** A size limit below the module's `maxSize` for this upload (kept for a deferred length declared later). */
+  sizeLimit?: number;
 }
 
 export interface ByteRange {

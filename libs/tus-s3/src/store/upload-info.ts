@@ -53,6 +53,8 @@ export interface UploadInfo {
    * which HEAD echoes.
    */
   readonly concat?: UploadConcat;
+  /** A size limit below the module's maxSize, set at creation by the app's hook. */
+  readonly sizeLimit?: number;
 }
 
 export function offsetOf(info: Pick<UploadInfo, 'parts' | 'pending'>): number {

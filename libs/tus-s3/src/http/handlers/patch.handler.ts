@@ -40,7 +40,7 @@ export class PatchHandler {
       if (offset !== upload.offset) throw TusErrors.offsetMismatch(upload.offset, offset);
       // Every check comes before the first write: a refused PATCH changes nothing, not even a deferred length.
       const size = newLength === undefined ? upload.size : this.acceptableLength(upload, newLength);
-      const limit = size ?? this.options.maxSize;
+      const limit = size ?? this.sizeLimitOf(upload);
       if (contentLength !== undefined && offset + contentLength > limit) {
         throw TusErrors.tooLarge(`the body would take the upload to ${offset + contentLength} bytes, past its length ${limit}`);
       }
@@ -50,7 +50,7 @@ export class PatchHandler {
       const unfinished = upload;
       if (size !== null && size !== upload.size) upload = await this.store.declareLength(upload, size, lock);
       if (isFinished(upload)) return { before: unfinished, after: upload, outcome: undefined };
-      const written: WriteOutcome = await this.writes.append(req, upload, lock, this.options.maxSize);
+      const written: WriteOutcome = await this.writes.append(req, upload, lock, this.sizeLimitOf(upload));
       return { before: unfinished, after: written.upload, outcome: written };
     });
 
@@ -59,13 +59,18 @@ export class PatchHandler {
     send(res, 204, { 'Upload-Offset': after.offset });
   }
 
+  private sizeLimitOf(upload: Upload): number {
+    return Math.min(upload.sizeLimit ?? Infinity, this.options.maxSize);
+  }
+
   /** The length a PATCH may declare for an upload whose length was deferred (and once set, only that again). */
   private acceptableLength(upload: Upload, size: number): number {
     if (upload.size !== null) {
       if (upload.size === size) return size;
       throw TusErrors.badRequest(`Upload-Length is already ${upload.size} and cannot change`);
     }
-    if (size > this.options.maxSize) throw TusErrors.tooLarge(`Upload-Length ${size} exceeds Tus-Max-Size ${this.options.maxSize}`);
+    const limit = this.sizeLimitOf(upload);
+    if (size > limit) throw TusErrors.tooLarge(`Upload-Length ${size} exceeds the ${limit} bytes this upload may hold`);
     if (size < upload.offset) throw TusErrors.badRequest(`Upload-Length ${size} is less than the bytes already received`);
     return size;
   }
