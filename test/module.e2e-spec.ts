@@ -1,6 +1,7 @@
 import { randomBytes } from 'node:crypto';
+import type { Server } from 'node:http';
 import { AddressInfo } from 'node:net';
-import { Injectable, Module } from '@nestjs/common';
+import { Injectable } from '@nestjs/common';
 import { ConfigModule, ConfigService } from '@nestjs/config';
 import { EventEmitterModule, OnEvent } from '@nestjs/event-emitter';
 import { Test } from '@nestjs/testing';
@@ -70,7 +71,7 @@ describe('the module in a user app', () => {
     await app.listen(0, '127.0.0.1');
     const client = testS3Client(env);
     try {
-      const { port } = app.getHttpServer().address() as AddressInfo;
+      const { port } = (app.getHttpServer() as Server).address() as AddressInfo;
       const data = randomBytes(MiB);
       const url = await uploadWithTusClient(data, { endpoint: `http://127.0.0.1:${port}/api/uploads` });
       expect(url).toBe(`http://127.0.0.1:${port}/api/uploads/${fixedId}`);

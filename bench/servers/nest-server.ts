@@ -3,6 +3,7 @@
  * Started by bench/run.ts with fork(); see child-protocol.ts for the environment it reads.
  */
 import 'reflect-metadata';
+import type { Server } from 'node:http';
 import type { S3Client } from '@aws-sdk/client-s3';
 import { NestFactory } from '@nestjs/core';
 import { Module } from '@nestjs/common';
@@ -37,7 +38,7 @@ async function main(): Promise<void> {
   const stats: S3CallStats = {};
   countS3Calls(app.get<S3Client>(TUS_S3_CLIENT), stats);
   await app.listen(0, '127.0.0.1');
-  serveChildProtocol(app.getHttpServer(), stats, () => app.close());
+  serveChildProtocol(app.getHttpServer() as Server, stats, () => app.close());
 }
 
 main().catch((error) => {

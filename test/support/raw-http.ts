@@ -59,7 +59,7 @@ export function call(method: string, url: string, headers: HeaderMap = {}, body?
       if (!answered) reject(error);
     });
     if (chunked) {
-      for (const chunk of body as Buffer[]) req.write(chunk);
+      for (const chunk of body) req.write(chunk);
       req.end();
     } else {
       req.end(body);

@@ -50,6 +50,6 @@ export class S3Inspector {
   }
 
   async info(key: string): Promise<Record<string, unknown>> {
-    return JSON.parse((await this.bytes(key)).toString('utf8'));
+    return JSON.parse((await this.bytes(key)).toString('utf8')) as Record<string, unknown>;
   }
 }

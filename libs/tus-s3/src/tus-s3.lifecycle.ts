@@ -25,7 +25,7 @@ export class TusS3Lifecycle implements OnApplicationBootstrap, OnApplicationShut
     }
   }
 
-  async onApplicationShutdown(): Promise<void> {
+  onApplicationShutdown(): void {
     // The locker frees what it owns in its own onModuleDestroy (which runs before this); the clients are ours.
     this.held?.close();
     if (!this.options.redis.clients) this.redis.forEach((client) => client.disconnect());

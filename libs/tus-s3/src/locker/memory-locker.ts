@@ -79,7 +79,7 @@ export class MemoryLocker implements Locker, OnModuleDestroy {
   }
 
   private newHandle(uploadId: string): LockHandle {
-    const handle: LockHandle = new LockHandle(uploadId, async () => this.handOver(uploadId, handle));
+    const handle: LockHandle = new LockHandle(uploadId, () => Promise.resolve(this.handOver(uploadId, handle)));
     return handle;
   }
 

@@ -65,12 +65,13 @@ export class ReleaseRequestBus {
     }
   }
 
-  async close(): Promise<void> {
+  close(): Promise<void> {
     this.closed = true;
     const subscribers = this.subscribers ?? [];
     this.subscribers = undefined;
     // disconnect(), not quit(): quit would wait for masters that are down.
     for (const subscriber of subscribers) subscriber.disconnect();
+    return Promise.resolve();
   }
 
   private receive(channel: string, requesterId: string): void {

@@ -11,7 +11,7 @@ const BASE64 = /^(?:[A-Za-z0-9+/]{4})*(?:[A-Za-z0-9+/]{2}==|[A-Za-z0-9+/]{3}=)?$
 const MAX_HEADER_LENGTH = 64 * 1024;
 
 export function parseMetadata(header: string | undefined): UploadMetadata {
-  const result: Record<string, string | null> = Object.create(null);
+  const result = Object.create(null) as Record<string, string | null>;
   if (header === undefined || header.trim() === '') return result;
   if (header.length > MAX_HEADER_LENGTH) throw TusErrors.badRequest('Upload-Metadata is too long');
   for (const pair of header.split(',')) {
