@@ -1,6 +1,6 @@
 import { Inject, MiddlewareConsumer, Module, NestModule, Type } from '@nestjs/common';
 import { UploadEvents } from './events/upload-events';
-import { BodyParserShield } from './http/body-parser-shield.provider';
+import { HttpServerSetup } from './http/http-server-setup';
 import { CreationRules } from './http/creation-rules';
 import { ConcatenationHandler } from './http/handlers/concatenation.handler';
 import { CreationHandler } from './http/handlers/creation.handler';
@@ -40,7 +40,7 @@ const httpProviders = [
   TerminationHandler,
   DownloadHandler,
   TusRouter,
-  BodyParserShield,
+  HttpServerSetup,
 ];
 
 /**

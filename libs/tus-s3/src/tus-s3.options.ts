@@ -45,6 +45,11 @@ export interface TusS3ModuleOptions {
   createBucket?: boolean;
   /** Whether DELETE may terminate finished uploads (their final object is deleted too). Default true. */
   terminateFinished?: boolean;
+  /**
+   * A request body that sends nothing for this long is ended: what arrived is saved and the lock released. Default
+   * 60,000 ms; 0 waits forever (a release request from another request still ends it).
+   */
+  idleTimeoutMs?: number;
 }
 
 /** Module-definition extras: known before any async factory runs, because routes are fixed at boot. */
@@ -86,6 +91,7 @@ export interface ResolvedTusS3Options {
   trustProxy: boolean;
   createBucket: boolean;
   terminateFinished: boolean;
+  idleTimeoutMs: number;
 }
 
 export class TusS3OptionsError extends Error {
@@ -127,6 +133,10 @@ export function resolveOptions(options: TusS3ModuleOptions): ResolvedTusS3Option
     problems.push(`maxSize ${maxSize} cannot be stored in ${maxMultipartParts} parts of at most ${maxPartSize} bytes`);
   }
   const partUploadConcurrency = positiveInt('partUploadConcurrency', options?.partUploadConcurrency, 4);
+  const idleTimeoutMs = options?.idleTimeoutMs ?? 60_000;
+  if (!Number.isSafeInteger(idleTimeoutMs) || idleTimeoutMs < 0) {
+    problems.push(`idleTimeoutMs must be a non-negative integer, got ${String(options?.idleTimeoutMs)}`);
+  }
 
   let cors: ResolvedTusS3Options['cors'];
   if (options?.cors) {
@@ -178,6 +188,7 @@ export function resolveOptions(options: TusS3ModuleOptions): ResolvedTusS3Option
     trustProxy: options.trustProxy ?? false,
     createBucket: options.createBucket ?? false,
     terminateFinished: options.terminateFinished ?? true,
+    idleTimeoutMs,
   };
 }
 

@@ -2,7 +2,8 @@ import type { ServerResponse } from 'node:http';
 import { Inject, Injectable } from '@nestjs/common';
 import type { UploadLock } from '../locker/locker.interface';
 import { UploadEvents } from '../events/upload-events';
-import { TUS_HOOKS, TUS_STORE } from '../tus-s3.constants';
+import { TUS_HOOKS, TUS_S3_OPTIONS, TUS_STORE } from '../tus-s3.constants';
+import type { ResolvedTusS3Options } from '../tus-s3.options';
 import type { TusHooks } from '../hooks/tus-hooks';
 import { TusErrors } from '../protocol/tus-error';
 import { TusDataStore, Upload, WriteOutcome } from '../store/tus-data-store';
@@ -19,6 +20,7 @@ export class UploadWrites {
   constructor(
     @Inject(TUS_STORE) private readonly store: TusDataStore,
     @Inject(TUS_HOOKS) private readonly hooks: TusHooks,
+    @Inject(TUS_S3_OPTIONS) private readonly options: ResolvedTusS3Options,
     private readonly locks: UploadLocks,
     private readonly events: UploadEvents,
   ) {}
@@ -30,10 +32,29 @@ export class UploadWrites {
    */
   async append(req: TusRequest, upload: Upload, lock: UploadLock, sizeLimit: number): Promise<WriteOutcome> {
     const maxBytes = (upload.size ?? sizeLimit) - upload.offset;
-    const outcome = await this.store.write(upload, req, lock, { maxBytes, expectedBytes: parseContentLength(req) });
+    const outcome = await this.whileArriving(req, () =>
+      this.store.write(upload, req, lock, { maxBytes, expectedBytes: parseContentLength(req) }),
+    );
     if (outcome.upload.offset > upload.offset) this.events.progress(outcome.upload);
     if (outcome.failure) throw outcome.failure;
     return outcome;
+  }
+
+  /**
+   * Runs a write while watching its body: one that sends nothing for `idleTimeoutMs` is destroyed, which the store
+   * sees as a client gone away (it saves what arrived). The client is gone or stuck either way: nobody is answered.
+   */
+  private async whileArriving<T>(req: TusRequest, write: () => Promise<T>): Promise<T> {
+    const idleMs = this.options.idleTimeoutMs;
+    if (idleMs === 0) return write();
+    const onIdle = () => req.destroy();
+    req.setTimeout(idleMs, onIdle);
+    try {
+      return await write();
+    } finally {
+      req.off('timeout', onIdle);
+      req.socket?.setTimeout(0);
+    }
   }
 
   /**
