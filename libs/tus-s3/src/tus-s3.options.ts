@@ -1,6 +1,7 @@
 import type { S3Client, S3ClientConfig } from '@aws-sdk/client-s3';
 import type { CanActivate, ExceptionFilter, ModuleMetadata, NestInterceptor, Type } from '@nestjs/common';
 import type { TusHooks } from './hooks/tus-hooks';
+import { TUS_ALL_EXTENSIONS, TusExtension } from './protocol/tus-constants';
 import type { Redis } from 'ioredis';
 import type { LockOptions } from './locker/locker-options';
 import { S3_LIMITS } from './store/part-plan';
@@ -50,6 +51,8 @@ export interface TusS3ModuleOptions {
    * 60,000 ms; 0 waits forever (a release request from another request still ends it).
    */
   idleTimeoutMs?: number;
+  /** Extensions to switch off, e.g. `{ termination: false }`; OPTIONS then leaves them out. Default: all on. */
+  extensions?: Partial<Record<TusExtension, boolean>>;
 }
 
 /** Module-definition extras: known before any async factory runs, because routes are fixed at boot. */
@@ -92,6 +95,8 @@ export interface ResolvedTusS3Options {
   createBucket: boolean;
   terminateFinished: boolean;
   idleTimeoutMs: number;
+  /** The extensions switched on (the store may still lack one: OPTIONS lists what both allow). */
+  extensions: ReadonlySet<TusExtension>;
 }
 
 export class TusS3OptionsError extends Error {
@@ -165,6 +170,12 @@ export function resolveOptions(options: TusS3ModuleOptions): ResolvedTusS3Option
     copyOnFinish = { bucket: options.copyOnFinish.bucket, prefix: options.copyOnFinish.prefix ?? '' };
   }
 
+  const switches = options?.extensions ?? {};
+  for (const name of Object.keys(switches)) {
+    if (!(TUS_ALL_EXTENSIONS as readonly string[]).includes(name)) problems.push(`extensions: unknown extension ${name}`);
+  }
+  const extensions = new Set(TUS_ALL_EXTENSIONS.filter((name) => switches[name] !== false));
+
   if (problems.length > 0) throw new TusS3OptionsError(problems);
   return {
     bucket: options.bucket,
@@ -189,6 +200,7 @@ export function resolveOptions(options: TusS3ModuleOptions): ResolvedTusS3Option
     createBucket: options.createBucket ?? false,
     terminateFinished: options.terminateFinished ?? true,
     idleTimeoutMs,
+    extensions,
   };
 }
 

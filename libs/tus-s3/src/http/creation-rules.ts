@@ -1,6 +1,7 @@
 import { Inject, Injectable } from '@nestjs/common';
 import type { CreationDecision, TusHooks } from '../hooks/tus-hooks';
 import { parseMetadata, serializeMetadata, UploadMetadata } from '../protocol/metadata';
+import type { TusExtension } from '../protocol/tus-constants';
 import { TusErrors } from '../protocol/tus-error';
 import { isValidUploadId } from '../protocol/upload-id';
 import type { NewUpload, UploadConcat } from '../store/tus-data-store';
@@ -21,6 +22,11 @@ export class CreationRules {
     @Inject(TUS_HOOKS) private readonly hooks: TusHooks,
     @Inject(TUS_S3_OPTIONS) private readonly options: ResolvedTusS3Options,
   ) {}
+
+  /** Refuses a request that needs an extension switched off in the options. */
+  requireExtension(name: TusExtension, what: string): void {
+    if (!this.options.extensions.has(name)) throw TusErrors.badRequest(`${what}: the ${name} extension is switched off here`);
+  }
 
   metadataOf(req: TusRequest): { metadataHeader: string; metadata: UploadMetadata } {
     const metadataHeader = (tusHeader(req, 'Upload-Metadata') ?? '').trim();

@@ -1,5 +1,7 @@
 import type { ServerResponse } from 'node:http';
-import { Injectable } from '@nestjs/common';
+import { Inject, Injectable } from '@nestjs/common';
+import { TUS_S3_OPTIONS } from '../tus-s3.constants';
+import type { ResolvedTusS3Options } from '../tus-s3.options';
 import { TusErrors } from '../protocol/tus-error';
 import { sendError } from './errors';
 import { ConcatenationHandler } from './handlers/concatenation.handler';
@@ -18,6 +20,7 @@ import { checkTusResumable, TusRequest } from './request';
 @Injectable()
 export class TusRouter {
   constructor(
+    @Inject(TUS_S3_OPTIONS) private readonly settings: ResolvedTusS3Options,
     private readonly options: OptionsHandler,
     private readonly creation: CreationHandler,
     private readonly concatenation: ConcatenationHandler,
@@ -34,7 +37,8 @@ export class TusRouter {
       if (method === 'OPTIONS') return this.options.handle(res);
       if (method !== 'GET') checkTusResumable(req);
       if (uploadId === undefined) {
-        if (method !== 'POST') throw TusErrors.methodNotAllowed('POST, OPTIONS');
+        const creates = this.settings.extensions.has('creation');
+        if (method !== 'POST' || !creates) throw TusErrors.methodNotAllowed(creates ? 'POST, OPTIONS' : 'OPTIONS');
         if (ConcatenationHandler.isFinal(req)) return await this.concatenation.handle(req, res);
         return await this.creation.handle(req, res);
       }
@@ -44,6 +48,7 @@ export class TusRouter {
         case 'PATCH':
           return await this.patch.handle(req, res, uploadId);
         case 'DELETE':
+          if (!this.settings.extensions.has('termination')) throw TusErrors.methodNotAllowed('HEAD, PATCH, GET, OPTIONS');
           return await this.termination.handle(req, res, uploadId);
         case 'GET':
           return await this.download.handle(req, res, uploadId);

@@ -37,6 +37,7 @@ export class ConcatenationHandler {
   async handle(req: TusRequest, res: ServerResponse): Promise<void> {
     const store = this.store;
     if (!supportsConcatenation(store)) throw TusErrors.badRequest('this server does not support concatenation');
+    this.rules.requireExtension('concatenation', 'Upload-Concat');
     const header = tusHeader(req, 'Upload-Concat')!.trim();
     const concat = parseUploadConcat(header);
     if (concat?.kind !== 'final') throw TusErrors.badRequest('Upload-Concat must be "partial" or "final;<url> <url> ..."');

@@ -32,6 +32,9 @@ export class CreationHandler {
     const declared = parseDeclaredLength(tusHeader(req, 'Upload-Length'), tusHeader(req, 'Upload-Defer-Length'));
     const size = declared.kind === 'known' ? declared.size : null;
     const withBody = isOffsetStream(req) && hasBody(req);
+    if (declared.kind === 'deferred') this.rules.requireExtension('creation-defer-length', 'Upload-Defer-Length');
+    if (withBody) this.rules.requireExtension('creation-with-upload', 'data in a creation request');
+    if (concat) this.rules.requireExtension('concatenation', 'Upload-Concat');
     const contentLength = withBody ? parseContentLength(req) : undefined;
     const planned = await this.rules.plan(req, size, concat?.kind === 'partial' ? concat : undefined);
     if (contentLength !== undefined && contentLength > (size ?? planned.sizeLimit)) {

@@ -1,12 +1,12 @@
 import type { ServerResponse } from 'node:http';
 import { Inject, Injectable } from '@nestjs/common';
-import { TUS_CORE_EXTENSIONS, TUS_VERSION } from '../../protocol/tus-constants';
+import { TUS_ALL_EXTENSIONS, TUS_VERSION } from '../../protocol/tus-constants';
 import { supportsConcatenation, TusDataStore } from '../../store/tus-data-store';
 import { TUS_S3_OPTIONS, TUS_STORE } from '../../tus-s3.constants';
 import type { ResolvedTusS3Options } from '../../tus-s3.options';
 import { send } from '../tus-response';
 
-/** OPTIONS: what this server supports; the store's capabilities decide the optional extensions. */
+/** OPTIONS: what this server supports: the extensions switched on that the store can serve. */
 @Injectable()
 export class OptionsHandler {
   private readonly extensions: string;
@@ -15,7 +15,10 @@ export class OptionsHandler {
     @Inject(TUS_STORE) store: TusDataStore,
     @Inject(TUS_S3_OPTIONS) private readonly options: ResolvedTusS3Options,
   ) {
-    this.extensions = [...TUS_CORE_EXTENSIONS, ...(supportsConcatenation(store) ? ['concatenation'] : [])].join(',');
+    const served = TUS_ALL_EXTENSIONS.filter(
+      (name) => options.extensions.has(name) && (name !== 'concatenation' || supportsConcatenation(store)),
+    );
+    this.extensions = served.join(',');
   }
 
   handle(res: ServerResponse): void {
