@@ -1,7 +1,9 @@
 import { Module } from '@nestjs/common';
+import { APP_FILTER, APP_GUARD } from '@nestjs/core';
 import { EventEmitterModule } from '@nestjs/event-emitter';
 import { TusS3Module } from '@nestjs-tus/s3';
 import { demoConfigFromEnv } from './demo.config';
+import { DemoAuthGuard, UnauthorizedFilter } from './demo-auth';
 import { DemoPageController } from './demo-page.controller';
 import { UploadLogListener } from './upload-log.listener';
 
@@ -16,6 +18,11 @@ const config = demoConfigFromEnv();
     }),
   ],
   controllers: [DemoPageController],
-  providers: [UploadLogListener],
+  providers: [
+    UploadLogListener,
+    // Every route needs the token (DEMO_TOKEN) unless marked @Public(): the tus endpoint does.
+    { provide: APP_GUARD, useClass: DemoAuthGuard },
+    { provide: APP_FILTER, useClass: UnauthorizedFilter },
+  ],
 })
 export class AppModule {}
