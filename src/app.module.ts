@@ -5,6 +5,8 @@ import { TusS3Module } from '@nestjs-tus/s3';
 import { demoConfigFromEnv } from './demo.config';
 import { DemoAuthGuard, UnauthorizedFilter } from './demo-auth';
 import { DemoPageController } from './demo-page.controller';
+import { EventsController } from './events.controller';
+import { FinishedUploads } from './finished-uploads';
 import { UploadLogListener } from './upload-log.listener';
 
 const config = demoConfigFromEnv();
@@ -17,10 +19,11 @@ const config = demoConfigFromEnv();
       useFactory: () => demoConfigFromEnv().tus,
     }),
   ],
-  controllers: [DemoPageController],
+  controllers: [DemoPageController, EventsController],
   providers: [
     UploadLogListener,
-    // Every route needs the token (DEMO_TOKEN) unless marked @Public(): the tus endpoint does.
+    FinishedUploads,
+    // Every route needs the token (DEMO_TOKEN) unless marked @Public(): the tus endpoint and /events do.
     { provide: APP_GUARD, useClass: DemoAuthGuard },
     { provide: APP_FILTER, useClass: UnauthorizedFilter },
   ],
