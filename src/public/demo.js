@@ -70,7 +70,9 @@ function setStatus(text, kind = '') {
 
 function connect() {
   events?.close();
+  events = null;
   clearTimeout(reconnectTimer);
+  if (token() === '') return setStatus('enter the token above', 'bad');
   setStatus('connecting…');
   const source = new EventSource(`events?token=${encodeURIComponent(token())}`);
   events = source;
@@ -108,9 +110,9 @@ function show(upload) {
   code(cell(row), `s3://${upload.object.bucket}/${upload.object.key}`);
   if (upload.copy) code(cell(row), `s3://${upload.copy.bucket}/${upload.copy.key}`);
   else cell(row, '—', 'not copied (TUS_COPY_BUCKET is not set)');
-  cell(row, upload.instance === ownInstance ? `${upload.instance} (this one)` : upload.instance);
+  cell(row, upload.instance === ownInstance ? `${upload.instance} (this one)` : upload.instance).className = 'nowrap';
   const at = new Date(upload.finishedAt);
-  cell(row, at.toLocaleTimeString(), at.toISOString());
+  cell(row, at.toLocaleTimeString(), at.toISOString()).className = 'nowrap';
 }
 
 function cell(row, text = '', title = '') {
@@ -126,14 +128,14 @@ function code(td, text) {
   td.append(element);
 }
 
-// Decimal units, as Uppy's Dashboard shows them; the exact count is in the cell's title.
+// Binary units, as Uppy's Dashboard counts (it writes "MB" for MiB); the exact count is in the cell's title.
 function formatSize(bytes) {
   if (bytes === null) return '?';
-  const units = ['bytes', 'kB', 'MB', 'GB', 'TB'];
+  const units = ['bytes', 'KiB', 'MiB', 'GiB', 'TiB'];
   let value = bytes;
   let unit = 0;
-  while (value >= 1000 && unit < units.length - 1) {
-    value /= 1000;
+  while (value >= 1024 && unit < units.length - 1) {
+    value /= 1024;
     unit += 1;
   }
   return unit === 0 ? `${value} bytes` : `${value.toFixed(value < 10 ? 1 : 0)} ${units[unit]}`;
