@@ -1,8 +1,12 @@
 import { Module } from '@nestjs/common';
+import { APP_FILTER, APP_GUARD } from '@nestjs/core';
 import { EventEmitterModule } from '@nestjs/event-emitter';
 import { TusS3Module } from '@nestjs-tus/s3';
 import { demoConfigFromEnv } from './demo.config';
+import { DemoAuthGuard, UnauthorizedFilter } from './demo-auth';
 import { DemoPageController } from './demo-page.controller';
+import { EventsController } from './events.controller';
+import { FinishedUploads } from './finished-uploads';
 import { UploadLogListener } from './upload-log.listener';
 
 const config = demoConfigFromEnv();
@@ -15,7 +19,13 @@ const config = demoConfigFromEnv();
       useFactory: () => demoConfigFromEnv().tus,
     }),
   ],
-  controllers: [DemoPageController],
-  providers: [UploadLogListener],
+  controllers: [DemoPageController, EventsController],
+  providers: [
+    UploadLogListener,
+    FinishedUploads,
+    // Every route needs the token (DEMO_TOKEN) unless marked @Public(): the tus endpoint and /events do.
+    { provide: APP_GUARD, useClass: DemoAuthGuard },
+    { provide: APP_FILTER, useClass: UnauthorizedFilter },
+  ],
 })
 export class AppModule {}

@@ -1,9 +1,16 @@
 import type { TusS3ModuleOptions } from '@nestjs-tus/s3';
 
-/** Everything the demo needs comes from the environment (see README, "Configuration"). */
+/** The token the demo accepts when DEMO_TOKEN is not set. Public knowledge: set your own outside a laptop. */
+export const DEFAULT_DEMO_TOKEN = 'demo-token';
+
+/** Everything the demo needs comes from the environment (see README, "Demo configuration"). */
 export interface DemoConfig {
   port: number;
   tusPath: string;
+  /** Bearer token required on the tus routes and on /events (DEMO_TOKEN). */
+  token: string;
+  /** Redis for the demo's own pub/sub of finished uploads: the first of REDIS_URLS; none: this instance only. */
+  eventsRedisUrl: string | undefined;
   tus: TusS3ModuleOptions;
 }
 
@@ -13,9 +20,12 @@ export function demoConfigFromEnv(env: NodeJS.ProcessEnv = process.env): DemoCon
   const endpoint = env.S3_ENDPOINT || undefined;
   const maxSize = env.TUS_MAX_SIZE ? Number(env.TUS_MAX_SIZE) : undefined;
   const copyBucket = env.TUS_COPY_BUCKET || undefined;
+  const redisUrls = (env.REDIS_URLS ?? '').split(',').map((u) => u.trim()).filter((u) => u !== '');
   return {
     port: Number(env.PORT ?? 3000),
     tusPath: env.TUS_PATH || '/files',
+    token: env.DEMO_TOKEN || DEFAULT_DEMO_TOKEN,
+    eventsRedisUrl: redisUrls[0],
     tus: {
       bucket: env.S3_BUCKET || 'tus-uploads',
       objectPrefix: env.S3_OBJECT_PREFIX || undefined,
@@ -28,8 +38,10 @@ export function demoConfigFromEnv(env: NodeJS.ProcessEnv = process.env): DemoCon
         credentials: accessKeyId && secretAccessKey ? { accessKeyId, secretAccessKey } : undefined,
       },
       maxSize,
-      redis: { urls: (env.REDIS_URLS ?? '').split(',').filter((u) => u.trim() !== '') },
-      cors: { origins: '*' },
+      redis: { urls: redisUrls },
+      // No CORS: the upload page is served by this app, same origin as the tus endpoint. Only a page served from
+      // another origin needs it; then list exactly that origin, e.g. `cors: { origins: ['https://app.example.com'] }`
+      // (the module allows the Authorization header the page sends; avoid '*' once uploads carry a token).
       copyOnFinish: copyBucket ? { bucket: copyBucket } : undefined,
       // Passed on as given: the module names a wrong value at boot.
       holdBackIn: (env.TUS_HOLD_BACK_IN || undefined) as TusS3ModuleOptions['holdBackIn'],
