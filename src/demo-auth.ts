@@ -33,9 +33,6 @@ export class DemoAuthGuard implements CanActivate {
     const targets = [context.getHandler(), context.getClass()];
     if (this.reflector.getAllAndOverride<boolean>(PUBLIC, targets)) return true;
     const req = context.switchToHttp().getRequest<IncomingMessage & { query?: Record<string, unknown> }>();
-    // A CORS preflight never carries credentials; it is let through so that the module can answer it when CORS is
-    // configured (it changes nothing and reveals no upload); without CORS it gets no CORS headers, so the browser stops.
-    if (req.method === 'OPTIONS' && req.headers['access-control-request-method'] !== undefined) return true;
     const bearer = /^Bearer\s+(\S+)\s*$/i.exec(req.headers.authorization ?? '')?.[1];
     const fromQuery = this.reflector.getAllAndOverride<boolean>(TOKEN_IN_QUERY, targets) ? req.query?.token : undefined;
     const offered = bearer ?? (typeof fromQuery === 'string' ? fromQuery : undefined);

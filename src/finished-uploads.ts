@@ -27,12 +27,6 @@ export interface FinishedUpload {
 /** Pub/sub channel shared by every demo instance using the same Redis. */
 export const FINISHED_CHANNEL = 'tus-demo:upload.finished';
 
-/**
- * Metadata the upload page puts on the partial uploads of a parallel upload (tus-js-client's
- * `metadataForPartialUploads`): they finish too, but only the final upload belongs in the list.
- */
-export const PARTIAL_UPLOAD_MARK = 'tus-demo-partial';
-
 /** How many finished uploads a page gets when it connects, so that a reloaded page is not empty. */
 const RECENT = 50;
 /** How long start-up waits for Redis before going on without it (it keeps reconnecting in the background). */
@@ -89,8 +83,9 @@ export class FinishedUploads implements OnModuleInit, OnModuleDestroy {
   @OnEvent(TusEvents.UploadFinished)
   async onFinished(event: UploadFinishedEvent): Promise<void> {
     try {
+      // The partial uploads of a parallel upload finish too, but only the final upload belongs in the list.
+      if (event.upload.concat?.kind === 'partial') return;
       const metadata = event.upload.metadata;
-      if (metadata[PARTIAL_UPLOAD_MARK] != null) return;
       const finished: FinishedUpload = {
         id: event.upload.id,
         size: event.upload.size,

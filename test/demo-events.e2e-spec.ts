@@ -77,7 +77,6 @@ describe('demo: finished uploads reach the /events of every instance', () => {
         headers: { ...DEMO_AUTH },
         parallelUploads: 3,
         metadata: { filename: 'parallel.bin' },
-        metadataForPartialUploads: { 'tus-demo-partial': '1' }, // as the page sends them
       });
       const id = idOf(url);
       const partials = (await uploadIds()).filter((other) => !before.has(other) && other !== id);

@@ -7,9 +7,6 @@ const meta = (name) => document.querySelector(`meta[name="${name}"]`)?.content ?
 const endpoint = meta('tus-endpoint') || '/files';
 const TOKEN_KEY = 'tus-demo-token';
 const PARALLEL_PARTS = 4;
-// Marks the partial uploads of a parallel upload, so that the server leaves them out of the finished list
-// (PARTIAL_UPLOAD_MARK in src/finished-uploads.ts).
-const PARTIAL_UPLOAD_MARK = 'tus-demo-partial';
 
 // --- token: kept in this browser; the server fills in only its documented default ---------------------------------
 const tokenField = $('token');
@@ -35,7 +32,6 @@ const uppy = new Uppy({ autoProceed: false })
     retryDelays: [0, 1000, 3000, 5000],
     // A finished file added again is a new upload, not an instant "resume" of the finished one.
     removeFingerprintOnSuccess: true,
-    metadataForPartialUploads: { [PARTIAL_UPLOAD_MARK]: '1' },
     // storeFingerprintForResuming stays on (the default): after a reload the same file resumes where it stopped.
   });
 window.uppy = uppy; // for the console, and for tests
