@@ -212,6 +212,13 @@ export class MemoryStore implements TusDataStore, ConcatenationCapable, Finished
     return this.copies.get(`${location.bucket}/${location.key}`);
   }
 
+  /** Forgets every upload and copy, and any injected failure. */
+  clear(): void {
+    this.uploads.clear();
+    this.copies.clear();
+    this.injectedFailure = undefined;
+  }
+
   /**
    * Makes the next `write` or `concatenate` fail as a storage failure part-way would: the first `afterBytes` bytes
    * are kept, the outcome carries the error.

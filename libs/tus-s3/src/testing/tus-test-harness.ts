@@ -1,4 +1,4 @@
-import { LoggerService, Provider } from '@nestjs/common';
+import { Logger, LoggerService, Provider } from '@nestjs/common';
 import { EventEmitter2 } from '@nestjs/event-emitter';
 import { Test, TestingModule } from '@nestjs/testing';
 import { UploadEvents } from '../events/upload-events';
@@ -22,6 +22,11 @@ import { resolveOptions, ResolvedTusS3Options, TusS3ModuleOptions } from '../tus
 import { FakeRequest, FakeRequestInit, FakeResponse, RecordingEmitter } from './http-doubles';
 import { MemoryStore } from './memory-store';
 
+// Test.compile() preloads @nestjs/platform-express for createNestApplication(), which the harness never calls:
+// loading express and its dependencies would cost about 0.4 s of CPU in every spec file. Specs that need a real
+// HTTP app use Test.createTestingModule themselves, not this harness.
+if (typeof jest !== 'undefined') jest.mock('@nestjs/platform-express', () => ({}));
+
 export const TUS_HEADERS = { 'Tus-Resumable': '1.0.0' } as const;
 
 export interface HarnessInit {
@@ -32,7 +37,7 @@ export interface HarnessInit {
   store?: TusDataStore;
   /** Default `/files`. */
   mountPath?: string;
-  /** How long a request waits for a busy upload before 423. Default 200 ms, to keep specs fast. */
+  /** How long a request waits for a busy upload before 423 (lock.waitMs). Default 1000 ms. */
   lockWaitMs?: number;
 }
 
@@ -87,6 +92,8 @@ const HTTP_PROVIDERS: Provider[] = [
 export class TusHarness {
   private constructor(
     readonly moduleRef: TestingModule,
+    /** The object given as TUS_HOOKS: set, replace or delete its methods in a spec (see {@link reset}). */
+    readonly hooks: TusHooks,
     readonly router: TusRouter,
     readonly store: MemoryStore,
     readonly locker: MemoryLocker,
@@ -98,18 +105,19 @@ export class TusHarness {
 
   static async create(init: HarnessInit = {}): Promise<TusHarness> {
     const store = init.store ?? new MemoryStore({ bucket: 'test-bucket' });
-    const locker = new MemoryLocker({ waitMs: init.lockWaitMs ?? 200 });
+    const locker = new MemoryLocker({ waitMs: init.lockWaitMs ?? 1000 });
     const events = new RecordingEmitter();
     const logs = new RecordingLogger();
     const options = resolveOptions({ bucket: 'test-bucket', ...init.options });
     const mountPath = init.mountPath ?? '/files';
+    const hooks: TusHooks = { ...init.hooks };
     const moduleRef = await Test.createTestingModule({
       providers: [
         ...HTTP_PROVIDERS,
         { provide: TUS_STORE, useValue: store },
         { provide: TUS_LOCKER, useValue: locker },
         { provide: TUS_S3_OPTIONS, useValue: options },
-        { provide: TUS_HOOKS, useValue: init.hooks ?? {} },
+        { provide: TUS_HOOKS, useValue: hooks },
         { provide: TUS_MOUNT_PATH, useValue: mountPath },
         { provide: EventEmitter2, useValue: events },
       ],
@@ -118,6 +126,7 @@ export class TusHarness {
       .compile();
     return new TusHarness(
       moduleRef,
+      hooks,
       moduleRef.get(TusRouter),
       store as MemoryStore,
       locker,
@@ -126,6 +135,32 @@ export class TusHarness {
       options,
       mountPath,
     );
+  }
+
+  /**
+   * Runs `work` on a harness of its own, closed afterwards: for the one spec that needs other options than its
+   * neighbours.
+   */
+  static async with<T>(init: HarnessInit, work: (h: TusHarness) => Promise<T>): Promise<T> {
+    const h = await TusHarness.create(init);
+    try {
+      return await work(h);
+    } finally {
+      await h.close();
+    }
+  }
+
+  /**
+   * Forgets every upload, event and log line, and sets the hooks to `hooks`: a harness shared by the specs of a file
+   * (building the Nest module for each spec would cost more than the spec itself) starts each one afresh.
+   */
+  reset(hooks: TusHooks = {}): void {
+    if (typeof this.store.clear === 'function') this.store.clear();
+    this.events.clear();
+    this.events.removeAllListeners();
+    this.logs.entries.length = 0;
+    for (const name of Object.keys(this.hooks)) delete this.hooks[name as keyof TusHooks];
+    Object.assign(this.hooks, hooks);
   }
 
   /** Starts a request (with `Tus-Resumable: 1.0.0` unless told otherwise); resolves with the answer. */
@@ -138,6 +173,8 @@ export class TusHarness {
    * racing each other.
    */
   start(method: string, path: string, init: RequestInit = {}): { req: FakeRequest; res: FakeResponse; done: Promise<FakeResponse> } {
+    // Nest's logger is global: make sure what this request logs lands in this harness's log.
+    Logger.overrideLogger(this.logs);
     const { withoutTusResumable, ...rest } = init;
     const headers = { ...(withoutTusResumable ? {} : TUS_HEADERS), ...rest.headers };
     const req = new FakeRequest({ ...rest, method, url: path, headers: { host: 'tus.test', ...headers } });

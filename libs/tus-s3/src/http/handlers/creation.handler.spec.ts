@@ -8,12 +8,14 @@ const OFFSET_STREAM = { 'Content-Type': 'application/offset+octet-stream' };
 
 describe('CreationHandler (POST)', () => {
   let h: TusHarness;
-  afterEach(() => h?.close());
+  beforeAll(async () => {
+    h = await TusHarness.create({ options: { maxSize: 1000 } });
+  });
+  afterAll(() => h.close());
+  beforeEach(() => h.reset());
+  afterEach(() => jest.restoreAllMocks());
 
   describe('creation', () => {
-    beforeEach(async () => {
-      h = await TusHarness.create({ options: { maxSize: 1000 } });
-    });
 
     it('creates an upload of the declared length: 201 with its absolute Location, no bytes yet', async () => {
       const res = await h.request('POST', '/files', { headers: { 'Upload-Length': '100' } });
@@ -35,6 +37,16 @@ describe('CreationHandler (POST)', () => {
       expect(isPublicUpload(event.upload)).toBe(true);
       expect(event.upload).toMatchObject({ id: idOfLocation(res.header('Location')), size: 100, offset: 0 });
       expect(event.upload.location).toEqual({ bucket: 'test-bucket', key: event.upload.id });
+    });
+
+    it('answers the same when a listener throws (the error is logged)', async () => {
+      h.events.on(TusEvents.UploadCreated, () => {
+        throw new Error('listener broke');
+      });
+      const res = await h.request('POST', '/files', { headers: { 'Upload-Length': '100' } });
+      expect(res.statusCode).toBe(201);
+      expect(h.store.ids()).toHaveLength(1);
+      expect(h.logs.errors().join('\n')).toMatch(/listener broke/);
     });
 
     it('accepts Upload-Defer-Length: 1 (creation-defer-length): the length stays unknown', async () => {
@@ -113,7 +125,6 @@ describe('CreationHandler (POST)', () => {
 
   describe('Location', () => {
     it('uses https for a TLS socket, and the URL the app saw before routing (global prefix kept)', async () => {
-      h = await TusHarness.create();
       const req = new FakeRequest({
         method: 'POST',
         url: '/files',
@@ -128,21 +139,16 @@ describe('CreationHandler (POST)', () => {
 
     it('ignores X-Forwarded-Proto and -Host unless trustProxy', async () => {
       const forwarded = { 'Upload-Length': '1', 'X-Forwarded-Proto': 'https', 'X-Forwarded-Host': 'public.example' };
-      h = await TusHarness.create();
       expect((await h.request('POST', '/files', { headers: forwarded })).header('Location')).toMatch(/^http:\/\/tus\.test\/files\//);
-      await h.close();
-      h = await TusHarness.create({ options: { trustProxy: true } });
-      expect((await h.request('POST', '/files', { headers: forwarded })).header('Location')).toMatch(
-        /^https:\/\/public\.example\/files\//,
-      );
+      await TusHarness.with({ options: { trustProxy: true } }, async (behindProxy) => {
+        expect((await behindProxy.request('POST', '/files', { headers: forwarded })).header('Location')).toMatch(
+          /^https:\/\/public\.example\/files\//,
+        );
+      });
     });
   });
 
   describe('creation-with-upload', () => {
-    beforeEach(async () => {
-      h = await TusHarness.create({ options: { maxSize: 1000 } });
-    });
-
     it('stores the body as the first PATCH and answers its Upload-Offset', async () => {
       const res = await h.request('POST', '/files', { headers: { 'Upload-Length': '10', ...OFFSET_STREAM }, body: 'hello' });
       expect(res.statusCode).toBe(201);
@@ -222,11 +228,10 @@ describe('CreationHandler (POST)', () => {
   });
 
   describe('beforeCreate', () => {
-    const create = (hooks: TusHooks, headers: Record<string, string> = { 'Upload-Length': '10' }, body?: string) =>
-      TusHarness.create({ hooks, options: { maxSize: 1000 } }).then(async (harness) => {
-        h = harness;
-        return h.request('POST', '/files', { headers: body ? { ...headers, ...OFFSET_STREAM } : headers, body });
-      });
+    const create = (hooks: TusHooks, headers: Record<string, string> = { 'Upload-Length': '10' }, body?: string) => {
+      h.reset(hooks);
+      return h.request('POST', '/files', { headers: body ? { ...headers, ...OFFSET_STREAM } : headers, body });
+    };
 
     it('sees the request, the declared size, the decoded metadata and the concat kind', async () => {
       const seen: CreationRequest[] = [];
@@ -315,7 +320,6 @@ describe('CreationHandler (POST)', () => {
       const hooks = { beforeCreate: () => ({ maxSize: 10 }) };
       expect((await create(hooks, { 'Upload-Length': '11' })).statusCode).toBe(413);
       expect(h.store.ids()).toEqual([]);
-      await h.close();
       expect((await create(hooks, { 'Upload-Length': '10' })).statusCode).toBe(201);
     });
 
@@ -343,7 +347,7 @@ describe('CreationHandler (POST)', () => {
 
   describe('beforeFinish on a creation that carries every byte', () => {
     it('refusing removes the upload and answers the refusal: no upload.finished', async () => {
-      h = await TusHarness.create({ hooks: { beforeFinish: () => Promise.reject(new TusHookRefusal(422, 'virus found')) } });
+      h.reset({ beforeFinish: () => Promise.reject(new TusHookRefusal(422, 'virus found')) });
       const res = await h.request('POST', '/files', { headers: { 'Upload-Length': '5', ...OFFSET_STREAM }, body: 'hello' });
       expect(res.statusCode).toBe(422);
       expect(res.text).toBe('virus found\n');
@@ -352,7 +356,7 @@ describe('CreationHandler (POST)', () => {
     });
 
     it('refusing an empty upload (length 0) removes it too', async () => {
-      h = await TusHarness.create({ hooks: { beforeFinish: () => Promise.reject(new ForbiddenException('empty files are not allowed')) } });
+      h.reset({ beforeFinish: () => Promise.reject(new ForbiddenException('empty files are not allowed')) });
       const res = await h.request('POST', '/files', { headers: { 'Upload-Length': '0' } });
       expect(res.statusCode).toBe(403);
       expect(res.text).toBe('empty files are not allowed\n');

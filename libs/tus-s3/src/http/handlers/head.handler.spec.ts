@@ -4,13 +4,14 @@ import { b64, TusHarness } from '../../testing/tus-test-harness';
 
 describe('HeadHandler (HEAD)', () => {
   let h: TusHarness;
-  afterEach(() => h?.close());
+  beforeAll(async () => {
+    h = await TusHarness.create();
+  });
+  afterAll(() => h.close());
+  beforeEach(() => h.reset());
+  afterEach(() => jest.restoreAllMocks());
 
   describe('with no hooks', () => {
-    beforeEach(async () => {
-      h = await TusHarness.create();
-    });
-
     it('answers 200 with Upload-Offset, Upload-Length, Cache-Control: no-store, Tus-Resumable and no body', async () => {
       const upload = await h.seed({ size: 10, bytes: 'abc' });
       const res = await h.request('HEAD', h.pathOf(upload.id));
@@ -63,26 +64,27 @@ describe('HeadHandler (HEAD)', () => {
       expect(res.header('Tus-Resumable')).toBe('1.0.0');
     });
 
-    it('answers 423 with Retry-After when the upload stays busy past lock.waitMs, and emits nothing', async () => {
-      const upload = await h.seed({ size: 10 });
-      const lock = await h.locker.lock(upload.id);
-      try {
-        const res = await h.request('HEAD', h.pathOf(upload.id));
-        expect(res.statusCode).toBe(423);
-        expect(res.header('Retry-After')).toBe('1');
-        // The waiting request asked the holder to let go.
-        expect(lock.signal.aborted).toBe(true);
-      } finally {
-        await lock.release();
-      }
-      expect(h.events.emitted).toEqual([]);
-    });
+    it('answers 423 with Retry-After when the upload stays busy past lock.waitMs, and emits nothing', () =>
+      TusHarness.with({ lockWaitMs: 20 }, async (busy) => {
+        const upload = await busy.seed({ size: 10 });
+        const lock = await busy.locker.lock(upload.id);
+        try {
+          const res = await busy.request('HEAD', busy.pathOf(upload.id));
+          expect(res.statusCode).toBe(423);
+          expect(res.header('Retry-After')).toBe('1');
+          // The waiting request asked the holder to let go.
+          expect(lock.signal.aborted).toBe(true);
+        } finally {
+          await lock.release();
+        }
+        expect(busy.events.emitted).toEqual([]);
+      }));
   });
 
   describe('onUploadRequest', () => {
     it('sees kind head and the stored upload', async () => {
       const seen: UploadRequest[] = [];
-      h = await TusHarness.create({ hooks: { onUploadRequest: (request) => void seen.push(request) } });
+      h.reset({ onUploadRequest: (request) => void seen.push(request) });
       const upload = await h.seed({ size: 5, bytes: 'a' });
       await h.request('HEAD', h.pathOf(upload.id));
       expect(seen).toHaveLength(1);
@@ -95,7 +97,7 @@ describe('HeadHandler (HEAD)', () => {
       ['a TusHookRefusal', new TusHookRefusal(403, 'not yours'), 403],
       ['a NotFoundException (hiding that it exists)', new NotFoundException(), 404],
     ])('refusing with %s: its status, no upload headers, no body', async (_what, refusal, status) => {
-      h = await TusHarness.create({ hooks: { onUploadRequest: () => Promise.reject(refusal) } });
+      h.reset({ onUploadRequest: () => Promise.reject(refusal) });
       const upload = await h.seed({ size: 5, bytes: 'a' });
       const res = await h.request('HEAD', h.pathOf(upload.id));
       expect(res.statusCode).toBe(status);

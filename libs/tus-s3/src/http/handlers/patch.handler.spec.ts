@@ -11,21 +11,22 @@ const OFFSET_STREAM = { 'Content-Type': 'application/offset+octet-stream' };
 
 describe('PatchHandler (PATCH)', () => {
   let h: TusHarness;
-  afterEach(() => h?.close());
+  beforeAll(async () => {
+    h = await TusHarness.create({ options: { maxSize: 100 } });
+  });
+  afterAll(() => h.close());
+  beforeEach(() => h.reset());
+  afterEach(() => jest.restoreAllMocks());
 
-  const patch = (upload: Pick<Upload, 'id'>, offset: number | string, body?: string, init: RequestInit = {}) =>
-    h.request('PATCH', h.pathOf(upload.id), {
+  const patch = (upload: Pick<Upload, 'id'>, offset: number | string, body?: string, init: RequestInit = {}, on = h) =>
+    on.request('PATCH', on.pathOf(upload.id), {
       ...init,
       headers: { ...OFFSET_STREAM, 'Upload-Offset': String(offset), ...init.headers },
       body,
     });
-  const offsetOf = async (upload: Pick<Upload, 'id'>) => (await h.store.get(upload.id)).offset;
+  const offsetOf = async (upload: Pick<Upload, 'id'>, on = h) => (await on.store.get(upload.id)).offset;
 
   describe('appending', () => {
-    beforeEach(async () => {
-      h = await TusHarness.create({ options: { maxSize: 100 } });
-    });
-
     it('appends the body at the offset: 204 with the new Upload-Offset, one upload.progress', async () => {
       const upload = await h.seed({ size: 10, bytes: 'abc' });
       const res = await patch(upload, 3, 'def');
@@ -147,10 +148,6 @@ describe('PatchHandler (PATCH)', () => {
   });
 
   describe('a deferred length (creation-defer-length)', () => {
-    beforeEach(async () => {
-      h = await TusHarness.create({ options: { maxSize: 100 } });
-    });
-
     it('is declared by a PATCH carrying Upload-Length, with or without bytes', async () => {
       const upload = await h.seed({ size: null, bytes: 'ab' });
       const res = await patch(upload, 2, 'cd', { headers: { 'Upload-Length': '10' } });
@@ -200,10 +197,6 @@ describe('PatchHandler (PATCH)', () => {
   });
 
   describe('a body cut short', () => {
-    beforeEach(async () => {
-      h = await TusHarness.create();
-    });
-
     it('keeps every byte that arrived when another request asks for the upload: HEAD reports them', async () => {
       const upload = await h.seed({ size: 100 });
       const stalled = h.start('PATCH', h.pathOf(upload.id), {
@@ -256,29 +249,30 @@ describe('PatchHandler (PATCH)', () => {
       expect(await offsetOf(upload)).toBe(0);
     });
 
-    it('answers 423 when the upload stays busy, and writes nothing', async () => {
-      const upload = await h.seed({ size: 10 });
-      const lock = await h.locker.lock(upload.id);
-      try {
-        expect((await patch(upload, 0, 'ab')).statusCode).toBe(423);
-      } finally {
-        await lock.release();
-      }
-      expect(await offsetOf(upload)).toBe(0);
-    });
+    it('answers 423 when the upload stays busy, and writes nothing', () =>
+      TusHarness.with({ lockWaitMs: 20 }, async (busy) => {
+        const upload = await busy.seed({ size: 10 });
+        const lock = await busy.locker.lock(upload.id);
+        try {
+          expect((await patch(upload, 0, 'ab', {}, busy)).statusCode).toBe(423);
+        } finally {
+          await lock.release();
+        }
+        expect(await offsetOf(upload, busy)).toBe(0);
+      }));
   });
 
   describe('onUploadRequest', () => {
     it('sees kind patch and the upload before any byte is stored', async () => {
       const seen: UploadRequest[] = [];
-      h = await TusHarness.create({ hooks: { onUploadRequest: (request) => void seen.push(request) } });
+      h.reset({ onUploadRequest: (request) => void seen.push(request) });
       const upload = await h.seed({ size: 5, bytes: 'ab' });
       await patch(upload, 2, 'c');
       expect(seen.map((r) => [r.kind, r.upload.offset])).toEqual([['patch', 2]]);
     });
 
     it('refusing leaves the offset unchanged and answers the refusal', async () => {
-      h = await TusHarness.create({ hooks: { onUploadRequest: () => Promise.reject(new TusHookRefusal(403, 'not yours')) } });
+      h.reset({ onUploadRequest: () => Promise.reject(new TusHookRefusal(403, 'not yours')) });
       const upload = await h.seed({ size: 5, bytes: 'ab' });
       const res = await patch(upload, 2, 'cde');
       expect(res.statusCode).toBe(403);
@@ -291,7 +285,7 @@ describe('PatchHandler (PATCH)', () => {
   describe('beforeFinish', () => {
     it('sees the finished upload once, with kind patch, not for PATCHes before the last byte', async () => {
       const seen: UploadRequest[] = [];
-      h = await TusHarness.create({ hooks: { beforeFinish: (request) => void seen.push(request) } });
+      h.reset({ beforeFinish: (request) => void seen.push(request) });
       const upload = await h.seed({ size: 4 });
       await patch(upload, 0, 'ab');
       expect(seen).toEqual([]);
@@ -305,7 +299,7 @@ describe('PatchHandler (PATCH)', () => {
       ['a TusHookRefusal', new TusHookRefusal(422, 'virus found'), 422, 'virus found'],
       ['an HttpException', new HttpException('too many pages', 422), 422, 'too many pages'],
     ])('refusing with %s terminates the upload and answers it: no upload.finished', async (_what, refusal, status, message) => {
-      h = await TusHarness.create({ hooks: { beforeFinish: () => Promise.reject(refusal) } });
+      h.reset({ beforeFinish: () => Promise.reject(refusal) });
       const upload = await h.seed({ size: 4, bytes: 'ab' });
       const res = await patch(upload, 2, 'cd');
       expect(res.statusCode).toBe(status);
@@ -318,7 +312,7 @@ describe('PatchHandler (PATCH)', () => {
     });
 
     it('refusing a length declared by PATCH terminates the upload too', async () => {
-      h = await TusHarness.create({ hooks: { beforeFinish: () => Promise.reject(new TusHookRefusal(409, 'duplicate')) } });
+      h.reset({ beforeFinish: () => Promise.reject(new TusHookRefusal(409, 'duplicate')) });
       const upload = await h.seed({ size: null, bytes: 'abc' });
       const res = await patch(upload, 3, undefined, { headers: { 'Upload-Length': '3' } });
       expect(res.statusCode).toBe(409);
@@ -331,7 +325,7 @@ describe('PatchHandler (PATCH)', () => {
     it.failing('does not let the upload be downloaded while beforeFinish is still deciding', async () => {
       let decide!: () => void;
       const decided = new Promise<void>((resolve) => (decide = resolve));
-      h = await TusHarness.create({ hooks: { beforeFinish: () => decided } });
+      h.reset({ beforeFinish: () => decided });
       const upload = await h.seed({ size: 4, bytes: 'ab' });
       const patching = patch(upload, 2, 'cd');
       await waitFor(() => h.events.names().includes(TusEvents.UploadProgress));
@@ -345,12 +339,13 @@ describe('PatchHandler (PATCH)', () => {
   describe('copyOnFinish', () => {
     it('copies the finished upload and names the copy in upload.finished', async () => {
       const store = new MemoryStore({ bucket: 'test-bucket', copyOnFinish: { bucket: 'archive', prefix: 'done/' } });
-      h = await TusHarness.create({ store });
-      const upload = await h.seed({ size: 2 });
-      await patch(upload, 0, 'ok');
-      const [finished] = h.events.payloadsOf<UploadFinishedEvent>(TusEvents.UploadFinished);
-      expect(finished.copy).toEqual({ bucket: 'archive', key: `done/${upload.id}` });
-      expect(store.copyAt(finished.copy!)?.toString()).toBe('ok');
+      await TusHarness.with({ store }, async (copying) => {
+        const upload = await copying.seed({ size: 2 });
+        await patch(upload, 0, 'ok', {}, copying);
+        const [finished] = copying.events.payloadsOf<UploadFinishedEvent>(TusEvents.UploadFinished);
+        expect(finished.copy).toEqual({ bucket: 'archive', key: `done/${upload.id}` });
+        expect(store.copyAt(finished.copy!)?.toString()).toBe('ok');
+      });
     });
   });
 });
