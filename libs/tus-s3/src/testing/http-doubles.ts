@@ -31,7 +31,8 @@ export class FakeRequest extends Readable {
   url: string;
   originalUrl: string;
   headers: IncomingHttpHeaders;
-  readonly socket: { encrypted?: boolean };
+  readonly socket: { encrypted?: boolean; setTimeout(ms: number): void };
+  private idleTimer: NodeJS.Timeout | undefined;
   private readonly queued: Array<Buffer | null> = [];
   private waiting = false;
 
@@ -40,7 +41,7 @@ export class FakeRequest extends Readable {
     this.method = init.method;
     this.url = init.url;
     this.originalUrl = init.url;
-    this.socket = { encrypted: init.encrypted ?? false };
+    this.socket = { encrypted: init.encrypted ?? false, setTimeout: (ms) => this.setTimeout(ms) };
     this.headers = {};
     for (const [name, value] of Object.entries(init.headers ?? {})) {
       if (value !== undefined) (this.headers as Record<string, string | string[]>)[name.toLowerCase()] = value;
@@ -57,6 +58,14 @@ export class FakeRequest extends Readable {
     } else if (!init.open) {
       this.finish();
     }
+  }
+
+  /** As IncomingMessage.setTimeout: 'timeout' once `ms` pass (0 cancels); the fake's clock ignores arriving bytes. */
+  setTimeout(ms: number, onTimeout?: () => void): this {
+    clearTimeout(this.idleTimer);
+    if (onTimeout) this.once('timeout', onTimeout);
+    if (ms > 0) this.idleTimer = setTimeout(() => this.emit('timeout'), ms).unref();
+    return this;
   }
 
   /** The request as the handlers' type names it. */

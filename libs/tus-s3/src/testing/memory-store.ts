@@ -48,6 +48,7 @@ interface StoredUpload {
   readonly createdAt: string;
   finishedAt: string | null;
   readonly concat?: UploadConcat;
+  readonly sizeLimit?: number;
   chunks: Buffer[];
   offset: number;
 }
@@ -92,6 +93,7 @@ export class MemoryStore implements TusDataStore, ConcatenationCapable, Finished
       createdAt: now,
       finishedAt: upload.size === 0 ? now : null,
       ...(upload.concat ? { concat: upload.concat } : {}),
+      ...(upload.sizeLimit !== undefined ? { sizeLimit: upload.sizeLimit } : {}),
       chunks: [],
       offset: 0,
     };
@@ -276,6 +278,7 @@ export class MemoryStore implements TusDataStore, ConcatenationCapable, Finished
       createdAt: stored.createdAt,
       finishedAt: stored.finishedAt,
       ...(stored.concat ? { concat: stored.concat } : {}),
+      ...(stored.sizeLimit !== undefined ? { sizeLimit: stored.sizeLimit } : {}),
       location: Object.freeze({ bucket: this.bucket, key: `${this.objectPrefix}${stored.id}` }),
     });
     this.issued.add(upload);

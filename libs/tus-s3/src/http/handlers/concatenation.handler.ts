@@ -61,6 +61,7 @@ export class ConcatenationHandler {
         const outcome = await store.concatenate(created, partials, lock);
         if (outcome.failure || !isFinished(outcome.upload)) {
           await store.terminate(outcome.upload, lock).catch(() => undefined);
+          this.events.terminated(created);
           throw outcome.failure ?? new StorageError('the partial uploads could not be read to the end');
         }
         return outcome.upload;

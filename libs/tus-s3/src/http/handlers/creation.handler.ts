@@ -60,6 +60,7 @@ export class CreationHandler {
       } catch (error) {
         // The client never learns this upload's URL when creation fails: leave nothing of it behind.
         await this.remove(upload, lock);
+        this.events.terminated(upload);
         throw error;
       }
     });
