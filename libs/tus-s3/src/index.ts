@@ -42,7 +42,7 @@ export {
   UploadTerminatedEvent,
 } from './events/tus-events';
 
-export type { Locker, UploadLock, LockInterruption } from './locker/locker.interface';
+export type { Locker, UploadLock, LockInterruption, LockServiceStatus, LockerHooks } from './locker/locker.interface';
 export { LockInterruptedError, LockTimeoutError, LockUnavailableError } from './locker/locker.interface';
 export { MemoryLocker } from './locker/memory-locker';
 export { RedlockLocker } from './locker/redlock-locker';

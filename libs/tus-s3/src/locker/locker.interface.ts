@@ -36,6 +36,35 @@ export interface Locker {
    * moment to save what they have. Idempotent. Resources the locker was given (Redis clients) stay open.
    */
   close(): Promise<void>;
+
+  /**
+   * Whether the lock service could grant a lock now: how many of its masters answer PING within `timeoutMs`, and
+   * how many are needed (a majority). For health checks; never throws. An in-process locker has no masters:
+   * `{ masters: 0, up: 0, needed: 0 }`.
+   */
+  ping(timeoutMs?: number): Promise<LockServiceStatus>;
+}
+
+export interface LockServiceStatus {
+  /** Masters the locker uses (0: in-process locker, no lock service). */
+  masters: number;
+  /** Masters that answered. */
+  up: number;
+  /** Masters that must answer for a lock to be granted (the quorum). */
+  needed: number;
+}
+
+/**
+ * Optional observers a locker calls (for metrics). They must be cheap and must not throw.
+ */
+export interface LockerHooks {
+  /** A `lock()` call found the upload held and asked its holder to let go: once per call, however often it repeats. */
+  releaseRequested?(uploadId: string): void;
+  /**
+   * A lock held in this process was asked to let go, by a waiter here or (through Redis) on another instance: once
+   * per held lock, however often the request is repeated.
+   */
+  releaseRequestReceived?(uploadId: string): void;
 }
 
 export class LockInterruptedError extends Error {

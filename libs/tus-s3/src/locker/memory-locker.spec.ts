@@ -89,4 +89,30 @@ describe('MemoryLocker', () => {
     await expect(locker.lock('a')).rejects.toBeInstanceOf(LockTimeoutError);
     await next.release();
   });
+
+  it('answers ping without a lock service: no masters, none needed', async () => {
+    await expect(new MemoryLocker().ping()).resolves.toEqual({ masters: 0, up: 0, needed: 0 });
+  });
+
+  it('tells its hooks about release requests: once per waiting call, once per holder asked', async () => {
+    const requested: string[] = [];
+    const received: string[] = [];
+    const locker = new MemoryLocker(
+      { waitMs: 1000 },
+      { releaseRequested: (id) => requested.push(id), releaseRequestReceived: (id) => received.push(id) },
+    );
+    const holder = await locker.lock('a');
+    const first = locker.lock('a');
+    const second = locker.lock('a'); // asks the same holder again: not a second request received
+    expect(requested).toEqual(['a', 'a']);
+    expect(received).toEqual(['a']);
+
+    await holder.release();
+    const firstLock = await first; // asked at once on behalf of the second waiter
+    expect(received).toEqual(['a', 'a']);
+    await firstLock.release();
+    await (await second).release();
+    expect(requested).toEqual(['a', 'a']);
+    expect(received).toEqual(['a', 'a']);
+  });
 });

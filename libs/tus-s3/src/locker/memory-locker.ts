@@ -1,7 +1,7 @@
 import { OnModuleDestroy } from '@nestjs/common';
 import { LockHandle } from './lock-handle';
 import { LockOptions, resolveLockOptions } from './locker-options';
-import { Locker, LockTimeoutError, LockUnavailableError, UploadLock } from './locker.interface';
+import { Locker, LockerHooks, LockServiceStatus, LockTimeoutError, LockUnavailableError, UploadLock } from './locker.interface';
 
 interface Waiter {
   grant(lock: LockHandle): void;
@@ -25,8 +25,16 @@ export class MemoryLocker implements Locker, OnModuleDestroy {
   private readonly slots = new Map<string, LockSlot>();
   private closing: Promise<void> | undefined;
 
-  constructor(options: Partial<LockOptions> = {}) {
+  constructor(
+    options: Partial<LockOptions> = {},
+    private readonly hooks: LockerHooks = {},
+  ) {
     this.options = resolveLockOptions(options);
+  }
+
+  /** No lock service to ask: locks live in this process. */
+  ping(): Promise<LockServiceStatus> {
+    return Promise.resolve({ masters: 0, up: 0, needed: 0 });
   }
 
   lock(uploadId: string): Promise<UploadLock> {
@@ -74,8 +82,14 @@ export class MemoryLocker implements Locker, OnModuleDestroy {
         reject(new LockTimeoutError(uploadId, Date.now() - startedAt));
       }, this.options.waitMs);
       slot.waiters.push(waiter);
-      slot.holder.interrupt('release-requested');
+      this.hooks.releaseRequested?.(uploadId);
+      this.askToRelease(slot.holder);
     });
+  }
+
+  private askToRelease(holder: LockHandle): void {
+    if (holder.active && !holder.signal.aborted) this.hooks.releaseRequestReceived?.(holder.uploadId);
+    holder.interrupt('release-requested');
   }
 
   private newHandle(uploadId: string): LockHandle {
@@ -93,7 +107,7 @@ export class MemoryLocker implements Locker, OnModuleDestroy {
     }
     slot.holder = this.newHandle(uploadId);
     // Those still queued asked for the lock too; the new holder hears it at once, as it would from a Redis waiter.
-    if (slot.waiters.length > 0) slot.holder.interrupt('release-requested');
+    if (slot.waiters.length > 0) this.askToRelease(slot.holder);
     next.grant(slot.holder);
   }
 }

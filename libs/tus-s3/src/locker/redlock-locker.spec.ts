@@ -4,7 +4,7 @@
  */
 import Redis from 'ioredis';
 import { freePorts, RedisMaster, waitForRedisServerBinary } from '../../../../test/support/redis-masters';
-import { LockInterruptedError, LockTimeoutError, LockUnavailableError, UploadLock } from './locker.interface';
+import { LockerHooks, LockInterruptedError, LockTimeoutError, LockUnavailableError, UploadLock } from './locker.interface';
 import { createRedisClients } from './redis-clients';
 import { RedlockLocker, RedlockLockerOptions } from './redlock-locker';
 
@@ -64,11 +64,15 @@ describe('RedlockLocker against three Redis masters', () => {
   const lockers: RedlockLocker[] = [];
 
   /** An app instance: its own clients, its own locker. */
-  async function instance(options: Partial<RedlockLockerOptions> = {}, only?: RedisMaster[]): Promise<RedlockLocker> {
+  async function instance(
+    options: Partial<RedlockLockerOptions> = {},
+    only?: RedisMaster[],
+    hooks?: LockerHooks,
+  ): Promise<RedlockLocker> {
     const clients = createRedisClients((only ?? masters).map((master) => master.url));
     clientSets.push(clients);
     await waitUntil(allReady(clients), 5_000, 'clients to connect');
-    const locker = new RedlockLocker(clients, { waitMs: 2_000, ...options });
+    const locker = new RedlockLocker(clients, { waitMs: 2_000, ...options }, undefined, hooks);
     lockers.push(locker);
     return locker;
   }
@@ -316,5 +320,54 @@ describe('RedlockLocker against three Redis masters', () => {
     const lines = mockLogLines.filter(about);
     expect(lines.filter((line) => line.includes('unreachable'))).toHaveLength(1);
     expect(lines.filter((line) => line.includes('reachable again'))).toHaveLength(1);
+  });
+
+  it('answers ping with how many masters answer and how many a lock needs', async () => {
+    const a = await instance();
+    await expect(a.ping()).resolves.toEqual({ masters: 3, up: 3, needed: 2 });
+    await masters[2].stop();
+    try {
+      await expect(a.ping()).resolves.toEqual({ masters: 3, up: 2, needed: 2 });
+      await masters[1].stop();
+      const startedAt = Date.now();
+      await expect(a.ping(300)).resolves.toEqual({ masters: 3, up: 1, needed: 2 });
+      expect(Date.now() - startedAt).toBeLessThan(1_000); // disconnected masters fail at once
+    } finally {
+      await restart(masters[1], masters[2]);
+    }
+    await expect(a.ping()).resolves.toEqual({ masters: 3, up: 3, needed: 2 });
+  });
+
+  it('counts a master that hangs as down once ping times out', async () => {
+    const clients = masters.map((master) => new Redis(master.url)); // queue commands, no command timeout
+    clientSets.push(clients);
+    await waitUntil(allReady(clients), 5_000, 'clients to connect');
+    const locker = new RedlockLocker(clients);
+    lockers.push(locker);
+    masters[0].freeze();
+    masters[1].freeze();
+    try {
+      const startedAt = Date.now();
+      await expect(locker.ping(300)).resolves.toEqual({ masters: 3, up: 1, needed: 2 });
+      expect(Date.now() - startedAt).toBeLessThan(1_000);
+    } finally {
+      masters[0].thaw();
+      masters[1].thaw();
+    }
+  });
+
+  it('tells its hooks about release requests sent and received, once each despite repeats', async () => {
+    const sent: string[] = [];
+    const received: string[] = [];
+    const a = await instance({}, undefined, { releaseRequestReceived: (id) => received.push(id) });
+    const b = await instance({ waitMs: 3_000 }, undefined, { releaseRequested: (id) => sent.push(id) });
+    const holder = await a.lock('hooked');
+    const waiting = b.lock('hooked');
+    await interruption(holder.signal);
+    await sleep(1_200); // the waiter repeats its request every 500 ms meanwhile
+    await holder.release();
+    await (await waiting).release();
+    expect(sent).toEqual(['hooked']);
+    expect(received).toEqual(['hooked']);
   });
 });

@@ -4,7 +4,7 @@ import Redis from 'ioredis';
 import Redlock, { ExecutionError, ExecutionStats, Lock, ResourceLockedError } from 'redlock';
 import { LockHandle } from './lock-handle';
 import { LockOptions, resolveLockOptions } from './locker-options';
-import { Locker, LockTimeoutError, LockUnavailableError, UploadLock } from './locker.interface';
+import { Locker, LockerHooks, LockServiceStatus, LockTimeoutError, LockUnavailableError, UploadLock } from './locker.interface';
 import { countReadyMasters, quorumOf } from './master-connections';
 import { ReleaseRequest, ReleaseRequestBus } from './release-request-bus';
 import { RedlockLockKeeper } from './redlock-lock-keeper';
@@ -53,6 +53,7 @@ export class RedlockLocker implements Locker, OnModuleDestroy {
     private readonly clients: Redis[],
     options: Partial<RedlockLockerOptions> = {},
     private readonly keyPrefix = 'tus:',
+    private readonly hooks: LockerHooks = {},
   ) {
     if (clients.length === 0) throw new Error('RedlockLocker needs at least one Redis client');
     const { operationTimeoutMs, ...lockOptions } = options;
@@ -90,6 +91,25 @@ export class RedlockLocker implements Locker, OnModuleDestroy {
     } finally {
       stopAsking?.();
     }
+  }
+
+  /**
+   * PINGs every master; a connection still being established gets the same `timeoutMs` to become ready first. Masters
+   * that are disconnected count as down at once (their clients fail commands rather than queue them).
+   */
+  async ping(timeoutMs = this.options.operationTimeoutMs): Promise<LockServiceStatus> {
+    const startedAt = Date.now();
+    const answers = await Promise.all(
+      this.clients.map(async (client) => {
+        if ((await countReadyMasters([client], 1, timeoutMs)) === 0) return false;
+        const left = Math.max(1, timeoutMs - (Date.now() - startedAt));
+        return withTimeout(client.ping(), left, 'PING').then(
+          () => true,
+          () => false,
+        );
+      }),
+    );
+    return { masters: this.clients.length, up: answers.filter(Boolean).length, needed: this.quorum };
   }
 
   /**
@@ -184,6 +204,7 @@ export class RedlockLocker implements Locker, OnModuleDestroy {
   }
 
   private askHolderToRelease(uploadId: string, requesterId: string): () => void {
+    this.hooks.releaseRequested?.(uploadId);
     // A holder in this very instance needs no round trip through Redis.
     this.interruptHolder({ uploadId, requesterId });
     const request = { uploadId, requesterId };
@@ -199,7 +220,10 @@ export class RedlockLocker implements Locker, OnModuleDestroy {
 
   private interruptHolder({ uploadId, requesterId }: ReleaseRequest): void {
     const held = this.held.get(uploadId);
-    if (held && held.requesterId !== requesterId) held.handle.interrupt('release-requested');
+    if (!held || held.requesterId === requesterId) return;
+    // Waiters repeat their request every 500 ms: a holder already asked is counted once.
+    if (held.handle.active && !held.handle.signal.aborted) this.hooks.releaseRequestReceived?.(uploadId);
+    held.handle.interrupt('release-requested');
   }
 
   private releaseQuietly(lock: Lock): void {
