@@ -12,6 +12,7 @@ export {
   TUS_CLOCK,
   TUS_ID_GENERATOR,
   TUS_REDIS_CLIENTS,
+  TUS_METRICS,
 } from './tus-s3.constants';
 export type { Clock, IdGenerator } from './tus-s3.constants';
 
@@ -53,3 +54,8 @@ export { TusHookRefusal } from './hooks/tus-hooks';
 
 export { TusError } from './protocol/tus-error';
 export { TUS_RESUMABLE, TUS_VERSION, TUS_REQUEST_HEADERS, TUS_EXPOSED_HEADERS } from './protocol/tus-constants';
+export { TusHealthIndicator } from './health/tus-health.indicator';
+export type { TusHealthCheckOptions } from './health/tus-health.indicator';
+export { TusMetrics, TUS_METRIC_NAMES } from './metrics/tus-metrics';
+export type { TusMetricsOptions, S3CallOutcome, LockWaitOutcome } from './metrics/tus-metrics';
+export { MeasuredLocker } from './metrics/measured-locker';

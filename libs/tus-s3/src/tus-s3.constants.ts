@@ -13,6 +13,8 @@ export const TUS_ID_GENERATOR = Symbol('TUS_ID_GENERATOR');
 export const TUS_HELD_BYTES = Symbol('TUS_HELD_BYTES');
 /** The Redis clients the Redlock locker uses (empty array: the in-memory locker). */
 export const TUS_REDIS_CLIENTS = Symbol('TUS_REDIS_CLIENTS');
+/** The module's Prometheus metrics (a TusMetrics), or null when metrics are off (`metrics: false`, no prom-client). */
+export const TUS_METRICS = Symbol('TUS_METRICS');
 
 export interface Clock {
   now(): Date;

@@ -14,11 +14,15 @@ import { TusRouter } from './http/tus-router';
 import { UploadLocks } from './http/upload-locks';
 import { UploadWrites } from './http/upload-writes';
 import { S3Store } from './store/s3-store';
+import { TusHealthIndicator } from './health/tus-health.indicator';
+import { TusMetricsBinding } from './metrics/tus-metrics.binding';
+import { TusMetricsMiddleware } from './metrics/tus-metrics.middleware';
 import {
   TUS_CLOCK,
   TUS_CONTROLLER,
   TUS_ID_GENERATOR,
   TUS_LOCKER,
+  TUS_METRICS,
   TUS_REDIS_CLIENTS,
   TUS_S3_CLIENT,
   TUS_S3_OPTIONS,
@@ -48,8 +52,19 @@ const httpProviders = [
  * see the README for every option.
  */
 @Module({
-  providers: [...tusS3Providers, ...httpProviders, UploadEvents, TusS3Lifecycle],
-  exports: [S3Store, TUS_STORE, TUS_S3_CLIENT, TUS_LOCKER, TUS_S3_OPTIONS, TUS_CLOCK, TUS_ID_GENERATOR, TUS_REDIS_CLIENTS],
+  providers: [...tusS3Providers, ...httpProviders, UploadEvents, TusS3Lifecycle, TusHealthIndicator, TusMetricsBinding],
+  exports: [
+    S3Store,
+    TUS_STORE,
+    TUS_S3_CLIENT,
+    TUS_LOCKER,
+    TUS_S3_OPTIONS,
+    TUS_CLOCK,
+    TUS_ID_GENERATOR,
+    TUS_REDIS_CLIENTS,
+    TUS_METRICS,
+    TusHealthIndicator,
+  ],
 })
 export class TusS3Module extends ConfigurableTusS3Module implements NestModule {
   constructor(@Inject(TUS_CONTROLLER) private readonly controller: Type<unknown>) {
@@ -57,6 +72,7 @@ export class TusS3Module extends ConfigurableTusS3Module implements NestModule {
   }
 
   configure(consumer: MiddlewareConsumer): void {
-    consumer.apply(TusRequestMiddleware).forRoutes(this.controller);
+    // Metrics first: every request is counted, also those the module's middleware answers or guards refuse.
+    consumer.apply(TusMetricsMiddleware, TusRequestMiddleware).forRoutes(this.controller);
   }
 }

@@ -54,4 +54,13 @@ describe('module options', () => {
   it('refuses a mount path with route syntax', () => {
     expect(() => normalizeMountPath('/files/:id')).toThrow(TusS3OptionsError);
   });
+
+  it('checks the metrics option and passes it on', () => {
+    expect(resolveOptions({ bucket: 'uploads' }).metrics).toBeUndefined();
+    expect(resolveOptions({ bucket: 'uploads', metrics: false }).metrics).toBe(false);
+    expect(resolveOptions({ bucket: 'uploads', metrics: { prefix: 'app_' } }).metrics).toEqual({ prefix: 'app_' });
+    expect(() => resolveOptions({ bucket: 'uploads', metrics: { prefix: 'my-app' } })).toThrow(/metrics.prefix/);
+    const notARegistry = {} as never;
+    expect(() => resolveOptions({ bucket: 'uploads', metrics: { registry: notARegistry } })).toThrow(/metrics.registry/);
+  });
 });

@@ -4,6 +4,7 @@ import type { TusHooks } from './hooks/tus-hooks';
 import { TUS_ALL_EXTENSIONS, TusExtension } from './protocol/tus-constants';
 import type { Redis } from 'ioredis';
 import type { LockOptions } from './locker/locker-options';
+import type { TusMetricsOptions } from './metrics/tus-metrics';
 import { S3_LIMITS } from './store/part-plan';
 
 export interface TusS3ModuleOptions {
@@ -53,6 +54,12 @@ export interface TusS3ModuleOptions {
   idleTimeoutMs?: number;
   /** Extensions to switch off, e.g. `{ termination: false }`; OPTIONS then leaves them out. Default: all on. */
   extensions?: Partial<Record<TusExtension, boolean>>;
+  /**
+   * Prometheus metrics (prom-client, an optional peer dependency): `{ registry?, prefix? }` registers them into
+   * `registry` (default: prom-client's global `register`); `false` turns them off. Not set: on when prom-client is
+   * installed.
+   */
+  metrics?: TusMetricsOptions | false;
 }
 
 /** Module-definition extras: known before any async factory runs, because routes are fixed at boot. */
@@ -97,6 +104,8 @@ export interface ResolvedTusS3Options {
   idleTimeoutMs: number;
   /** The extensions switched on (the store may still lack one: OPTIONS lists what both allow). */
   extensions: ReadonlySet<TusExtension>;
+  /** `undefined`: not set (on when prom-client is installed). */
+  metrics: TusMetricsOptions | false | undefined;
 }
 
 export class TusS3OptionsError extends Error {
@@ -176,6 +185,19 @@ export function resolveOptions(options: TusS3ModuleOptions): ResolvedTusS3Option
   }
   const extensions = new Set(TUS_ALL_EXTENSIONS.filter((name) => switches[name] !== false));
 
+  const metrics = options?.metrics;
+  if (metrics !== undefined && metrics !== false) {
+    if (typeof metrics !== 'object' || metrics === null) problems.push('metrics must be false or { registry?, prefix? }');
+    else {
+      if (metrics.prefix !== undefined && !/^([a-zA-Z_:][a-zA-Z0-9_:]*)?$/.test(metrics.prefix)) {
+        problems.push(`metrics.prefix must be a Prometheus name prefix ([a-zA-Z_:][a-zA-Z0-9_:]*), got ${metrics.prefix}`);
+      }
+      if (metrics.registry !== undefined && typeof metrics.registry?.getSingleMetric !== 'function') {
+        problems.push('metrics.registry must be a prom-client Registry');
+      }
+    }
+  }
+
   if (problems.length > 0) throw new TusS3OptionsError(problems);
   return {
     bucket: options.bucket,
@@ -201,6 +223,7 @@ export function resolveOptions(options: TusS3ModuleOptions): ResolvedTusS3Option
     terminateFinished: options.terminateFinished ?? true,
     idleTimeoutMs,
     extensions,
+    metrics,
   };
 }
 

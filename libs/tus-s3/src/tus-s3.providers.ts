@@ -1,9 +1,12 @@
 import { randomBytes } from 'node:crypto';
 import { Logger, Provider } from '@nestjs/common';
 import type { Redis } from 'ioredis';
+import type { Locker } from './locker/locker.interface';
 import { createRedisClients } from './locker/redis-clients';
 import { MemoryLocker } from './locker/memory-locker';
 import { RedlockLocker } from './locker/redlock-locker';
+import { MeasuredLocker } from './metrics/measured-locker';
+import { TusMetrics } from './metrics/tus-metrics';
 import { RedisHeldBytes } from './store/redis-held-bytes';
 import { createS3Client } from './store/s3-client.factory';
 import { S3Store } from './store/s3-store';
@@ -14,6 +17,7 @@ import {
   TUS_HELD_BYTES,
   TUS_ID_GENERATOR,
   TUS_LOCKER,
+  TUS_METRICS,
   TUS_REDIS_CLIENTS,
   TUS_S3_CLIENT,
   TUS_S3_OPTIONS,
@@ -37,6 +41,11 @@ export const tusS3Providers: Provider[] = [
     useFactory: (options: ResolvedTusS3Options) => options.s3Client ?? createS3Client(options.s3),
     inject: [TUS_S3_OPTIONS],
   },
+  {
+    provide: TUS_METRICS,
+    useFactory: (options: ResolvedTusS3Options) => TusMetrics.create(options.metrics),
+    inject: [TUS_S3_OPTIONS],
+  },
   { provide: TUS_CLOCK, useValue: systemClock },
   { provide: TUS_ID_GENERATOR, useValue: randomId },
   {
@@ -47,15 +56,22 @@ export const tusS3Providers: Provider[] = [
   },
   {
     provide: TUS_LOCKER,
-    useFactory: (clients: Redis[], options: ResolvedTusS3Options) => {
-      if (clients.length > 0) return new RedlockLocker(clients, options.lock, options.redis.keyPrefix);
-      new Logger('TusS3').warn(
-        'No Redis configured: using the in-memory locker, which is safe for ONE instance only. ' +
-          'Set redis.urls to run several instances.',
-      );
-      return new MemoryLocker(options.lock);
+    useFactory: (clients: Redis[], options: ResolvedTusS3Options, metrics: TusMetrics | null): Locker => {
+      const hooks = metrics?.lockerHooks();
+      let locker: Locker;
+      if (clients.length > 0) {
+        locker = new RedlockLocker(clients, options.lock, options.redis.keyPrefix, hooks);
+      } else {
+        new Logger('TusS3').warn(
+          'No Redis configured: using the in-memory locker, which is safe for ONE instance only. ' +
+            'Set redis.urls to run several instances.',
+        );
+        locker = new MemoryLocker(options.lock, hooks);
+      }
+      // Lock waits are timed around whichever locker it is.
+      return metrics ? new MeasuredLocker(locker, metrics) : locker;
     },
-    inject: [TUS_REDIS_CLIENTS, TUS_S3_OPTIONS],
+    inject: [TUS_REDIS_CLIENTS, TUS_S3_OPTIONS, TUS_METRICS],
   },
   {
     provide: TUS_HELD_BYTES,
