@@ -1,6 +1,6 @@
 import { randomBytes } from 'node:crypto';
 import { AddressInfo } from 'node:net';
-import { INestApplication, Provider } from '@nestjs/common';
+import { INestApplication, ModuleMetadata, Provider, Type } from '@nestjs/common';
 import { EventEmitterModule } from '@nestjs/event-emitter';
 import { Test, TestingModuleBuilder } from '@nestjs/testing';
 import { TUS_S3_OPTIONS_TYPE, TusS3Module } from '@nestjs-tus/s3';
@@ -30,6 +30,9 @@ export interface TestAppOptions {
   customize?: (builder: TestingModuleBuilder) => TestingModuleBuilder;
   /** Extra providers of the app, e.g. event listeners. */
   providers?: Provider[];
+  /** Extra modules and controllers of the app, e.g. TerminusModule and a health controller. */
+  imports?: ModuleMetadata['imports'];
+  controllers?: Type<unknown>[];
   /** Nest's global prefix (`app.setGlobalPrefix`). */
   globalPrefix?: string;
 }
@@ -51,7 +54,9 @@ export async function startTestApp(opts: TestAppOptions = {}): Promise<TestApp> 
         redis: { urls: opts.redis ? env.redisUrls : [] },
         ...opts.options,
       }),
+      ...(opts.imports ?? []),
     ],
+    controllers: opts.controllers ?? [],
     providers: opts.providers ?? [],
   });
   if (opts.customize) builder = opts.customize(builder);
