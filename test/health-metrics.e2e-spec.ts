@@ -22,7 +22,8 @@ function parseExposition(text: string): Sample[] {
     const match = /^([a-zA-Z_:][a-zA-Z0-9_:]*)(?:\{(.*)\})? (\S+)$/.exec(line);
     if (!match) continue;
     const labels: Record<string, string> = {};
-    for (const pair of (match[2] ?? '').matchAll(/([a-zA-Z_][a-zA-Z0-9_]*)="((?:[^"\\]|\\.)*)"/g)) labels[pair[1]] = pair[2];
+    for (const pair of (match[2] ?? '').matchAll(/([a-zA-Z_][a-zA-Z0-9_]*)="((?:[^"\\]|\\.)*)"/g))
+      labels[pair[1]] = pair[2];
     samples.push({ name: match[1], labels, value: Number(match[3]) });
   }
   return samples;
@@ -74,8 +75,15 @@ describe('demo app: GET /health and GET /metrics', () => {
 
   it('counts a tus upload: requests, bytes, uploads, S3 calls and lock waits; and requests the guard refused', async () => {
     const data = randomBytes(2 * MiB + 3);
-    await uploadWithTusClient(data, { endpoint: `${origin}${DEMO_ENV.TUS_PATH}`, chunkSize: MiB, headers: { ...DEMO_AUTH } });
-    const refused = await fetch(`${origin}${DEMO_ENV.TUS_PATH}`, { method: 'POST', headers: { 'Tus-Resumable': '1.0.0' } });
+    await uploadWithTusClient(data, {
+      endpoint: `${origin}${DEMO_ENV.TUS_PATH}`,
+      chunkSize: MiB,
+      headers: { ...DEMO_AUTH },
+    });
+    const refused = await fetch(`${origin}${DEMO_ENV.TUS_PATH}`, {
+      method: 'POST',
+      headers: { 'Tus-Resumable': '1.0.0' },
+    });
     expect(refused.status).toBe(401);
     expect((await fetch(`${origin}/metrics`)).status).toBe(401); // behind the token too
 
@@ -140,12 +148,18 @@ describe('GET /health when a dependency does not answer', () => {
     expect(down.body.status).toBe('error');
     expect(Object.keys(down.body.error)).toEqual(['redis']);
     expect(down.body.error.redis).toEqual(
-      expect.objectContaining({ status: 'down', message: '0 of 1 Redis lock masters answered PING, 1 are needed for a lock' }),
+      expect.objectContaining({
+        status: 'down',
+        message: '0 of 1 Redis lock masters answered PING, 1 are needed for a lock',
+      }),
     );
     expect(down.body.info.s3?.status).toBe('up');
 
     await master.start();
-    const back = await eventually(() => getHealth(withRedis.origin), (h) => h.status === 200);
+    const back = await eventually(
+      () => getHealth(withRedis.origin),
+      (h) => h.status === 200,
+    );
     expect(back.body.info.redis?.status).toBe('up');
   });
 
@@ -154,6 +168,7 @@ describe('GET /health when a dependency does not answer', () => {
     expect(status).toBe(503);
     expect(Object.keys(body.error)).toEqual(['s3']);
     expect(body.error.s3?.message).toMatch(/^bucket tus-e2e-missing-\w+ did not answer HeadBucket: NotFound, HTTP 404/);
-    expect(body.info.redis).toEqual(expect.objectContaining({ status: 'up', message: expect.stringMatching(/no Redis/) }));
+    expect(body.info.redis?.status).toBe('up');
+    expect(body.info.redis?.message).toMatch(/no Redis/);
   });
 });

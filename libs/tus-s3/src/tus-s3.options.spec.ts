@@ -61,6 +61,8 @@ describe('module options', () => {
     expect(resolveOptions({ bucket: 'uploads', metrics: { prefix: 'app_' } }).metrics).toEqual({ prefix: 'app_' });
     expect(() => resolveOptions({ bucket: 'uploads', metrics: { prefix: 'my-app' } })).toThrow(/metrics.prefix/);
     const notARegistry = {} as never;
-    expect(() => resolveOptions({ bucket: 'uploads', metrics: { registry: notARegistry } })).toThrow(/metrics.registry/);
+    expect(() => resolveOptions({ bucket: 'uploads', metrics: { registry: notARegistry } })).toThrow(
+      /metrics.registry/,
+    );
   });
 });

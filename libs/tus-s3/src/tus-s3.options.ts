@@ -187,10 +187,11 @@ export function resolveOptions(options: TusS3ModuleOptions): ResolvedTusS3Option
 
   const metrics = options?.metrics;
   if (metrics !== undefined && metrics !== false) {
-    if (typeof metrics !== 'object' || metrics === null) problems.push('metrics must be false or { registry?, prefix? }');
-    else {
+    if (typeof metrics !== 'object' || metrics === null) {
+      problems.push('metrics must be false or { registry?, prefix? }');
+    } else {
       if (metrics.prefix !== undefined && !/^([a-zA-Z_:][a-zA-Z0-9_:]*)?$/.test(metrics.prefix)) {
-        problems.push(`metrics.prefix must be a Prometheus name prefix ([a-zA-Z_:][a-zA-Z0-9_:]*), got ${metrics.prefix}`);
+        problems.push(`metrics.prefix must be a Prometheus metric name prefix, got ${metrics.prefix}`);
       }
       if (metrics.registry !== undefined && typeof metrics.registry?.getSingleMetric !== 'function') {
         problems.push('metrics.registry must be a prom-client Registry');

@@ -26,7 +26,8 @@ describe('TusHealthIndicator', () => {
     it('is up when the bucket answers HeadBucket', async () => {
       s3.on(HeadBucketCommand, { Bucket: 'uploads' }).resolves({});
       const result = await indicator().s3();
-      expect(result).toEqual({ s3: expect.objectContaining({ status: 'up', bucket: 'uploads' }) });
+      expect(Object.keys(result)).toEqual(['s3']);
+      expect(result.s3).toEqual(expect.objectContaining({ status: 'up', bucket: 'uploads' }));
     });
 
     it('is down, naming the bucket and the error, when HeadBucket fails', async () => {
@@ -54,21 +55,25 @@ describe('TusHealthIndicator', () => {
   describe('redis', () => {
     it('is up with a note when there is no Redis (in-memory locker)', async () => {
       const result = await indicator(new MemoryLocker()).redis();
-      expect(result.redis).toEqual(expect.objectContaining({ status: 'up', message: expect.stringMatching(/no Redis/) }));
+      expect(result.redis.status).toBe('up');
+      expect(result.redis.message).toMatch(/no Redis/);
     });
 
     it('is up while a majority of masters answer, down when they do not', async () => {
       const fake = (up: number): Locker => ({
         lock: jest.fn(),
         close: jest.fn(),
-        ping: async () => ({ masters: 3, up, needed: 2 }),
+        ping: () => Promise.resolve({ masters: 3, up, needed: 2 }),
       });
       expect((await indicator(fake(2)).redis()).redis).toEqual(
         expect.objectContaining({ status: 'up', masters: 3, answering: 2, quorum: 2 }),
       );
       const down = await indicator(fake(1)).redis('locks');
       expect(down.locks).toEqual(
-        expect.objectContaining({ status: 'down', message: '1 of 3 Redis lock masters answered PING, 2 are needed for a lock' }),
+        expect.objectContaining({
+          status: 'down',
+          message: '1 of 3 Redis lock masters answered PING, 2 are needed for a lock',
+        }),
       );
     });
 
@@ -93,14 +98,17 @@ describe('TusHealthIndicator', () => {
 
       it('is up with all masters, still with one down, and down without a quorum', async () => {
         const health = indicator(locker);
-        expect((await health.redis()).redis).toEqual(expect.objectContaining({ status: 'up', answering: 3, quorum: 2 }));
+        expect((await health.redis()).redis).toEqual(
+          expect.objectContaining({ status: 'up', answering: 3, quorum: 2 }),
+        );
         await masters[0].stop();
         await sleep(50);
         expect((await health.redis()).redis).toEqual(expect.objectContaining({ status: 'up', answering: 2 }));
         await masters[1].stop();
         await sleep(50);
         const down = await health.redis();
-        expect(down.redis).toEqual(expect.objectContaining({ status: 'down', message: expect.stringMatching(/^1 of 3/) }));
+        expect(down.redis.status).toBe('down');
+        expect(down.redis.message).toMatch(/^1 of 3/);
       });
 
       it('is down when every master is gone', async () => {
@@ -108,7 +116,8 @@ describe('TusHealthIndicator', () => {
         await sleep(50);
         const startedAt = Date.now();
         const down = await indicator(locker).redis();
-        expect(down.redis).toEqual(expect.objectContaining({ status: 'down', message: expect.stringMatching(/^0 of 3/) }));
+        expect(down.redis.status).toBe('down');
+        expect(down.redis.message).toMatch(/^0 of 3/);
         expect(Date.now() - startedAt).toBeLessThan(1_500);
       });
     });

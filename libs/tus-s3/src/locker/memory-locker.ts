@@ -1,7 +1,14 @@
 import { OnModuleDestroy } from '@nestjs/common';
 import { LockHandle } from './lock-handle';
 import { LockOptions, resolveLockOptions } from './locker-options';
-import { Locker, LockerHooks, LockServiceStatus, LockTimeoutError, LockUnavailableError, UploadLock } from './locker.interface';
+import {
+  Locker,
+  LockerHooks,
+  LockServiceStatus,
+  LockTimeoutError,
+  LockUnavailableError,
+  UploadLock,
+} from './locker.interface';
 
 interface Waiter {
   grant(lock: LockHandle): void;

@@ -4,7 +4,13 @@
  */
 import Redis from 'ioredis';
 import { freePorts, RedisMaster, waitForRedisServerBinary } from '../../../../test/support/redis-masters';
-import { LockerHooks, LockInterruptedError, LockTimeoutError, LockUnavailableError, UploadLock } from './locker.interface';
+import {
+  LockerHooks,
+  LockInterruptedError,
+  LockTimeoutError,
+  LockUnavailableError,
+  UploadLock,
+} from './locker.interface';
 import { createRedisClients } from './redis-clients';
 import { RedlockLocker, RedlockLockerOptions } from './redlock-locker';
 

@@ -4,7 +4,14 @@ import Redis from 'ioredis';
 import Redlock, { ExecutionError, ExecutionStats, Lock, ResourceLockedError } from 'redlock';
 import { LockHandle } from './lock-handle';
 import { LockOptions, resolveLockOptions } from './locker-options';
-import { Locker, LockerHooks, LockServiceStatus, LockTimeoutError, LockUnavailableError, UploadLock } from './locker.interface';
+import {
+  Locker,
+  LockerHooks,
+  LockServiceStatus,
+  LockTimeoutError,
+  LockUnavailableError,
+  UploadLock,
+} from './locker.interface';
 import { countReadyMasters, quorumOf } from './master-connections';
 import { ReleaseRequest, ReleaseRequestBus } from './release-request-bus';
 import { RedlockLockKeeper } from './redlock-lock-keeper';

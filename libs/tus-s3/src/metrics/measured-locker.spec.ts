@@ -8,7 +8,10 @@ import { TusMetrics } from './tus-metrics';
 async function waits(registry: Registry, outcome: string): Promise<{ count: number; sum: number }> {
   const { values } = await registry.getSingleMetric('tus_lock_wait_seconds')!.get();
   const find = (suffix: string) =>
-    values.find((v) => (v as { metricName?: string }).metricName === `tus_lock_wait_seconds_${suffix}` && v.labels.outcome === outcome)?.value ?? 0;
+    values.find(
+      (v) =>
+        (v as { metricName?: string }).metricName === `tus_lock_wait_seconds_${suffix}` && v.labels.outcome === outcome,
+    )?.value ?? 0;
   return { count: find('count'), sum: find('sum') };
 }
 

@@ -1,5 +1,11 @@
 import type { OnModuleDestroy } from '@nestjs/common';
-import { Locker, LockServiceStatus, LockTimeoutError, LockUnavailableError, UploadLock } from '../locker/locker.interface';
+import {
+  Locker,
+  LockServiceStatus,
+  LockTimeoutError,
+  LockUnavailableError,
+  UploadLock,
+} from '../locker/locker.interface';
 import type { LockWaitOutcome, TusMetrics } from './tus-metrics';
 
 type Destroyable = Partial<{ onModuleDestroy(): unknown }>;

@@ -28,10 +28,10 @@ export function observeTusRequest(metrics: TusMetrics, req: IncomingMessage, res
  */
 export function countBodyBytes(req: IncomingMessage, count: (bytes: number) => void): void {
   if (req.readableLength > 0) count(req.readableLength);
-  const push = req.push;
-  req.push = function countingPush(this: IncomingMessage, chunk: unknown, encoding?: BufferEncoding): boolean {
+  const push = req.push.bind(req);
+  req.push = (chunk: unknown, encoding?: BufferEncoding): boolean => {
     if (typeof chunk === 'string') count(Buffer.byteLength(chunk, encoding));
     else if (chunk instanceof Uint8Array) count(chunk.byteLength);
-    return push.call(this, chunk, encoding);
+    return push(chunk, encoding);
   };
 }

@@ -14,10 +14,14 @@ function fakeS3(statusFor: (method: string) => number): S3Client {
     credentials: { accessKeyId: 'a', secretAccessKey: 'b' },
     maxAttempts: 1,
     requestHandler: {
-      handle: async (request: { method: string }, options?: { abortSignal?: AbortSignal }) => {
+      handle: (request: { method: string }, options?: { abortSignal?: AbortSignal }) => {
         // As the SDK's own handler does: an aborted call fails with an AbortError.
-        if (options?.abortSignal?.aborted) throw Object.assign(new Error('Request aborted'), { name: 'AbortError' });
-        return { response: { statusCode: statusFor(request.method), headers: {}, body: Readable.from([]) } };
+        if (options?.abortSignal?.aborted) {
+          return Promise.reject(Object.assign(new Error('Request aborted'), { name: 'AbortError' }));
+        }
+        return Promise.resolve({
+          response: { statusCode: statusFor(request.method), headers: {}, body: Readable.from([]) },
+        });
       },
     },
   });
@@ -26,7 +30,9 @@ function fakeS3(statusFor: (method: string) => number): S3Client {
 async function count(registry: Registry, labels: Record<string, string>): Promise<number> {
   const { values } = await registry.getSingleMetric('tus_s3_request_duration_seconds')!.get();
   const sample = values.find(
-    (v) => (v as { metricName?: string }).metricName === 'tus_s3_request_duration_seconds_count' && Object.entries(labels).every(([k, l]) => v.labels[k] === l),
+    (v) =>
+      (v as { metricName?: string }).metricName === 'tus_s3_request_duration_seconds_count' &&
+      Object.entries(labels).every(([k, l]) => v.labels[k] === l),
   );
   return sample?.value ?? 0;
 }
@@ -44,7 +50,9 @@ describe('addS3Metrics', () => {
     await expect(client.send(new GetObjectCommand({ Bucket: 'b', Key: 'missing' }))).rejects.toThrow();
     const aborted = new AbortController();
     aborted.abort();
-    await expect(client.send(new HeadBucketCommand({ Bucket: 'b' }), { abortSignal: aborted.signal })).rejects.toThrow();
+    await expect(
+      client.send(new HeadBucketCommand({ Bucket: 'b' }), { abortSignal: aborted.signal }),
+    ).rejects.toThrow();
 
     expect(await count(registry, { operation: 'PutObject', outcome: 'success' })).toBe(1);
     expect(await count(registry, { operation: 'HeadBucket', outcome: 'success' })).toBe(1);

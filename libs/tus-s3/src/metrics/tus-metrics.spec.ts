@@ -3,7 +3,11 @@ import { Registry } from 'prom-client';
 import { TusMetrics } from './tus-metrics';
 
 /** One sample of the registry: `name` may be a histogram's `_count`, `_sum` or `_bucket` series. */
-async function value(registry: Registry, name: string, labels: Record<string, string> = {}): Promise<number | undefined> {
+async function value(
+  registry: Registry,
+  name: string,
+  labels: Record<string, string> = {},
+): Promise<number | undefined> {
   const metric = registry.getSingleMetric(name.replace(/_(count|sum|bucket)$/, ''));
   if (!metric) return undefined;
   const { values } = await metric.get();

@@ -109,7 +109,8 @@ export class TusMetrics {
     if (options === false) return null;
     const client = load();
     if (!client) {
-      if (options) throw new Error('the metrics option needs prom-client: npm install prom-client (or set metrics: false)');
+      if (options)
+        throw new Error('the metrics option needs prom-client: npm install prom-client (or set metrics: false)');
       logger.log('prom-client is not installed: no metrics (install it, or set metrics: false to silence this)');
       return null;
     }
@@ -172,8 +173,10 @@ export class TusMetrics {
   }
 
   private counter<L extends string>(name: string, help: string, labelNames: L[]): Counter<L> {
-    return this.reuse(name, this.client.Counter, labelNames) ??
-      new this.client.Counter<L>({ name, help, labelNames, registers: [this.registry] });
+    return (
+      this.reuse(name, this.client.Counter, labelNames) ??
+      new this.client.Counter<L>({ name, help, labelNames, registers: [this.registry] })
+    );
   }
 
   private gauge(name: string, help: string): Gauge {
@@ -181,8 +184,10 @@ export class TusMetrics {
   }
 
   private histogram<L extends string>(name: string, help: string, labelNames: L[], buckets: number[]): Histogram<L> {
-    return this.reuse(name, this.client.Histogram, labelNames) ??
-      new this.client.Histogram<L>({ name, help, labelNames, buckets, registers: [this.registry] });
+    return (
+      this.reuse(name, this.client.Histogram, labelNames) ??
+      new this.client.Histogram<L>({ name, help, labelNames, buckets, registers: [this.registry] })
+    );
   }
 
   private reuse<T>(name: string, kind: abstract new (...args: never[]) => T, labelNames: string[]): T | undefined {
