@@ -8,10 +8,10 @@ import { S3Inspector } from './support/s3-inspect';
 import { envWithoutNpm, run, WatchedProcess } from './support/processes';
 
 /**
- * The package as a user gets it: `npm run pack:lib`'s tarball installed, with Nest from the registry, into a fresh
- * Nest app in a temporary directory outside the repository (templates in test/consumer/app). The app is compiled by
- * its own tsc (strict, no skipLibCheck: the shipped declarations are checked too), protects every route with its
- * own global guard, and reports `upload.finished` from its own listener.
+ * The package as a user gets it: a fresh Nest app in a temporary directory outside the repository (templates in
+ * test/consumer/app) installs Nest and friends from the registry, then `npm run pack:lib`'s tarball. The app is
+ * compiled by its own tsc (strict, no skipLibCheck: the shipped declarations are checked too), protects every route
+ * with its own global guard, and reports `upload.finished` from its own listener.
  */
 
 const repo = resolve(__dirname, '..');
@@ -35,6 +35,8 @@ const REGISTRY_PACKAGES = [
   '@types/node',
   'tus-js-client',
 ];
+
+const NPM_FLAGS = ['--no-audit', '--no-fund', '--prefer-offline'];
 
 function rootRange(name: string): string {
   const root = JSON.parse(readFileSync(join(repo, 'package.json'), 'utf8'));
@@ -66,40 +68,71 @@ describe('consumer app installing the packed tarball', () => {
     const env = serviceEnv(); // fails with instructions when the services are not configured
     dir = await mkdtemp(join(tmpdir(), 'tus-s3-consumer-'));
     if (!relative(repo, dir).startsWith('..')) throw new Error(`${dir} is inside the repository`);
-
-    const pack = await run('npm', ['run', '--silent', 'pack:lib'], { cwd: repo, timeoutMs: remaining(90_000) });
-    tarball = pack.stdout.trim().split('\n').pop()!;
-    if (!tarball.endsWith('.tgz') || !existsSync(tarball)) {
-      throw new Error(`npm run pack:lib did not end with an existing tarball path\n--- its output ---\n${pack.output}`);
-    }
-
     await cp(join(__dirname, 'consumer', 'app'), dir, { recursive: true });
     const clean = envWithoutNpm();
-    await run(
-      'npm',
-      ['install', '--no-audit', '--no-fund', '--prefer-offline', tarball, ...REGISTRY_PACKAGES.map(rootRange)],
-      { cwd: dir, env: clean, timeoutMs: remaining(120_000) },
-    );
-    await run(process.execPath, [join(dir, 'node_modules', 'typescript', 'bin', 'tsc'), '-p', 'tsconfig.json'], {
-      cwd: dir,
-      env: clean,
-      timeoutMs: remaining(60_000),
-    });
+    const phases: string[] = [];
+    const phase = async <T>(name: string, body: () => Promise<T>): Promise<T> => {
+      const start = Date.now();
+      try {
+        return await body();
+      } finally {
+        phases.push(`${name} ${((Date.now() - start) / 1000).toFixed(1)} s`);
+      }
+    };
 
-    app = new WatchedProcess('consumer app', process.execPath, ['dist/main.js'], {
-      cwd: dir,
-      env: envWithoutNpm({
-        S3_ENDPOINT: env.endpoint,
-        S3_REGION: env.region,
-        S3_ACCESS_KEY_ID: env.accessKeyId,
-        S3_SECRET_ACCESS_KEY: env.secretAccessKey,
-        REDIS_URLS: env.redisUrls.join(','),
-        CONSUMER_BUCKET: BUCKET,
-        CONSUMER_OBJECT_PREFIX: prefix,
-      }),
-    });
-    const listening = await app.waitForLine((line) => line.startsWith('CONSUMER listening '), remaining(30_000));
-    origin = `http://127.0.0.1:${JSON.parse(listening.slice('CONSUMER listening '.length)).port}`;
+    try {
+      // As a user would: an app that has Nest already, then `npm install @nestjs-tus/s3`. The app's own packages
+      // install (network, disk) while the library builds (CPU).
+      const [packed, appInstalled] = await Promise.allSettled([
+        phase('pack:lib', () =>
+          run('npm', ['run', '--silent', 'pack:lib'], { cwd: repo, timeoutMs: remaining(120_000) }),
+        ),
+        phase('npm install (app)', () =>
+          run('npm', ['install', ...NPM_FLAGS, ...REGISTRY_PACKAGES.map(rootRange)], {
+            cwd: dir,
+            env: clean,
+            timeoutMs: remaining(120_000),
+          }),
+        ),
+      ]);
+      if (packed.status === 'rejected') throw packed.reason; // both settled first: no npm left running in `dir`
+      if (appInstalled.status === 'rejected') throw appInstalled.reason;
+      const pack = packed.value;
+      tarball = pack.stdout.trim().split('\n').pop()!;
+      if (!tarball.endsWith('.tgz') || !existsSync(tarball)) {
+        throw new Error(`npm run pack:lib did not end with a tarball's path\n--- its output ---\n${pack.output}`);
+      }
+      await phase('npm install (tarball)', () =>
+        run('npm', ['install', ...NPM_FLAGS, tarball], { cwd: dir, env: clean, timeoutMs: remaining(60_000) }),
+      );
+      await phase('tsc', () =>
+        run(process.execPath, [join(dir, 'node_modules', 'typescript', 'bin', 'tsc'), '-p', 'tsconfig.json'], {
+          cwd: dir,
+          env: clean,
+          timeoutMs: remaining(60_000),
+        }),
+      );
+
+      app = new WatchedProcess('consumer app', process.execPath, ['dist/main.js'], {
+        cwd: dir,
+        env: envWithoutNpm({
+          S3_ENDPOINT: env.endpoint,
+          S3_REGION: env.region,
+          S3_ACCESS_KEY_ID: env.accessKeyId,
+          S3_SECRET_ACCESS_KEY: env.secretAccessKey,
+          REDIS_URLS: env.redisUrls.join(','),
+          CONSUMER_BUCKET: BUCKET,
+          CONSUMER_OBJECT_PREFIX: prefix,
+        }),
+      });
+      const listening = await phase('app start', () =>
+        app!.waitForLine((line) => line.startsWith('CONSUMER listening '), remaining(30_000)),
+      );
+      origin = `http://127.0.0.1:${JSON.parse(listening.slice('CONSUMER listening '.length)).port}`;
+    } catch (error) {
+      if (error instanceof Error) error.message = `consumer set-up failed (${phases.join(', ')}): ${error.message}`;
+      throw error;
+    }
   }, BUDGET_MS + 10_000);
 
   afterAll(async () => {
@@ -113,7 +146,8 @@ describe('consumer app installing the packed tarball', () => {
     expect(files).toContain('package/dist/index.js');
     expect(files).toContain('package/dist/index.d.ts');
     expect(files).toEqual(expect.arrayContaining(['package/package.json', 'package/README.md', 'package/LICENSE']));
-    expect(files.filter((file) => !/^package\/(dist\/.+\.(js|d\.ts)|package\.json|README\.md|LICENSE)$/.test(file))).toEqual([]);
+    const shipped = /^package\/(dist\/.+\.(js|d\.ts)|package\.json|README\.md|LICENSE)$/;
+    expect(files.filter((file) => !shipped.test(file))).toEqual([]);
     expect(files.filter((file) => /spec|test|demo|fixture/i.test(file))).toEqual([]);
 
     // peerDependencies: the package resolves @nestjs/* from the app's node_modules, not from copies of its own
@@ -162,7 +196,10 @@ describe('consumer app installing the packed tarball', () => {
       const url: string = JSON.parse(uploaded.slice('CONSUMER uploaded '.length)).url;
       const id = url.slice(url.lastIndexOf('/') + 1);
 
-      const finished = await app!.waitForLine((line) => line.startsWith('CONSUMER finished ') && line.includes(id), 15_000);
+      const finished = await app!.waitForLine(
+        (line) => line.startsWith('CONSUMER finished ') && line.includes(id),
+        15_000,
+      );
       expect(JSON.parse(finished.slice('CONSUMER finished '.length))).toEqual({
         id,
         size: data.length,

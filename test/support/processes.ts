@@ -30,7 +30,11 @@ export function envWithoutNpm(extra: NodeJS.ProcessEnv = {}): NodeJS.ProcessEnv 
 export function run(command: string, args: string[], options: RunOptions): Promise<RunResult> {
   const label = [command, ...args].join(' ');
   return new Promise((resolve, reject) => {
-    const child = spawn(command, args, { cwd: options.cwd, env: options.env ?? process.env, stdio: ['ignore', 'pipe', 'pipe'] });
+    const child = spawn(command, args, {
+      cwd: options.cwd,
+      env: options.env ?? process.env,
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
     let stdout = '';
     let output = '';
     child.stdout.on('data', (chunk: Buffer) => {
@@ -98,7 +102,9 @@ export class WatchedProcess {
       const check = () => {
         const line = this.lines.find(matches);
         if (line !== undefined) return done(() => resolve(line));
-        if (this.exit) return done(() => reject(new Error(`${this.label} ${this.exit} before the line expected\n${this.output}`)));
+        if (this.exit) {
+          return done(() => reject(new Error(`${this.label} ${this.exit} before the line expected\n${this.output}`)));
+        }
       };
       const timer = setTimeout(
         () => done(() => reject(new Error(`${this.label}: no line expected within ${timeoutMs} ms\n${this.output}`))),

@@ -1,4 +1,4 @@
-/** `node dist/upload.js <endpoint> <file>`: uploads the file with tus-js-client, as the app's bearer, in 2 MiB PATCHes. */
+/** `node dist/upload.js <endpoint> <file>`: uploads the file with tus-js-client as the app's bearer, 2 MiB a PATCH. */
 import { readFileSync } from 'node:fs';
 import { Upload } from 'tus-js-client';
 import { report, SECRET } from './consumer.config';
