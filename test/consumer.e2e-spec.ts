@@ -39,8 +39,11 @@ const REGISTRY_PACKAGES = [
 const NPM_FLAGS = ['--no-audit', '--no-fund', '--prefer-offline'];
 
 function rootRange(name: string): string {
-  const root = JSON.parse(readFileSync(join(repo, 'package.json'), 'utf8'));
-  const range: string | undefined = root.dependencies?.[name] ?? root.devDependencies?.[name];
+  const root = JSON.parse(readFileSync(join(repo, 'package.json'), 'utf8')) as {
+    dependencies?: Record<string, string>;
+    devDependencies?: Record<string, string>;
+  };
+  const range = root.dependencies?.[name] ?? root.devDependencies?.[name];
   if (!range) throw new Error(`${name} is not in the root package.json: the consumer test pins to its range`);
   return `${name}@${range}`;
 }
@@ -128,7 +131,7 @@ describe('consumer app installing the packed tarball', () => {
       const listening = await phase('app start', () =>
         app!.waitForLine((line) => line.startsWith('CONSUMER listening '), remaining(30_000)),
       );
-      origin = `http://127.0.0.1:${JSON.parse(listening.slice('CONSUMER listening '.length)).port}`;
+      origin = `http://127.0.0.1:${(JSON.parse(listening.slice('CONSUMER listening '.length)) as { port: number }).port}`;
     } catch (error) {
       if (error instanceof Error) error.message = `consumer set-up failed (${phases.join(', ')}): ${error.message}`;
       throw error;
@@ -193,7 +196,7 @@ describe('consumer app installing the packed tarball', () => {
       });
       const uploaded = upload.stdout.split('\n').find((line) => line.startsWith('CONSUMER uploaded '));
       if (!uploaded) throw new Error(`the tus-js-client upload reported no URL\n--- its output ---\n${upload.output}`);
-      const url: string = JSON.parse(uploaded.slice('CONSUMER uploaded '.length)).url;
+      const { url } = JSON.parse(uploaded.slice('CONSUMER uploaded '.length)) as { url: string };
       const id = url.slice(url.lastIndexOf('/') + 1);
 
       const finished = await app!.waitForLine(

@@ -38,10 +38,10 @@ export function run(command: string, args: string[], options: RunOptions): Promi
     let stdout = '';
     let output = '';
     child.stdout.on('data', (chunk: Buffer) => {
-      stdout += chunk;
-      output += chunk;
+      stdout += chunk.toString();
+      output += chunk.toString();
     });
-    child.stderr.on('data', (chunk: Buffer) => (output += chunk));
+    child.stderr.on('data', (chunk: Buffer) => (output += chunk.toString()));
     let timedOut = false;
     const timer = setTimeout(() => {
       timedOut = true;
@@ -80,14 +80,14 @@ export class WatchedProcess {
     this.child = spawn(command, args, { ...options, stdio: ['ignore', 'pipe', 'pipe'] });
     let partial = '';
     this.child.stdout!.on('data', (chunk: Buffer) => {
-      this.out += chunk;
-      partial += chunk;
+      this.out += chunk.toString();
+      partial += chunk.toString();
       const complete = partial.split('\n');
       partial = complete.pop()!;
       this.lines.push(...complete);
       this.notify();
     });
-    this.child.stderr!.on('data', (chunk: Buffer) => (this.out += chunk));
+    this.child.stderr!.on('data', (chunk: Buffer) => (this.out += chunk.toString()));
     this.child.on('error', (error) => this.exited(`could not start: ${error.message}`));
     this.child.on('exit', (code, signal) => this.exited(`exited with ${code ?? signal}`));
   }

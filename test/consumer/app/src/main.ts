@@ -1,5 +1,4 @@
 import 'reflect-metadata';
-import type { AddressInfo } from 'node:net';
 import { NestFactory } from '@nestjs/core';
 import { AppModule } from './app.module';
 import { report } from './consumer.config';
@@ -8,7 +7,7 @@ async function bootstrap(): Promise<void> {
   const app = await NestFactory.create(AppModule, { logger: ['error', 'warn'] });
   app.enableShutdownHooks();
   await app.listen(0, '127.0.0.1');
-  report('listening', { port: (app.getHttpServer().address() as AddressInfo).port });
+  report('listening', { port: Number(new URL(await app.getUrl()).port) });
 }
 
 bootstrap().catch((error: unknown) => {
