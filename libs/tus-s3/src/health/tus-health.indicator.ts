@@ -1,11 +1,17 @@
 import { HeadBucketCommand, S3Client } from '@aws-sdk/client-s3';
 import { Inject, Injectable } from '@nestjs/common';
 import type * as Terminus from '@nestjs/terminus';
-import type { HealthIndicatorResult, HealthIndicatorService } from '@nestjs/terminus';
+import type { HealthIndicatorService } from '@nestjs/terminus';
 import type { Locker } from '../locker/locker.interface';
 import { loadOptionalPeer } from '../metrics/optional-peer';
 import { TUS_LOCKER, TUS_S3_CLIENT, TUS_S3_OPTIONS } from '../tus-s3.constants';
 import type { ResolvedTusS3Options } from '../tus-s3.options';
+
+/**
+ * What an indicator answers: Terminus's `HealthIndicatorResult`, spelled out here so that apps without
+ * @nestjs/terminus (an optional peer) compile against the published types.
+ */
+export type TusHealthResult<Key extends string> = Record<Key, { status: 'up' | 'down' | 'degraded'; [detail: string]: unknown }>;
 
 export interface TusHealthCheckOptions {
   /** Longest wait for an answer; the indicator is `down` past it. Default 2000 for S3, 1000 for Redis. */
@@ -36,7 +42,7 @@ export class TusHealthIndicator {
   async s3<const Key extends string = 's3'>(
     key: Key = 's3' as Key,
     { timeoutMs = 2_000 }: TusHealthCheckOptions = {},
-  ): Promise<HealthIndicatorResult<Key>> {
+  ): Promise<TusHealthResult<Key>> {
     const bucket = this.options.bucket;
     return await this.service()
       .check(key)
@@ -54,7 +60,7 @@ export class TusHealthIndicator {
   async redis<const Key extends string = 'redis'>(
     key: Key = 'redis' as Key,
     { timeoutMs = 1_000 }: TusHealthCheckOptions = {},
-  ): Promise<HealthIndicatorResult<Key>> {
+  ): Promise<TusHealthResult<Key>> {
     return await this.service()
       .check(key)
       .attempt(async () => {

@@ -4,12 +4,22 @@ import type { Counter, Gauge, Histogram, Registry } from 'prom-client';
 import type { LockerHooks } from '../locker/locker.interface';
 import { loadOptionalPeer } from './optional-peer';
 
+/** @internal */
 export type PromClientModule = typeof PromClient;
+
+/**
+ * What the module needs of a prom-client `Registry` (any prom-client Registry is one). Typed here rather than
+ * imported, so that apps without prom-client (it is an optional peer) compile against the published types.
+ */
+export interface MetricsRegistry {
+  getSingleMetric(name: string): unknown;
+  metrics(): Promise<string>;
+}
 
 /** The `metrics` option: where the module's metrics are registered. */
 export interface TusMetricsOptions {
-  /** The host app's registry. Default: prom-client's global `register`. */
-  registry?: Registry;
+  /** The host app's registry (a prom-client `Registry`). Default: prom-client's global `register`. */
+  registry?: MetricsRegistry;
   /** Put before every metric name, e.g. `myapp_` gives `myapp_tus_requests_total`. Default: none. */
   prefix?: string;
 }
@@ -45,7 +55,8 @@ const logger = new Logger('TusS3');
  * the bytes it holds back in Redis through {@link setHeldBytesInRedis} / {@link addHeldBytesInRedis}.
  */
 export class TusMetrics {
-  readonly registry: Registry;
+  readonly registry: MetricsRegistry;
+  private readonly promRegistry: Registry;
   private readonly requests: Counter<'method' | 'status'>;
   private readonly receivedBytes: Counter;
   private readonly uploadsCreated: Counter;
@@ -57,11 +68,13 @@ export class TusMetrics {
   private readonly releaseRequests: Counter<'direction'>;
   private readonly heldBytesInRedis: Gauge;
 
+  /** @internal The module makes it (see {@link create}); apps get it from `TUS_METRICS`. */
   constructor(
     private readonly client: PromClientModule,
     options: TusMetricsOptions = {},
   ) {
-    this.registry = options.registry ?? client.register;
+    this.promRegistry = (options.registry as Registry | undefined) ?? client.register;
+    this.registry = this.promRegistry;
     const prefix = options.prefix ?? '';
     const n = TUS_METRIC_NAMES;
     this.requests = this.counter(prefix + n.requests, 'tus requests answered, by effective method and status', [
@@ -102,6 +115,7 @@ export class TusMetrics {
    * Metrics as the `metrics` option asks: `false` → none; options → prom-client must be installed; not set → on when
    * prom-client is installed, off (with a log line) when not.
    */
+  /** @internal */
   static create(
     options: TusMetricsOptions | false | undefined,
     load: () => PromClientModule | undefined = () => loadOptionalPeer<PromClientModule>('prom-client'),
@@ -175,23 +189,23 @@ export class TusMetrics {
   private counter<L extends string>(name: string, help: string, labelNames: L[]): Counter<L> {
     return (
       this.reuse(name, this.client.Counter, labelNames) ??
-      new this.client.Counter<L>({ name, help, labelNames, registers: [this.registry] })
+      new this.client.Counter<L>({ name, help, labelNames, registers: [this.promRegistry] })
     );
   }
 
   private gauge(name: string, help: string): Gauge {
-    return this.reuse(name, this.client.Gauge, []) ?? new this.client.Gauge({ name, help, registers: [this.registry] });
+    return this.reuse(name, this.client.Gauge, []) ?? new this.client.Gauge({ name, help, registers: [this.promRegistry] });
   }
 
   private histogram<L extends string>(name: string, help: string, labelNames: L[], buckets: number[]): Histogram<L> {
     return (
       this.reuse(name, this.client.Histogram, labelNames) ??
-      new this.client.Histogram<L>({ name, help, labelNames, buckets, registers: [this.registry] })
+      new this.client.Histogram<L>({ name, help, labelNames, buckets, registers: [this.promRegistry] })
     );
   }
 
   private reuse<T>(name: string, kind: abstract new (...args: never[]) => T, labelNames: string[]): T | undefined {
-    const existing = this.registry.getSingleMetric(name) as unknown;
+    const existing = this.promRegistry.getSingleMetric(name) as unknown;
     if (existing === undefined) return undefined;
     const labels = (existing as { labelNames?: string[] }).labelNames ?? [];
     if (!(existing instanceof kind) || [...labels].sort().join() !== [...labelNames].sort().join()) {
