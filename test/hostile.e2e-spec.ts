@@ -1296,7 +1296,7 @@ describe.each([
 // What the battery found: each bug pinned down on its own, failing until the library is fixed (and kept out of the
 // battery above, so that it keeps guarding everything else).
 
-describe('known bugs found by the hostile battery (it.failing until fixed)', () => {
+describe('regressions: what the hostile battery found once', () => {
   let t: TestApp;
   const tus: Headers = [['Tus-Resumable', '1.0.0']];
 
@@ -1322,14 +1322,7 @@ describe('known bugs found by the hostile battery (it.failing until fixed)', () 
     ['Transfer-Encoding', 'chunked'],
   ];
 
-  // BUG (upload locked forever): PatchHandler calls bodyHasBytes (http/request.ts) when Upload-Offset equals the
-  // length and the body has no Content-Length. bodyHasBytes waits for 'data', 'end' or 'error' only, without checking
-  // whether the request already ended abnormally (req.destroyed / readableAborted / complete, or 'close'). When the
-  // client is gone before it attaches its listeners (it closed at once, sent FIN, or broke the chunked framing so
-  // that Node answered 400 itself), none of those events comes again: the promise never settles and the upload's
-  // lock is never released (with Redlock too: the lock keeps being extended). Every later HEAD, PATCH and DELETE of
-  // the finished upload is then answered 423 after lock.waitMs, for good. Expected: HEAD answers 200 at once.
-  it.failing(
+  it(
     'a chunked PATCH at the end of a finished upload whose body breaks at once leaves the upload unlocked',
     async () => {
       const variants: Array<[string, string, 'abort' | 'half-close' | 'wait']> = [
@@ -1357,11 +1350,7 @@ describe('known bugs found by the hostile battery (it.failing until fixed)', () 
     },
   );
 
-  // BUG (release request ignored): the same bodyHasBytes does not watch the lock's signal, so a client that sends such
-  // a PATCH and then nothing (socket open) keeps the finished upload locked until it goes away (up to Node's
-  // requestTimeout, 300 s): HEAD, PATCH and DELETE get 423 meanwhile. Everywhere else a stalled body lets go when
-  // another request asks (readUntil watches lock.signal). Expected: the HEAD is answered 200 within a second or so.
-  it.failing(
+  it(
     'a chunked PATCH at the end of a finished upload that stalls before its first byte lets go when asked',
     async () => {
       const path = await finishedUpload();
@@ -1378,14 +1367,7 @@ describe('known bugs found by the hostile battery (it.failing until fixed)', () 
     },
   );
 
-  // BUG (503 for a well-formed id): ids up to 512 characters are valid (protocol/upload-id.ts), but the local Ceph RGW
-  // answers GetObject of a key longer than about 410 characters with a bare 500 ("UnknownError"), which S3Store.get
-  // (store/s3-store.ts, "could not read the upload info") turns into StorageError, i.e. 503 "the storage is
-  // unavailable; send HEAD and resume later" with Retry-After. HEAD/GET/PATCH/DELETE /files/<'a' x 512> (key
-  // "<prefix><id>.info", 532 characters here) all answer 503; expected 404 like any unknown id. (A beforeCreate hook
-  // choosing such an id would get 503 at creation.) AWS allows 1024-byte keys, so the id limit, the prefix and the
-  // longest suffix (".chunk.<offset>.<nonce>") should fit what the service allows, or a refused key should read as 404.
-  it.failing('a valid id of 401 or 512 characters is a 404, not a 503', async () => {
+  it('a valid id of 401 or 512 characters is a 404, not a 503', async () => {
     const answers: string[] = [];
     for (const id of ['a'.repeat(512), `${'x/'.repeat(200)}x`]) {
       for (const method of ['HEAD', 'GET', 'DELETE']) {
@@ -1396,13 +1378,7 @@ describe('known bugs found by the hostile battery (it.failing until fixed)', () 
     expect(answers).toEqual(answers.map((a) => a.replace(/: .*$/, ': 404')));
   });
 
-  // BUG (503 for client metadata): POST with "Upload-Metadata: k0,k1,...,k1499" (1,500 keys without values, 7.9 KB)
-  // answers 503 "the storage is unavailable": CreateMultipartUpload is refused by S3 (RGW: 400 with no code, so
-  // "UnknownError"). toS3Metadata (store/ascii-metadata.ts) keeps entries until their keys and values add up to 2 KB,
-  // which here is some 560 x-amz-meta-* headers (each also named in the SigV4 SignedHeaders): past what the service
-  // takes in request headers (AWS: 8 KB for all headers). Expected: created (with fewer S3 metadata entries) or a
-  // 4xx, never a 503 with "retry later". 300 keys work (see the battery).
-  it.failing(
+  it(
     'an Upload-Metadata of 1,500 keys without values is accepted or refused with a 4xx, never a 503',
     async () => {
       const metadata = Array.from({ length: 1500 }, (_, i) => `k${i}`).join(',');
@@ -1416,14 +1392,7 @@ describe('known bugs found by the hostile battery (it.failing until fixed)', () 
     },
   );
 
-  // BUG (Upload-Concat reads the wrong id behind a global prefix): uploadIdOfUrl (http/upload-url.ts) takes what
-  // follows the FIRST "<mount>/" in the URL's path, or with the mount at "/" everything after the first "/". With
-  // Nest's global prefix in front of the mount, a Location this server issued then names another id: path "/" with
-  // prefix "api" issues /api/<id> and reads "api/<id>"; path "/files" with prefix "files" issues /files/files/<id> and
-  // reads "files/<id>". The final POST answers 400 "partial upload api/<id> was not found"; expected 201. (Path
-  // "/files" with prefix "api" works.) The handler knows its own full mount (global prefix included) from the
-  // request's originalUrl vs url, or could match the mount as the LAST occurrence before a valid id.
-  it.failing.each([
+  it.each([
     ['/', 'api'],
     ['/files', 'files'],
   ])(

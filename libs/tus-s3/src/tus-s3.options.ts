@@ -131,8 +131,8 @@ export function resolveOptions(options: TusS3ModuleOptions): ResolvedTusS3Option
     problems.push(`bucket must be a valid S3 bucket name (3-63 lowercase letters, digits, dots, hyphens), got ${JSON.stringify(options?.bucket)}`);
   }
   const objectPrefix = options?.objectPrefix ?? '';
-  if (typeof objectPrefix !== 'string' || objectPrefix.startsWith('/') || objectPrefix.length > 512) {
-    problems.push('objectPrefix must be a string that does not start with "/"');
+  if (typeof objectPrefix !== 'string' || objectPrefix.startsWith('/') || objectPrefix.length > 128) {
+    problems.push('objectPrefix must be a string of at most 128 characters that does not start with "/"');
   }
   const minPartSize = positiveInt('partSize.min', options?.partSize?.min, S3_LIMITS.minPartSize);
   const preferredPartSize = positiveInt('partSize.preferred', options?.partSize?.preferred, 8 * MiB);

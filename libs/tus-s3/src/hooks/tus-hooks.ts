@@ -16,7 +16,7 @@ export interface CreationRequest {
 export interface CreationDecision {
   /**
    * The upload's id, which is also its object key below `objectPrefix` (e.g. `tenant-a/2026/11/<uuid>`): segments of
-   * letters, digits, `_` and `-` joined by `/`, at most 512 characters, no dots (so no `..` and no collision with an
+   * letters, digits, `_` and `-` joined by `/`, at most 200 characters, no dots (so no `..` and no collision with an
    * upload's `.info`). Must be unique: creation answers 409 when an upload with this id exists.
    */
   id?: string;

@@ -85,13 +85,7 @@ describe('contentDispositionOf (properties)', () => {
     );
   });
 
-  // BUG (path stripping bypassed by a line break): content-disposition.ts strips the directory part with
-  // `name.replace(/^.*[\\/]/, '')`, but `.` does not match line terminators (\n, \r, U+2028, U+2029), so a filename
-  // containing one keeps its path: {filename: "a\n/../../etc/passwd"} gives
-  // `attachment; filename="a_/../../etc/passwd"; filename*=UTF-8''a%0A%2F..%2F..%2Fetc%2Fpasswd`, expected
-  // filename="passwd". The header stays safe (no CR/LF: they become "_" or %0A), but the suggested name carries
-  // "/" and "..". Fix: /^[\s\S]*[\\/]/ (or the `s` flag).
-  it.failing('never suggests a name with a path separator, even when the name holds a line break', () => {
+  it('never suggests a name with a path separator, even when the name holds a line break', () => {
     fc.assert(
       fc.property(name, fc.constantFrom('\n', '\r', '\u2028', '\u2029'), name, (dir, br, file) => {
         const header = contentDispositionOf({ filename: `${dir}${br}/../${file}` }, false);
@@ -102,12 +96,7 @@ describe('contentDispositionOf (properties)', () => {
     );
   });
 
-  // BUG (500 on download): a name holding a lone surrogate (U+D800..U+DFFF unpaired) makes encodeURIComponent in
-  // content-disposition.ts throw URIError ("URI malformed"), so GET of the finished upload answers 500. Names decoded
-  // from Upload-Metadata cannot hold one (Buffer#toString('utf8') replaces them), but metadata chosen by a
-  // beforeCreate hook is stored as given (JSON keeps "\ud800"), and so is any other TusDataStore's. Expected: the
-  // unpaired surrogate replaced (e.g. by U+FFFD, `name.toWellFormed()` on Node 20+) or dropped; never a throw.
-  it.failing('never throws for a name with a lone surrogate', () => {
+  it('never throws for a name with a lone surrogate', () => {
     const lone = fc.integer({ min: 0xd800, max: 0xdfff }).map((c) => String.fromCharCode(c));
     fc.assert(
       fc.property(fc.string({ maxLength: 10 }), lone, fc.string({ maxLength: 10 }), (a, s, b) => {

@@ -7,7 +7,7 @@ import { isValidUploadId } from '../protocol/upload-id';
 import type { NewUpload, UploadConcat } from '../store/tus-data-store';
 import { TUS_HOOKS, TUS_S3_OPTIONS } from '../tus-s3.constants';
 import type { ResolvedTusS3Options } from '../tus-s3.options';
-import { tusHeader, TusRequest } from './request';
+import { requestPathOf, tusHeader, TusRequest } from './request';
 
 /** A creation request once the app's `beforeCreate` decided: what to create, and the largest size allowed. */
 export interface PlannedUpload {
@@ -61,8 +61,7 @@ export class CreationRules {
 
   /** The URL of a new upload: the request's own URL (with Nest's global prefix), plus the id. */
   locationOf(req: TusRequest, id: string): string {
-    const url = req.originalUrl ?? req.url ?? '/';
-    const path = url.split('?')[0].replace(/\/+$/, '');
+    const path = requestPathOf(req);
     const forwarded = this.options.trustProxy;
     const proto =
       (forwarded && tusHeader(req, 'X-Forwarded-Proto')?.split(',')[0].trim()) ||

@@ -9,6 +9,12 @@ describe('uploadIdOfUrl', () => {
     expect(uploadIdOfUrl('/files/a%2Fb', '/files')).toBe('a/b');
   });
 
+  it('prefers the collection URL the request was sent to, global prefix included', () => {
+    expect(uploadIdOfUrl('http://h/api/abc', '/', '/api')).toBe('abc');
+    expect(uploadIdOfUrl('/files/files/abc', '/files', '/files/files')).toBe('abc');
+    expect(uploadIdOfUrl('/abc', '/', '')).toBe('abc');
+  });
+
   it.each(['http://h/files/a.info', '/files/..', '/files/%2e%2e', '/files/%zz', '/files/', '/files/a//b', 'http://h/files/a/'])(
     'refuses "%s" with 400',
     (url) => {

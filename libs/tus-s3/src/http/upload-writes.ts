@@ -44,7 +44,7 @@ export class UploadWrites {
    * Runs a write while watching its body: one that sends nothing for `idleTimeoutMs` is destroyed, which the store
    * sees as a client gone away (it saves what arrived). The client is gone or stuck either way: nobody is answered.
    */
-  private async whileArriving<T>(req: TusRequest, write: () => Promise<T>): Promise<T> {
+  async whileArriving<T>(req: TusRequest, write: () => Promise<T>): Promise<T> {
     const idleMs = this.options.idleTimeoutMs;
     if (idleMs === 0) return write();
     const onIdle = () => req.destroy();

@@ -15,7 +15,8 @@ const NON_NEGATIVE_INTEGER = /^(0|[1-9][0-9]*)$/;
 
 /** Parses Upload-Length / Upload-Offset: digits only, no sign, no leading zeros, within JS's exact integers. */
 export function parseNonNegativeInteger(name: string, raw: string): number {
-  const trimmed = raw.trim();
+  // HTTP's optional whitespace is SP and HTAB only; other Unicode spaces are not part of a number.
+  const trimmed = raw.replace(/^[ \t]+|[ \t]+$/g, '');
   if (!NON_NEGATIVE_INTEGER.test(trimmed)) {
     throw TusErrors.badRequest(`${name} must be a non-negative integer, got "${raw.slice(0, 40)}"`);
   }

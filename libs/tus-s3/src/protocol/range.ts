@@ -20,8 +20,9 @@ export function parseRange(header: string | undefined, size: number): RangeReque
     return { kind: 'partial', start: Math.max(0, size - suffix), end: size - 1 };
   }
   const start = Number(first);
+  // last < first is an invalid byte-range-spec: RFC 9110 says to ignore the header, so serve the whole upload.
+  if (last !== '' && Number(last) < start) return { kind: 'whole' };
   const end = last === '' ? size - 1 : Math.min(Number(last), size - 1);
   if (!Number.isSafeInteger(start) || start >= size) return { kind: 'unsatisfiable' };
-  if (end < start) return { kind: 'whole' };
   return { kind: 'partial', start, end };
 }

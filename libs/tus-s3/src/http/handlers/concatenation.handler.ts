@@ -7,7 +7,7 @@ import { StorageError, UploadExistsError, UploadNotFoundError } from '../../stor
 import { isFinished, supportsConcatenation, TusDataStore, Upload } from '../../store/tus-data-store';
 import { TUS_MOUNT_PATH, TUS_STORE } from '../../tus-s3.constants';
 import { CreationRules } from '../creation-rules';
-import { hasBody, tusHeader, TusRequest } from '../request';
+import { hasBody, requestPathOf, tusHeader, TusRequest } from '../request';
 import { send } from '../tus-response';
 import { UploadLocks } from '../upload-locks';
 import { uploadIdOfUrl } from '../upload-url';
@@ -45,7 +45,7 @@ export class ConcatenationHandler {
       throw TusErrors.badRequest('a final upload takes its length from its partial uploads: send no Upload-Length');
     }
     if (hasBody(req)) throw TusErrors.badRequest('a final upload cannot carry data: send it in the partial uploads');
-    const uploadIds = concat.urls.map((url) => uploadIdOfUrl(url, this.mountPath));
+    const uploadIds = concat.urls.map((url) => uploadIdOfUrl(url, this.mountPath, requestPathOf(req)));
 
     const final = await this.locks.withLocks(uploadIds, async () => {
       const partials = await Promise.all(uploadIds.map((id) => this.finishedPartial(id)));

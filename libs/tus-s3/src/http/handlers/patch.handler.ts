@@ -44,8 +44,11 @@ export class PatchHandler {
       if (contentLength !== undefined && offset + contentLength > limit) {
         throw TusErrors.tooLarge(`the body would take the upload to ${offset + contentLength} bytes, past its length ${limit}`);
       }
-      if (offset === size && (await bodyHasBytes(req, contentLength))) {
-        throw TusErrors.tooLarge('the upload is already complete: no more bytes can be appended');
+      if (offset === size) {
+        const body = await this.writes.whileArriving(req, () => bodyHasBytes(req, contentLength, lock.signal));
+        if (body === 'bytes') throw TusErrors.tooLarge('the upload is already complete: no more bytes can be appended');
+        // The client went away, or another request asked for the upload: nobody reads the rest of this body.
+        if (body === 'unknown') res.setHeader('Connection', 'close');
       }
       const unfinished = upload;
       if (size !== null && size !== upload.size) upload = await this.store.declareLength(upload, size, lock);
