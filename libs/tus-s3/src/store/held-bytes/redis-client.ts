@@ -14,6 +14,8 @@ const HELD_BYTES_REDIS_OPTIONS: Readonly<RedisOptions> = Object.freeze({
   // Values are up to 1 MiB each way: more than a lock vote, still far below this on any working network.
   commandTimeout: 5_000,
   lazyConnect: false,
+  // Tells it apart from the lock connections in CLIENT LIST.
+  connectionName: 'tus-held-bytes',
   retryStrategy: (attempt: number) => Math.min(50 * 2 ** Math.min(attempt, 10), 2_000),
 });
 

@@ -182,7 +182,7 @@ describe('RedisRuns', () => {
   });
 
   it('fails with a StorageError, soon, when Redis does not answer, rather than hanging the request', async () => {
-    const [deadPort] = await freePorts(1);
+    const [deadPort] = await freePorts(1, 6700); // away from the ports other specs start masters on
     const dead = createHeldBytesRedis({ urls: [`redis://127.0.0.1:${deadPort}`] });
     const runs = new RedisRuns(dead, prefix, 100);
     const started = Date.now();
