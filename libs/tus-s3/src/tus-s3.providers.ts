@@ -1,4 +1,5 @@
 import { randomBytes } from 'node:crypto';
+import type { S3Client } from '@aws-sdk/client-s3';
 import { Logger, Provider } from '@nestjs/common';
 import type { Redis } from 'ioredis';
 import type { Locker } from './locker/locker.interface';
@@ -7,8 +8,10 @@ import { MemoryLocker } from './locker/memory-locker';
 import { RedlockLocker } from './locker/redlock-locker';
 import { MeasuredLocker } from './metrics/measured-locker';
 import { TusMetrics } from './metrics/tus-metrics';
-import { RedisHeldBytes } from './store/redis-held-bytes';
+import { createHeldBytesRedis } from './store/held-bytes/redis-client';
+import { RedisHeldBytes } from './store/held-bytes/redis-held-bytes';
 import { createS3Client } from './store/s3-client.factory';
+import { S3Objects } from './store/s3-objects';
 import { S3Store } from './store/s3-store';
 import {
   Clock,
@@ -74,10 +77,18 @@ export const tusS3Providers: Provider[] = [
     inject: [TUS_REDIS_CLIENTS, TUS_S3_OPTIONS, TUS_METRICS],
   },
   {
+    // With its own Redis connection, which it closes on shutdown (the locker's clients fail fast, by design).
     provide: TUS_HELD_BYTES,
-    useFactory: (clients: Redis[], options: ResolvedTusS3Options) =>
-      options.holdBackIn === 'redis' ? new RedisHeldBytes(clients[0], options.redis.keyPrefix) : null,
-    inject: [TUS_REDIS_CLIENTS, TUS_S3_OPTIONS],
+    useFactory: (options: ResolvedTusS3Options, client: S3Client): RedisHeldBytes | null =>
+      options.holdBackIn === 'redis'
+        ? new RedisHeldBytes(createHeldBytesRedis(options.redis), new S3Objects(client, options.bucket), {
+            objectPrefix: options.objectPrefix,
+            keyPrefix: options.redis.keyPrefix,
+            minPartSize: options.minPartSize,
+            equalParts: options.equalParts,
+          })
+        : null,
+    inject: [TUS_S3_OPTIONS, TUS_S3_CLIENT],
   },
   S3Store,
   { provide: TUS_STORE, useExisting: S3Store },

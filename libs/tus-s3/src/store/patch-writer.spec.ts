@@ -3,8 +3,11 @@ import { GetObjectCommand, PutObjectCommand, S3Client, UploadPartCommand } from 
 import { mockClient } from 'aws-sdk-client-mock';
 import { MemoryLocker } from '../locker/memory-locker';
 import { LockInterruptedError } from '../locker/locker.interface';
+import { S3HeldBytes } from './held-bytes/s3-held-bytes';
+import { InfoObjects } from './info-objects';
 import { ObjectKeys } from './object-keys';
 import { PatchWriter, PatchWriterConfig } from './patch-writer';
+import { S3Objects } from './s3-objects';
 import { UploadInfo } from './upload-info';
 
 const MiB = 1024 * 1024;
@@ -20,11 +23,15 @@ async function drain(body: unknown): Promise<Buffer> {
   return Buffer.concat(chunks);
 }
 
+const objects = new S3Objects(new S3Client({ region: 'us-east-1' }), 'b');
+const keys = new ObjectKeys('p/');
+/** Held-back bytes as chunk objects in S3, the default. */
+const inS3 = new S3HeldBytes(objects, keys, new InfoObjects(objects, keys));
+
 function config(): PatchWriterConfig {
   return {
-    client: new S3Client({ region: 'us-east-1' }),
-    bucket: 'b',
-    keys: new ObjectKeys('p/'),
+    objects,
+    keys,
     minPartSize: 5 * MiB,
     maxMultipartParts: 10_000,
     equalParts: false,
@@ -35,7 +42,6 @@ function config(): PatchWriterConfig {
 
 function info(overrides: Partial<UploadInfo> = {}): UploadInfo {
   return {
-    version: 1,
     id: 'abc',
     size: 100 * MiB,
     metadataHeader: '',
@@ -44,6 +50,7 @@ function info(overrides: Partial<UploadInfo> = {}): UploadInfo {
     multipartUploadId: 'mpu-1',
     partSize: 8 * MiB,
     parts: [],
+    heldIn: 's3',
     pending: [],
     finishedAt: null,
     ...overrides,
@@ -75,7 +82,7 @@ describe('PatchWriter', () => {
   it('cuts a body into full parts and holds back a rest below the part minimum', async () => {
     const data = Buffer.concat([pattern(8 * MiB, 1), pattern(8 * MiB, 2), pattern(4 * MiB, 3)]);
     const lock = await new MemoryLocker().lock('abc');
-    const result = await new PatchWriter(config(), info(), lock).write(body(data), Infinity);
+    const result = await new PatchWriter(config(), inS3, info(), lock).write(body(data), Infinity);
 
     expect(result.parts.map((p) => [p.partNumber, p.size, p.etag])).toEqual([
       [1, 8 * MiB, '"etag-1"'],
@@ -83,7 +90,7 @@ describe('PatchWriter', () => {
     ]);
     expect(result.pending).toHaveLength(1);
     expect(result.pending[0].size).toBe(4 * MiB);
-    expect(result.pending[0].key).toMatch(/^p\/abc\.chunk\.16777216\.[0-9a-f]+$/);
+    expect(result.pending[0]).toEqual({ in: 's3', key: expect.stringMatching(/^p\/abc\.chunk\.16777216\.[0-9a-f]+$/), size: 4 * MiB });
     const sent = Buffer.concat(received.sort((a, b) => (a.partNumber ?? 99) - (b.partNumber ?? 99)).map((r) => r.bytes));
     expect(sent.equals(data)).toBe(true);
     expect(result.stop).toBe('end');
@@ -94,34 +101,34 @@ describe('PatchWriter', () => {
     s3.on(GetObjectCommand, { Key: 'p/abc.chunk.0.aa' }).resolves({ Body: Readable.from([held]) as never });
     const data = pattern(6 * MiB, 8);
     const lock = await new MemoryLocker().lock('abc');
-    const start = info({ pending: [{ key: 'p/abc.chunk.0.aa', size: 3 * MiB }] });
-    const result = await new PatchWriter(config(), start, lock).write(body(data), Infinity);
+    const start = info({ pending: [{ in: 's3', key: 'p/abc.chunk.0.aa', size: 3 * MiB }] });
+    const result = await new PatchWriter(config(), inS3, start, lock).write(body(data), Infinity);
 
     const part = received.find((r) => r.command === 'UploadPart')!;
     expect(part.partNumber).toBe(1);
     expect(part.bytes.equals(Buffer.concat([held, data.subarray(0, 5 * MiB)]))).toBe(true);
-    expect(result.consumedChunks).toEqual([{ key: 'p/abc.chunk.0.aa', size: 3 * MiB }]);
+    expect(result.consumed).toEqual([{ in: 's3', key: 'p/abc.chunk.0.aa', size: 3 * MiB }]);
     expect(result.pending.map((c) => c.size)).toEqual([1 * MiB]);
   });
 
   it('sends the rest as the last part when the upload is complete, whatever its size', async () => {
     const data = pattern(9 * MiB, 4);
     const lock = await new MemoryLocker().lock('abc');
-    const result = await new PatchWriter(config(), info({ size: 9 * MiB }), lock).write(body(data), 9 * MiB);
+    const result = await new PatchWriter(config(), inS3, info({ size: 9 * MiB }), lock).write(body(data), 9 * MiB);
     expect(result.parts.map((p) => p.size)).toEqual([8 * MiB, 1 * MiB]);
     expect(result.pending).toEqual([]);
   });
 
   it('sends a rest of at least the minimum as a short part instead of holding it back', async () => {
     const lock = await new MemoryLocker().lock('abc');
-    const result = await new PatchWriter(config(), info(), lock).write(body(pattern(6 * MiB, 5)), Infinity);
+    const result = await new PatchWriter(config(), inS3, info(), lock).write(body(pattern(6 * MiB, 5)), Infinity);
     expect(result.parts.map((p) => p.size)).toEqual([6 * MiB]);
     expect(result.pending).toEqual([]);
   });
 
   it('holds the rest back with equal parts, even above the minimum', async () => {
     const lock = await new MemoryLocker().lock('abc');
-    const result = await new PatchWriter({ ...config(), equalParts: true }, info(), lock).write(body(pattern(6 * MiB, 5)), Infinity);
+    const result = await new PatchWriter({ ...config(), equalParts: true }, inS3, info(), lock).write(body(pattern(6 * MiB, 5)), Infinity);
     expect(result.parts).toEqual([]);
     expect(result.pending.map((c) => c.size)).toEqual([6 * MiB]);
   });
@@ -130,7 +137,7 @@ describe('PatchWriter', () => {
     s3.on(UploadPartCommand, { PartNumber: 2 }).rejects(new Error('S3 is down'));
     const lock = await new MemoryLocker().lock('abc');
     const data = pattern(20 * MiB, 6);
-    const result = await new PatchWriter(config(), info(), lock).write(body(data), Infinity);
+    const result = await new PatchWriter(config(), inS3, info(), lock).write(body(data), Infinity);
     expect(result.failure).toBeDefined();
     expect(result.parts.map((p) => p.partNumber)).toEqual([1]);
     expect(result.pending).toEqual([]);
@@ -139,7 +146,7 @@ describe('PatchWriter', () => {
 
   it('stops at maxBytes and says the body was too large', async () => {
     const lock = await new MemoryLocker().lock('abc');
-    const result = await new PatchWriter(config(), info(), lock).write(body(pattern(3 * MiB, 1)), 2 * MiB);
+    const result = await new PatchWriter(config(), inS3, info(), lock).write(body(pattern(3 * MiB, 1)), 2 * MiB);
     expect(result.stop).toBe('too-large');
     expect(result.bytesReceived).toBe(2 * MiB);
     expect(result.pending.map((c) => c.size)).toEqual([2 * MiB]);
@@ -150,7 +157,7 @@ describe('PatchWriter', () => {
     const lock = await locker.lock('abc');
     const stream = new Readable({ read() {} });
     stream.push(pattern(1 * MiB, 9)); // then the client stalls: no more data, no end
-    const writing = new PatchWriter(config(), info(), lock).write(stream, Infinity);
+    const writing = new PatchWriter(config(), inS3, info(), lock).write(stream, Infinity);
     await new Promise((r) => setTimeout(r, 50));
     const waiting = locker.lock('abc');
     const result = await writing;
@@ -163,7 +170,7 @@ describe('PatchWriter', () => {
   it('writes nothing once the lock is lost', async () => {
     const lock = await new MemoryLocker().lock('abc');
     await lock.release(); // a released lock is as unusable as a lost one
-    await expect(new PatchWriter(config(), info(), lock).write(body(pattern(9 * MiB, 1)), Infinity)).rejects.toBeInstanceOf(
+    await expect(new PatchWriter(config(), inS3, info(), lock).write(body(pattern(9 * MiB, 1)), Infinity)).rejects.toBeInstanceOf(
       LockInterruptedError,
     );
     expect(received).toEqual([]);

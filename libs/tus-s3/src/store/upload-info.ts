@@ -1,4 +1,5 @@
 import { UploadMetadata } from '../protocol/metadata';
+import type { HeldIn, HeldKey } from './held-bytes/held-bytes';
 import type { UploadConcat } from './tus-data-store';
 
 export interface UploadedPart {
@@ -7,22 +8,13 @@ export interface UploadedPart {
   readonly etag: string;
 }
 
-/** Bytes received but not yet in a part (less than a part): an object of their own until the next part is cut. */
-export interface PendingChunk {
-  readonly key: string;
-  readonly size: number;
-  /** Bytes at the start of the stored value that are already in parts (Redis runs only). */
-  readonly skip?: number;
-}
-
 /**
- * What `<prefix><id>.info` holds. It is the upload's journal: the parts and held-back chunks it lists are the
+ * An upload's journal as the store works with it: the parts uploaded and the held-back bytes after them are the
  * upload's bytes, in order, so the offset is derived from it alone and no ListParts call is needed. Bytes that
- * reached S3 but not this journal (a crash between the two) are simply sent again by the client and overwrite
- * the same part number.
+ * reached S3 but not the journal (a crash between the two) are simply sent again by the client and overwrite the
+ * same part number. It is kept in `<prefix><id>.info` as a {@link StoredJournal}.
  */
 export interface UploadInfo {
-  readonly version: 1;
   readonly id: string;
   /** null while the length is deferred (Upload-Defer-Length: 1). */
   readonly size: number | null;
@@ -34,19 +26,18 @@ export interface UploadInfo {
   readonly multipartUploadId: string | null;
   readonly partSize: number;
   readonly parts: readonly UploadedPart[];
-  readonly pending: readonly PendingChunk[];
-  /** Set once the final object exists. */
-  readonly finishedAt: string | null;
+  /** Where bytes held back between PATCHes live (see held-bytes/): fixed at creation. */
+  readonly heldIn: HeldIn;
+  /** The held-back bytes after the parts, in order. */
+  readonly pending: readonly HeldKey[];
   /**
-   * Where bytes held back between PATCHes live: absent for S3 chunk objects (listed in `pending`), `redis` for one
-   * run of bytes in Redis after the parts (then `pending` is not stored but read from Redis). Fixed at creation.
-   */
-  readonly heldIn?: 'redis';
-  /**
-   * With `heldIn: 'redis'`: the offset where the Redis run of held bytes starts. Parts uploaded from the run in the
-   * background may already cover its beginning; the run is restarted at the parts' end from time to time.
+   * With `heldIn: 'redis'`: the offset where the Redis run of held bytes starts, as the journal in S3 says. Parts
+   * uploaded from the run in the background may already cover its beginning; the run is restarted at the parts' end
+   * from time to time.
    */
   readonly heldBase?: number;
+  /** Set once the final object exists. */
+  readonly finishedAt: string | null;
   /**
    * The concatenation extension: a `partial` upload is meant to be joined into a final one; a `final` upload was
    * assembled from the partial uploads `uploadIds` (in order) and `header` is Upload-Concat as the client sent it,
@@ -57,9 +48,50 @@ export interface UploadInfo {
   readonly sizeLimit?: number;
 }
 
-export function offsetOf(info: Pick<UploadInfo, 'parts' | 'pending'>): number {
+/** A held-back chunk object as `.info` lists it. */
+export interface StoredChunk {
+  readonly key: string;
+  readonly size: number;
+}
+
+/**
+ * What `<prefix><id>.info` holds (version 1). Uploads in flight must survive an upgrade: this format only ever
+ * gains optional fields. `heldIn` is absent for chunk objects in S3 (listed in `pending`) and `redis` for a run of
+ * bytes in Redis after the parts, which starts at `heldBase` (absent: at the parts' end); `pending` is then empty and
+ * the held bytes are read from Redis.
+ */
+export interface StoredJournal extends Omit<UploadInfo, 'heldIn' | 'pending'> {
+  readonly version: 1;
+  readonly heldIn?: 'redis';
+  readonly pending: readonly StoredChunk[];
+}
+
+/** The journal from its stored form; `pending` is what the upload's held-bytes strategy found. */
+export function fromStored(stored: StoredJournal, pending: readonly HeldKey[]): UploadInfo {
+  const { version: _version, heldIn, pending: _stored, ...journal } = stored;
+  return { ...journal, heldIn: heldIn ?? 's3', pending };
+}
+
+/** The stored form of a journal; `pending` is what its held-bytes strategy lists there. */
+export function toStored(info: UploadInfo, pending: readonly StoredChunk[]): StoredJournal {
+  const { heldIn, pending: _held, ...journal } = info;
+  return { version: 1, ...journal, pending, ...(heldIn === 'redis' ? { heldIn } : {}) };
+}
+
+/** Where the parts end: the offset of the first held-back byte. */
+export function partsEnd(info: Pick<UploadInfo, 'parts'>): number {
   let offset = 0;
   for (const part of info.parts) offset += part.size;
-  for (const chunk of info.pending) offset += chunk.size;
   return offset;
+}
+
+/** Bytes held back in `pending`. */
+export function heldSize(pending: readonly HeldKey[]): number {
+  let size = 0;
+  for (const key of pending) size += key.size;
+  return size;
+}
+
+export function offsetOf(info: Pick<UploadInfo, 'parts' | 'pending'>): number {
+  return partsEnd(info) + heldSize(info.pending);
 }

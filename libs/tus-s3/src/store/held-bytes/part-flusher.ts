@@ -1,11 +1,10 @@
-import { S3Client, UploadPartCommand } from '@aws-sdk/client-s3';
 import { Logger } from '@nestjs/common';
-import { sendWithBody } from './body-guard';
-import { ObjectKeys } from './object-keys';
-import { RedisHeldBytes } from './redis-held-bytes';
-import { isHeldBytesMissing, isS3NotFound } from './store-errors';
-import { isFinished } from './tus-data-store';
-import { offsetOf, UploadInfo } from './upload-info';
+import { ObjectKeys } from '../object-keys';
+import { S3Objects } from '../s3-objects';
+import { isHeldBytesMissing, isS3NotFound } from '../store-errors';
+import { isFinished } from '../tus-data-store';
+import { partsEnd, UploadInfo } from '../upload-info';
+import { RedisRuns } from './redis-runs';
 
 /** At most this many parts per flush run; the next PATCH schedules another. */
 const PARTS_PER_RUN = 64;
@@ -25,10 +24,9 @@ export class PartFlusher {
   private readonly running = new Set<string>();
 
   constructor(
-    private readonly client: S3Client,
-    private readonly bucket: string,
+    private readonly objects: S3Objects,
     private readonly keys: ObjectKeys,
-    private readonly held: RedisHeldBytes,
+    private readonly runs: RedisRuns,
     private readonly readUpload: (uploadId: string) => Promise<UploadInfo>,
   ) {}
 
@@ -48,30 +46,19 @@ export class PartFlusher {
     let announced = false;
     try {
       // Before looking at the upload: a request that does not see this yet cannot be racing any part of this run.
-      await this.held.announceFlush(uploadId);
+      await this.runs.announceFlush(uploadId);
       announced = true;
       for (let i = 0; i < PARTS_PER_RUN; i++) {
-        if (i > 0) await this.held.renewFlush(uploadId);
+        if (i > 0) await this.runs.renewFlush(uploadId);
         const upload = await this.readUpload(uploadId);
-        const run = upload.pending[0];
-        if (isFinished(upload) || !upload.multipartUploadId || !run || run.size < upload.partSize) return;
+        const held = upload.pending[0];
+        if (isFinished(upload) || !upload.multipartUploadId || held?.in !== 'redis' || held.size < upload.partSize) return;
         const partNumber = upload.parts.length + 1;
-        const start = offsetOf({ parts: upload.parts, pending: [] });
-        const body = this.held.read(run.key, upload.partSize, run.skip ?? 0);
-        const output = await sendWithBody(body, undefined, (abortSignal) =>
-          this.client.send(
-            new UploadPartCommand({
-              Bucket: this.bucket,
-              Key: this.keys.final(uploadId),
-              UploadId: upload.multipartUploadId!,
-              PartNumber: partNumber,
-              ContentLength: upload.partSize,
-              Body: body,
-            }),
-            { abortSignal },
-          ),
-        );
-        await this.held.recordFlushed(uploadId, run.key, { partNumber, size: upload.partSize, etag: output.ETag!, start });
+        const start = partsEnd(upload);
+        const run = { uploadId, base: held.base };
+        const part = { partNumber, size: upload.partSize, body: this.runs.read(run, upload.partSize, held.skip) };
+        const etag = await this.objects.uploadPart(this.keys.final(uploadId), upload.multipartUploadId, part, undefined);
+        await this.runs.recordFlushed(run, { partNumber, size: upload.partSize, etag: etag!, start });
       }
     } catch (error) {
       // Terminated, finished or trimmed meanwhile, or Redis/S3 trouble: a request uploads what is still missing.
@@ -79,7 +66,7 @@ export class PartFlusher {
         this.logger.warn(`background part upload of ${uploadId} stopped: ${(error as Error).message}`);
       }
     } finally {
-      if (announced) await this.held.endFlush(uploadId).catch(() => undefined);
+      if (announced) await this.runs.endFlush(uploadId).catch(() => undefined);
     }
   }
 }

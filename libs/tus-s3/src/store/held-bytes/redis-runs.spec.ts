@@ -1,13 +1,14 @@
 /**
- * RedisHeldBytes against a real redis-server started here: the run layout (index + one key per segment), the
+ * RedisRuns against a real redis-server started here: the run layout (index + one key per segment), the
  * length check that keeps two writers from interleaving bytes, restarts copied inside Redis, and clean-up.
  */
 import { randomBytes } from 'node:crypto';
 import Redis from 'ioredis';
-import { freePorts, RedisMaster, waitForRedisServerBinary } from '../../../../test/support/redis-masters';
-import { heldKeys, heldRun } from '../../../../test/support/redis-runs';
-import { RedisHeldBytes } from './redis-held-bytes';
-import { StorageError } from './store-errors';
+import { freePorts, RedisMaster, waitForRedisServerBinary } from '../../../../../test/support/redis-masters';
+import { heldKeys, heldRun } from '../../../../../test/support/redis-runs';
+import { StorageError } from '../store-errors';
+import { createHeldBytesRedis } from './redis-client';
+import { RedisRuns } from './redis-runs';
 
 jest.setTimeout(20_000);
 
@@ -17,10 +18,10 @@ async function readAll(stream: NodeJS.ReadableStream): Promise<Buffer> {
   return Buffer.concat(chunks);
 }
 
-describe('RedisHeldBytes', () => {
+describe('RedisRuns', () => {
   let master: RedisMaster;
   let redis: Redis;
-  let held: RedisHeldBytes;
+  let held: RedisRuns;
   const prefix = 'spec:';
   const id = 'upload1';
 
@@ -39,22 +40,22 @@ describe('RedisHeldBytes', () => {
   beforeEach(async () => {
     await redis.flushall();
     held?.close();
-    held = new RedisHeldBytes(redis, prefix, 100);
+    held = new RedisRuns(redis, prefix, 100);
   });
 
   it('appends segments in order and reads any range across them', async () => {
     const data = randomBytes(3000);
-    const key = held.journalKey(id, 0);
+    const key = { uploadId: id, base: 0 };
     expect(await held.start(key, data.subarray(0, 1000))).toBe(1000);
     expect(await held.append(key, 1000, data.subarray(1000, 1700))).toBe(1700);
     expect(await held.append(key, 1700, data.subarray(1700))).toBe(3000);
     expect((await heldRun(redis, prefix, id))!.equals(data)).toBe(true);
     expect((await readAll(held.read(key, 1500, 900))).equals(data.subarray(900, 2400))).toBe(true);
-    expect((await held.state(id, key)).heldLength).toBe(3000);
+    expect((await held.state(key)).heldLength).toBe(3000);
   });
 
   it('refuses an append at a length the run does not have, and leaves no segment behind', async () => {
-    const key = held.journalKey(id, 0);
+    const key = { uploadId: id, base: 0 };
     await held.start(key, randomBytes(10));
     await expect(held.append(key, 5, randomBytes(10))).rejects.toThrow(StorageError);
     await expect(held.append(key, 20, randomBytes(10))).rejects.toThrow(StorageError);
@@ -63,14 +64,14 @@ describe('RedisHeldBytes', () => {
   });
 
   it('refuses to read bytes the run does not hold', async () => {
-    const key = held.journalKey(id, 0);
+    const key = { uploadId: id, base: 0 };
     await held.start(key, randomBytes(100));
     await expect(readAll(held.read(key, 50, 60))).rejects.toThrow('missing');
-    await expect(readAll(held.read(held.journalKey(id, 7), 1))).rejects.toThrow('missing');
+    await expect(readAll(held.read({ uploadId: id, base: 7 }, 1))).rejects.toThrow('missing');
   });
 
   it('starting a run again drops what an earlier attempt left under its key', async () => {
-    const key = held.journalKey(id, 0);
+    const key = { uploadId: id, base: 0 };
     await held.start(key, randomBytes(10));
     await held.append(key, 10, randomBytes(10));
     const fresh = randomBytes(5);
@@ -81,7 +82,7 @@ describe('RedisHeldBytes', () => {
 
   it('trims the segments that parts now cover, keeping offsets and everything after them', async () => {
     const data = randomBytes(3_000_000); // 300 kB, 700 kB, 2 MB: a segment each
-    const key = held.journalKey(id, 0);
+    const key = { uploadId: id, base: 0 };
     await held.start(key, data.subarray(0, 300_000));
     await held.append(key, 300_000, data.subarray(300_000, 1_000_000));
     await held.append(key, 1_000_000, data.subarray(1_000_000));
@@ -90,17 +91,17 @@ describe('RedisHeldBytes', () => {
     expect((await readAll(held.read(key, 2_100_000, 900_000))).equals(data.subarray(900_000))).toBe(true);
     await held.trim(key, 1_000_000);
     expect(await redis.keys(`${prefix}seg:*`)).toHaveLength(1);
-    expect((await held.state(id, key)).heldLength).toBe(3_000_000);
+    expect((await held.state(key)).heldLength).toBe(3_000_000);
     expect((await readAll(held.read(key, 5, 1_000_000))).equals(data.subarray(1_000_000, 1_000_005))).toBe(true);
     await expect(readAll(held.read(key, 10, 999_995))).rejects.toThrow('missing');
     await held.append(key, 3_000_000, data.subarray(0, 10)); // appends go on after a trim (a new segment: 2 MB is full)
-    expect((await held.state(id, key)).heldLength).toBe(3_000_010);
+    expect((await held.state(key)).heldLength).toBe(3_000_010);
     await held.trim(key, 0);
     expect(await redis.keys(`${prefix}seg:*`)).toHaveLength(2);
   });
 
   it('discards a run with all its segments, and forgets the rest of the upload', async () => {
-    const key = held.journalKey(id, 0);
+    const key = { uploadId: id, base: 0 };
     await held.start(key, randomBytes(10));
     await held.append(key, 10, randomBytes(10));
     await held.bumpJournalVersion(id);
@@ -111,7 +112,7 @@ describe('RedisHeldBytes', () => {
   });
 
   it('lets a run index expire before its segments, so it never names a segment that is gone', async () => {
-    const key = held.journalKey(id, 0);
+    const key = { uploadId: id, base: 0 };
     await held.start(key, randomBytes(10));
     await held.append(key, 10, randomBytes(10));
     const indexTtl = await redis.ttl(`${prefix}run:${id}:0`);
@@ -122,7 +123,7 @@ describe('RedisHeldBytes', () => {
 
   it('grows the last segment for small writes instead of adding one per write', async () => {
     const data = randomBytes(2 * 1024 * 1024);
-    const key = held.journalKey(id, 0);
+    const key = { uploadId: id, base: 0 };
     await held.start(key, data.subarray(0, 1000));
     for (let at = 1000; at < data.length; ) {
       const size = Math.min(64 * 1024, data.length - at);
@@ -136,8 +137,8 @@ describe('RedisHeldBytes', () => {
 
   it('reads from Redis what another instance wrote, and from its own cache what it wrote itself', async () => {
     const data = randomBytes(900_000); // 300 kB writes: a segment each
-    const key = held.journalKey(id, 0);
-    const other = new RedisHeldBytes(redis, prefix, 100);
+    const key = { uploadId: id, base: 0 };
+    const other = new RedisRuns(redis, prefix, 100);
     await other.start(key, data.subarray(0, 300_000));
     await held.append(key, 300_000, data.subarray(300_000, 600_000));
     await other.append(key, 600_000, data.subarray(600_000));
@@ -167,16 +168,31 @@ describe('RedisHeldBytes', () => {
     expect(await redis.exists(`${prefix}flushing:${id}`)).toBe(0);
   });
 
-  it('waits for a connection that is still being established instead of failing (the locker has no offline queue)', async () => {
-    const connecting = new Redis(master.url, { enableOfflineQueue: false });
-    const early = new RedisHeldBytes(connecting, prefix, 100);
+  it('waits for a connection that is still being established instead of failing (its client queues while connecting)', async () => {
+    const connecting = createHeldBytesRedis({ urls: [master.url] });
+    const early = new RedisRuns(connecting, prefix, 100);
     try {
       expect(connecting.status).not.toBe('ready');
-      expect(await early.start(early.journalKey(id, 0), randomBytes(10))).toBe(10);
-      expect((await early.state(id, early.journalKey(id, 0))).heldLength).toBe(10);
+      expect(await early.start({ uploadId: id, base: 0 }, randomBytes(10))).toBe(10);
+      expect((await early.state({ uploadId: id, base: 0 })).heldLength).toBe(10);
     } finally {
       early.close();
       connecting.disconnect();
+    }
+  });
+
+  it('fails with a StorageError, soon, when Redis does not answer, rather than hanging the request', async () => {
+    const [deadPort] = await freePorts(1, 6700); // away from the ports other specs start masters on
+    const dead = createHeldBytesRedis({ urls: [`redis://127.0.0.1:${deadPort}`] });
+    const runs = new RedisRuns(dead, prefix, 100);
+    const started = Date.now();
+    try {
+      await expect(runs.start({ uploadId: id, base: 0 }, randomBytes(10))).rejects.toThrow(StorageError);
+      await expect(runs.state({ uploadId: id, base: 0 })).rejects.toThrow(StorageError);
+      expect(Date.now() - started).toBeLessThan(10_000);
+    } finally {
+      runs.close();
+      dead.disconnect();
     }
   });
 });

@@ -1,5 +1,6 @@
-import { RedisHeldBytes, RedisUploadState } from './redis-held-bytes';
-import { offsetOf, UploadInfo } from './upload-info';
+import { partsEnd, UploadInfo } from '../upload-info';
+import type { HeldKey } from './held-bytes';
+import { RedisRuns, RedisUploadState, RunRef } from './redis-runs';
 
 /** Entries kept per instance; the oldest is dropped past this. */
 const CACHE_LIMIT = 10_000;
@@ -17,27 +18,27 @@ const CACHE_LIMIT = 10_000;
 export class RedisJournal {
   private readonly cache = new Map<string, { version: string; journal: UploadInfo }>();
   /** Per upload, how far this instance trimmed its run, so a trim is only asked for when a part more can go. */
-  private readonly trimmedTo = new Map<string, { runKey: string; inParts: number }>();
+  private readonly trimmedTo = new Map<string, { base: number; inParts: number }>();
 
-  constructor(private readonly held: RedisHeldBytes) {}
+  constructor(private readonly runs: RedisRuns) {}
 
   /** The upload as a request works with it, from the cached journal, or undefined when that is not current. */
   async fromCache(uploadId: string): Promise<UploadInfo | undefined> {
     const cached = this.cache.get(uploadId);
     if (!cached) return undefined;
-    const state = await this.held.state(uploadId, this.runKey(cached.journal));
+    const state = await this.runs.state(runOf(cached.journal));
     if (state.journalVersion !== cached.version) {
       this.cache.delete(uploadId);
       return undefined;
     }
-    return this.effective(cached.journal, state);
+    return effective(cached.journal, state);
   }
 
-  /** The upload as a request works with it, from a journal just read from S3. */
+  /** The upload as a request works with it, from a journal just read from S3 (its `pending` empty). */
   async fromJournal(journal: UploadInfo, cacheable: boolean): Promise<UploadInfo> {
-    const state = await this.held.state(journal.id, this.runKey(journal));
+    const state = await this.runs.state(runOf(journal));
     if (cacheable && state.journalVersion !== null) this.remember(journal.id, state.journalVersion, journal);
-    return this.effective(journal, state);
+    return effective(journal, state);
   }
 
   /** What is in S3, as far as this instance knows (undefined: not known, assume it differs). */
@@ -48,9 +49,10 @@ export class RedisJournal {
   /** Call before writing the journal to S3; pass the result to `saved` afterwards. */
   async invalidate(uploadId: string): Promise<string> {
     this.cache.delete(uploadId);
-    return this.held.bumpJournalVersion(uploadId);
+    return this.runs.bumpJournalVersion(uploadId);
   }
 
+  /** `journal` is in S3 now, as `version`. */
   saved(version: string, journal: UploadInfo): void {
     this.remember(journal.id, version, journal);
   }
@@ -61,42 +63,15 @@ export class RedisJournal {
   }
 
   /** Whether at least a part's worth of the run's start is in parts and was not trimmed from Redis yet. */
-  shouldTrim(uploadId: string, runKey: string, inParts: number, partSize: number): boolean {
+  shouldTrim(uploadId: string, base: number, inParts: number, partSize: number): boolean {
     const trimmed = this.trimmedTo.get(uploadId);
-    return inParts - (trimmed?.runKey === runKey ? trimmed.inParts : 0) >= partSize;
+    return inParts - (trimmed?.base === base ? trimmed.inParts : 0) >= partSize;
   }
 
-  trimmed(uploadId: string, runKey: string, inParts: number): void {
+  trimmed(uploadId: string, base: number, inParts: number): void {
     this.trimmedTo.delete(uploadId);
-    this.trimmedTo.set(uploadId, { runKey, inParts });
+    this.trimmedTo.set(uploadId, { base, inParts });
     if (this.trimmedTo.size > CACHE_LIMIT) this.trimmedTo.delete(this.trimmedTo.keys().next().value!);
-  }
-
-  /** Where the held run of this journal starts. */
-  base(journal: Pick<UploadInfo, 'heldBase' | 'parts'>): number {
-    return journal.heldBase ?? offsetOf({ parts: journal.parts, pending: [] });
-  }
-
-  runKey(journal: UploadInfo): string {
-    return this.held.journalKey(journal.id, this.base(journal));
-  }
-
-  /**
-   * Adds the parts flushed in the background that continue the journal's parts (each starts where the parts before
-   * it end), and lists the held bytes after the parts as pending.
-   */
-  private effective(journal: UploadInfo, state: RedisUploadState): UploadInfo {
-    const parts = [...journal.parts];
-    let partsEnd = offsetOf({ parts, pending: [] });
-    for (const { start, ...part } of state.flushed) {
-      if (start !== partsEnd || part.partNumber !== parts.length + 1) continue;
-      parts.push(part);
-      partsEnd += part.size;
-    }
-    const base = this.base(journal);
-    const heldAfterParts = base + state.heldLength - partsEnd;
-    const pending = heldAfterParts > 0 ? [{ key: this.runKey(journal), size: heldAfterParts, skip: partsEnd - base }] : [];
-    return { ...journal, parts, pending };
   }
 
   private remember(uploadId: string, version: string, journal: UploadInfo): void {
@@ -104,4 +79,32 @@ export class RedisJournal {
     this.cache.set(uploadId, { version, journal: { ...journal, pending: [] } });
     if (this.cache.size > CACHE_LIMIT) this.cache.delete(this.cache.keys().next().value!);
   }
+}
+
+/** Where the held run of this journal starts. */
+export function baseOf(journal: Pick<UploadInfo, 'heldBase' | 'parts'>): number {
+  return journal.heldBase ?? partsEnd(journal);
+}
+
+/** The run of this journal, as its journal in S3 says. */
+export function runOf(journal: Pick<UploadInfo, 'id' | 'heldBase' | 'parts'>): RunRef {
+  return { uploadId: journal.id, base: baseOf(journal) };
+}
+
+/**
+ * Adds the parts flushed in the background that continue the journal's parts (each starts where the parts before
+ * it end), and lists the held bytes after the parts as pending.
+ */
+function effective(journal: UploadInfo, state: RedisUploadState): UploadInfo {
+  const parts = [...journal.parts];
+  let end = partsEnd(journal);
+  for (const { start, ...part } of state.flushed) {
+    if (start !== end || part.partNumber !== parts.length + 1) continue;
+    parts.push(part);
+    end += part.size;
+  }
+  const base = baseOf(journal);
+  const heldAfterParts = base + state.heldLength - end;
+  const pending: HeldKey[] = heldAfterParts > 0 ? [{ in: 'redis', base, size: heldAfterParts, skip: end - base }] : [];
+  return { ...journal, parts, pending };
 }

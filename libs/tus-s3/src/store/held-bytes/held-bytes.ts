@@ -1,0 +1,85 @@
+import type { Readable } from 'node:stream';
+import type { UploadLock } from '../../locker/locker.interface';
+import type { SpoolFile } from '../spool-file';
+import type { StorageError } from '../store-errors';
+import type { WriteStop } from '../tus-data-store';
+import type { StoredJournal, UploadedPart, UploadInfo } from '../upload-info';
+
+/** Where an upload keeps the bytes it received that are not in a part yet (`holdBackIn`, fixed at creation). */
+export type HeldIn = 's3' | 'redis';
+
+/**
+ * Held-back bytes, as a journal lists them after the parts.
+ * - `s3`: a chunk object `<prefix><id>.chunk.<offset>.<nonce>` of `size` bytes.
+ * - `redis`: `size` bytes of the upload's run in Redis that starts at offset `base`, from byte `skip` of the run on
+ *   (the run's first `skip` bytes are in parts already).
+ */
+export type HeldKey =
+  | { readonly in: 's3'; readonly key: string; readonly size: number }
+  | { readonly in: 'redis'; readonly base: number; readonly size: number; readonly skip: number };
+
+/** How a write goes, decided before its body is read. */
+export interface WritePlan {
+  /** Hold the whole body back (no part is cut from it, unless it completes the upload). */
+  readonly holdWhole: boolean;
+  /** Cut every part at the upload's part size, whatever `equalParts` says: no short part. */
+  readonly equalParts: boolean;
+}
+
+/** What a PatchWriter stored: the journal's parts and held bytes after the write, and how the write went. */
+export interface WrittenBytes {
+  /** All the upload's parts after this write. */
+  readonly parts: UploadedPart[];
+  /** The bytes held back after them. */
+  readonly pending: HeldKey[];
+  /** Held bytes of the journal before the write that are now in parts. */
+  readonly consumed: HeldKey[];
+  readonly bytesReceived: number;
+  readonly stop: WriteStop;
+  /** Set when storage failed: the journal above holds only what is safely stored. */
+  readonly failure?: StorageError;
+}
+
+/**
+ * Where an upload's held-back bytes live, and the journal policy that goes with it. One implementation per
+ * {@link HeldIn}: chunk objects in S3 ({@link S3HeldBytes}) or a run in Redis ({@link RedisHeldBytes}); the upload's
+ * journal names its own (`heldIn`), and the store and the PatchWriter only ever go through this interface.
+ *
+ * Methods that change something expect the caller to hold the upload's lock.
+ */
+export interface HeldBytes {
+  /** What journals created with this strategy record as `heldIn`. */
+  readonly kind: HeldIn;
+
+  /** This instance's copy of an upload's journal, when it can be trusted without reading S3 (else undefined). */
+  cached(uploadId: string): Promise<UploadInfo | undefined>;
+  /**
+   * The journal as the store works with it, from what `.info` holds: its held bytes listed in `pending`.
+   * @param lock the upload's lock when the caller holds it (only then may the journal be cached)
+   */
+  load(stored: StoredJournal, lock?: UploadLock): Promise<UploadInfo>;
+  /** Writes the journal to `.info`. */
+  save(info: UploadInfo): Promise<void>;
+
+  /** How a write of a body of `expectedBytes` (its Content-Length, when known) goes. */
+  planWrite(info: UploadInfo, expectedBytes: number | undefined): Promise<WritePlan>;
+  /**
+   * The first `bytes` of `held` (to cut a part from held bytes alone), and the rest. S3 chunk objects are only ever
+   * cut whole: together they hold less than a part, so a part never ends inside one.
+   */
+  split(held: readonly HeldKey[], bytes: number): [HeldKey[], HeldKey[]];
+  /** The bytes of `held`, in order; the stream fails if they cannot all be read. */
+  read(uploadId: string, held: readonly HeldKey[], signal: AbortSignal): Readable;
+  /**
+   * Holds `spool`'s bytes, which start at offset `at`, after `held` (the upload's held bytes before them, possibly
+   * none). Returns the held bytes after that.
+   */
+  hold(info: UploadInfo, held: readonly HeldKey[], spool: SpoolFile, at: number, lock: UploadLock): Promise<HeldKey[]>;
+  /** Records what a write stored: saves the journal (as this strategy's policy says), cleans up, returns it. */
+  commit(before: UploadInfo, written: WrittenBytes, lock: UploadLock): Promise<UploadInfo>;
+
+  /** The upload is finished (its journal saved): nothing of it needs holding any more. */
+  finished(info: UploadInfo): Promise<void>;
+  /** Removes every held byte of the upload and whatever else this strategy keeps of it (termination). */
+  drop(info: UploadInfo): Promise<void>;
+}

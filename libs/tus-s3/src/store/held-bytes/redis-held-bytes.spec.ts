@@ -1,0 +1,186 @@
+/**
+ * RedisHeldBytes, the `holdBackIn: 'redis'` strategy, through the S3Store it serves: a real redis-server started
+ * here, S3 in memory. What the end-to-end suite checks over HTTP, here close to the code: small bodies go to Redis
+ * and leave the journal alone, parts are flushed in the background and adopted, lost bytes lower the offset, and
+ * the strategy's own connection is closed on shutdown.
+ */
+import { randomBytes } from 'node:crypto';
+import { Readable } from 'node:stream';
+import { S3Client } from '@aws-sdk/client-s3';
+import { EventEmitterModule } from '@nestjs/event-emitter';
+import { Test } from '@nestjs/testing';
+import Redis from 'ioredis';
+import { FakeS3 } from '../../../../../test/support/fake-s3';
+import { freePorts, RedisMaster, waitForRedisServerBinary } from '../../../../../test/support/redis-masters';
+import { heldRun } from '../../../../../test/support/redis-runs';
+import { MemoryLocker } from '../../locker/memory-locker';
+import { TUS_HELD_BYTES } from '../../tus-s3.constants';
+import { TusS3Module } from '../../tus-s3.module';
+import { resolveOptions } from '../../tus-s3.options';
+import { S3Objects } from '../s3-objects';
+import { S3Store } from '../s3-store';
+import { isHeldBytesMissing } from '../store-errors';
+import { Upload } from '../tus-data-store';
+import { UploadInfo } from '../upload-info';
+import { createHeldBytesRedis } from './redis-client';
+import { RedisHeldBytes } from './redis-held-bytes';
+
+jest.setTimeout(30_000);
+
+const KiB = 1024;
+const keyPrefix = 'spec:';
+const s3 = new FakeS3();
+const locker = new MemoryLocker();
+
+describe('RedisHeldBytes', () => {
+  let master: RedisMaster;
+  let redis: Redis;
+  let held: RedisHeldBytes;
+  let tus: S3Store;
+
+  beforeAll(async () => {
+    await waitForRedisServerBinary();
+    const [port] = await freePorts(1, 6600);
+    master = new RedisMaster(port);
+    await master.start();
+    redis = new Redis(master.url);
+  });
+  afterAll(async () => {
+    held?.close();
+    redis?.disconnect();
+    await master?.stop();
+  });
+  beforeEach(async () => {
+    s3.reset();
+    await redis.flushall();
+    held?.close();
+    const options = resolveOptions({
+      bucket: 'uploads',
+      objectPrefix: 'p/',
+      partSize: { min: 5 * KiB, preferred: 8 * KiB },
+      holdBackIn: 'redis',
+      redis: { urls: [master.url], keyPrefix },
+    });
+    const client = new S3Client({ region: 'us-east-1' });
+    held = new RedisHeldBytes(createHeldBytesRedis(options.redis), new S3Objects(client, options.bucket), {
+      objectPrefix: options.objectPrefix,
+      keyPrefix,
+      minPartSize: options.minPartSize,
+      equalParts: false,
+    });
+    let ids = 0;
+    tus = new S3Store(client, options, { now: () => new Date('2026-01-01T00:00:00.000Z') }, () => `upload${++ids}`, held);
+  });
+
+  async function write(upload: Upload, data: Buffer, store = tus) {
+    const lock = await locker.lock(upload.id);
+    try {
+      return await store.write(upload, Readable.from([data]), lock, { maxBytes: Infinity, expectedBytes: data.length });
+    } finally {
+      await lock.release();
+    }
+  }
+
+  async function current(id: string): Promise<Upload> {
+    const lock = await locker.lock(id);
+    try {
+      return await tus.get(id, lock);
+    } finally {
+      await lock.release();
+    }
+  }
+
+  it('appends a small body to the run in Redis and leaves the journal in S3 alone', async () => {
+    const upload = await tus.create({ size: 40 * KiB, metadataHeader: '', metadata: {} });
+    const journal = s3.body('uploads/p/upload1.info');
+    expect(s3.json('uploads/p/upload1.info')).toMatchObject({ heldIn: 'redis', pending: [] });
+    const data = randomBytes(3 * KiB);
+
+    const outcome = await write(upload, data);
+
+    expect(outcome.upload.offset).toBe(3 * KiB);
+    expect((await heldRun(redis, keyPrefix, 'upload1'))?.equals(data)).toBe(true);
+    expect(s3.body('uploads/p/upload1.info')).toBe(journal); // not written again
+    expect(s3.names('uploads/p/upload1.chunk.')).toEqual([]);
+    expect((await current('upload1')).offset).toBe(3 * KiB);
+  });
+
+  it('plans small bodies whole, and equal parts while a flusher may be cutting them', async () => {
+    const journal = { id: 'upload1', partSize: 8 * KiB, pending: [] } as unknown as UploadInfo;
+    expect(await held.planWrite(journal, 4 * KiB)).toEqual({ holdWhole: true, equalParts: true });
+    expect(await held.planWrite(journal, 6 * KiB)).toEqual({ holdWhole: false, equalParts: false });
+    expect(await held.planWrite(journal, undefined)).toEqual({ holdWhole: false, equalParts: false });
+    const full = { ...journal, pending: [{ in: 'redis', base: 0, size: 8 * KiB, skip: 0 }] } as UploadInfo;
+    expect(await held.planWrite(full, 6 * KiB)).toEqual({ holdWhole: false, equalParts: true });
+    await redis.set(`${keyPrefix}flushing:upload1`, '1');
+    expect(await held.planWrite(journal, 6 * KiB)).toEqual({ holdWhole: false, equalParts: true });
+  });
+
+  it('uploads full parts in the background, and a later request adopts them without writing the journal yet', async () => {
+    const data = randomBytes(20 * KiB);
+    let upload = await tus.create({ size: data.length, metadataHeader: '', metadata: {} });
+    for (let offset = 0; offset < 12 * KiB; offset += 3 * KiB) upload = (await write(upload, data.subarray(offset, offset + 3 * KiB))).upload;
+    await held.beforeApplicationShutdown(); // waits for the flusher
+
+    expect(await redis.hlen(`${keyPrefix}flushed:upload1`)).toBe(1);
+    expect(s3.uploads.get('mpu-1')!.parts.get(1)!.body).toEqual(data.subarray(0, 8 * KiB));
+    const outcome = await write(await current('upload1'), data.subarray(12 * KiB, 15 * KiB));
+    expect(outcome.upload.offset).toBe(15 * KiB);
+    expect(s3.json('uploads/p/upload1.info').parts).toEqual([]); // adopted from Redis, saved once 8 have gathered
+    expect(await redis.get(`${keyPrefix}run:upload1:0`)).toMatch(/^0{11}15360/); // the same run, grown
+
+    await write(await current('upload1'), data.subarray(15 * KiB));
+    await held.beforeApplicationShutdown();
+    expect(s3.body('uploads/p/upload1')).toEqual(data);
+    expect(await redis.keys(`${keyPrefix}*`)).toEqual([]);
+  });
+
+  it('lowers the offset to the parts when Redis lost held bytes, so the client resends them', async () => {
+    const data = randomBytes(6 * KiB);
+    const upload = await tus.create({ size: data.length, metadataHeader: '', metadata: {} });
+    await write(upload, data.subarray(0, 4 * KiB));
+    await redis.del(await redis.keys(`${keyPrefix}seg:upload1:*`)); // evicted; the run's index is still there
+    // Another instance, which has no copy of the segments in memory.
+    const options = resolveOptions({ bucket: 'uploads', objectPrefix: 'p/', holdBackIn: 'redis', redis: { urls: [master.url], keyPrefix } });
+    const client = new S3Client({ region: 'us-east-1' });
+    const config = { objectPrefix: 'p/', keyPrefix, minPartSize: 5 * KiB, equalParts: false };
+    const elsewhere = new RedisHeldBytes(createHeldBytesRedis(options.redis), new S3Objects(client, 'uploads'), config);
+    const other = new S3Store(client, options, { now: () => new Date() }, () => 'x', elsewhere);
+
+    let outcome;
+    try {
+      outcome = await write(await other.get('upload1'), data.subarray(4 * KiB), other); // completes: cuts the run into the last part
+    } finally {
+      elsewhere.close();
+    }
+
+    expect(isHeldBytesMissing(outcome.failure)).toBe(true);
+    expect(outcome.upload.offset).toBe(0);
+    expect(await redis.keys(`${keyPrefix}run:*`)).toEqual([]);
+    expect((await current('upload1')).offset).toBe(0);
+  });
+
+  it('has a connection of its own, which the module closes on shutdown', async () => {
+    const names = async () => ((await redis.client('LIST')) as string).match(/name=tus-held-bytes /g)?.length ?? 0;
+    const before = await names();
+    const moduleRef = await Test.createTestingModule({
+      imports: [EventEmitterModule.forRoot(), TusS3Module.forRoot({ bucket: 'uploads', s3: { region: 'us-east-1' }, holdBackIn: 'redis', redis: { urls: [master.url], keyPrefix } })],
+    }).compile();
+    try {
+      await moduleRef.init();
+      expect(moduleRef.get(TUS_HELD_BYTES)).toBeInstanceOf(RedisHeldBytes);
+      await waitFor(async () => (await names()) === before + 1);
+    } finally {
+      await moduleRef.close();
+    }
+    await waitFor(async () => (await names()) === before);
+  });
+});
+
+async function waitFor(condition: () => Promise<boolean>, timeoutMs = 10_000): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  while (!(await condition())) {
+    if (Date.now() > deadline) throw new Error('condition not met in time');
+    await new Promise((resolve) => setTimeout(resolve, 20));
+  }
+}

@@ -1,0 +1,138 @@
+import { randomBytes } from 'node:crypto';
+import { S3Client } from '@aws-sdk/client-s3';
+import { drain, FakeS3 } from '../../../../../test/support/fake-s3';
+import { MemoryLocker } from '../../locker/memory-locker';
+import { InfoObjects } from '../info-objects';
+import { ObjectKeys } from '../object-keys';
+import { S3Objects } from '../s3-objects';
+import { SpoolFile } from '../spool-file';
+import { StoredJournal, UploadInfo } from '../upload-info';
+import type { HeldKey } from './held-bytes';
+import { S3HeldBytes } from './s3-held-bytes';
+
+const s3 = new FakeS3();
+const objects = new S3Objects(new S3Client({ region: 'us-east-1' }), 'b');
+const keys = new ObjectKeys('p/');
+const held = new S3HeldBytes(objects, keys, new InfoObjects(objects, keys));
+const locker = new MemoryLocker();
+
+const chunk = (name: string, size: number): HeldKey => ({ in: 's3', key: `p/abc.chunk.${name}`, size });
+
+function journal(overrides: Partial<UploadInfo> = {}): UploadInfo {
+  return {
+    id: 'abc',
+    size: 100,
+    metadataHeader: '',
+    metadata: {},
+    createdAt: '2026-01-01T00:00:00.000Z',
+    multipartUploadId: 'mpu-1',
+    partSize: 50,
+    parts: [],
+    heldIn: 's3',
+    pending: [],
+    finishedAt: null,
+    ...overrides,
+  };
+}
+
+async function spoolOf(data: Buffer): Promise<SpoolFile> {
+  const spool = await SpoolFile.create(undefined);
+  await spool.write(data);
+  await spool.close();
+  return spool;
+}
+
+beforeEach(() => s3.reset());
+
+describe('S3HeldBytes', () => {
+  it('holds bytes as one more chunk object, named by the offset where they start, after those held already', async () => {
+    const lock = await locker.lock('abc');
+    const data = randomBytes(30);
+    const spool = await spoolOf(data);
+    try {
+      const before = [chunk('0.aa', 10)];
+      const after = await held.hold(journal(), before, spool, 10, lock);
+      expect(after).toEqual([before[0], { in: 's3', key: expect.stringMatching(/^p\/abc\.chunk\.10\.[0-9a-f]{8}$/), size: 30 }]);
+      expect(s3.body(`b/${(after[1] as { key: string }).key}`)).toEqual(data);
+    } finally {
+      await spool.dispose();
+      await lock.release();
+    }
+  });
+
+  it('reads chunk objects in order into one stream, more of them than it asks for ahead', async () => {
+    const pieces = Array.from({ length: 7 }, (_, i) => randomBytes(5 + i));
+    const chunks = pieces.map((bytes, i) => {
+      s3.objects.set(`b/p/abc.chunk.${i}.aa`, { body: bytes });
+      return chunk(`${i}.aa`, bytes.length);
+    });
+    expect(await drain(held.read('abc', chunks, new AbortController().signal))).toEqual(Buffer.concat(pieces));
+  });
+
+  it('fails the stream when a chunk object is missing', async () => {
+    s3.objects.set('b/p/abc.chunk.0.aa', { body: randomBytes(5) });
+    await expect(drain(held.read('abc', [chunk('0.aa', 5), chunk('5.bb', 5)], new AbortController().signal))).rejects.toThrow('NoSuchKey');
+  });
+
+  it('splits held chunks only between objects: a part never ends inside one', () => {
+    const chunks = [chunk('0.a', 10), chunk('10.b', 20), chunk('30.c', 5)];
+    expect(held.split(chunks, 30)).toEqual([chunks.slice(0, 2), chunks.slice(2)]);
+    expect(held.split(chunks, 0)).toEqual([[], chunks]);
+    expect(held.split(chunks, 35)).toEqual([chunks, []]);
+    expect(() => held.split(chunks, 15)).toThrow('cannot be split');
+  });
+
+  it('never holds a body back whole, nor forces equal parts', async () => {
+    expect(await held.planWrite()).toEqual({ holdWhole: false, equalParts: false });
+  });
+
+  it('commits a write: saves the journal, listing chunks as .info always did, then deletes the chunks now in parts', async () => {
+    const lock = await locker.lock('abc');
+    try {
+      s3.objects.set('b/p/abc.chunk.0.aa', { body: randomBytes(10) });
+      const before = journal({ pending: [chunk('0.aa', 10)] });
+      const part = { partNumber: 1, size: 50, etag: '"e1"' };
+      const after = await held.commit(
+        before,
+        { parts: [part], pending: [chunk('50.bb', 7)], consumed: [chunk('0.aa', 10)], bytesReceived: 47, stop: 'end' },
+        lock,
+      );
+      expect(after).toEqual({ ...before, parts: [part], pending: [chunk('50.bb', 7)] });
+      expect(s3.json('b/p/abc.info')).toEqual({ ...journalStored(before), parts: [part], pending: [{ key: 'p/abc.chunk.50.bb', size: 7 }] });
+      expect(s3.names('b/p/abc.chunk.')).toEqual([]);
+    } finally {
+      await lock.release();
+    }
+  });
+
+  it('commits a write that stored nothing without touching S3', async () => {
+    const lock = await locker.lock('abc');
+    try {
+      const before = journal({ pending: [chunk('0.aa', 10)] });
+      await held.commit(before, { parts: [], pending: [...before.pending], consumed: [], bytesReceived: 0, stop: 'client-aborted' }, lock);
+      expect(s3.mock.calls()).toHaveLength(0);
+    } finally {
+      await lock.release();
+    }
+  });
+
+  it('loads the chunks .info lists as held keys, and saves them back in the same format', async () => {
+    const stored: StoredJournal = { ...journalStored(journal()), pending: [{ key: 'p/abc.chunk.0.aa', size: 10 }] };
+    const loaded = await held.load(stored);
+    expect(loaded).toEqual(journal({ pending: [chunk('0.aa', 10)] }));
+    await held.save(loaded);
+    expect(s3.json('b/p/abc.info')).toEqual(stored);
+  });
+
+  it('drops every chunk object of an upload', async () => {
+    s3.objects.set('b/p/abc.chunk.0.aa', { body: randomBytes(10) });
+    s3.objects.set('b/p/abc.chunk.10.bb', { body: randomBytes(10) });
+    await held.drop(journal({ pending: [chunk('0.aa', 10), chunk('10.bb', 10), chunk('20.gone', 10)] }));
+    expect(s3.names()).toEqual([]);
+  });
+});
+
+function journalStored(info: UploadInfo): StoredJournal {
+  const { heldIn: _heldIn, ...rest } = info;
+  return { version: 1, ...rest, pending: [] };
+}

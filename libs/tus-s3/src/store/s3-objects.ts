@@ -1,0 +1,211 @@
+import { Readable } from 'node:stream';
+import {
+  AbortMultipartUploadCommand,
+  CompleteMultipartUploadCommand,
+  CopyObjectCommand,
+  CreateMultipartUploadCommand,
+  DeleteObjectCommand,
+  GetObjectCommand,
+  HeadObjectCommand,
+  PutObjectCommand,
+  S3Client,
+  UploadPartCommand,
+  UploadPartCopyCommand,
+} from '@aws-sdk/client-s3';
+import { Logger } from '@nestjs/common';
+import { contentTypeOf } from '../protocol/content-type';
+import { UploadMetadata } from '../protocol/metadata';
+import { toS3Metadata } from './ascii-metadata';
+import { sendWithBody } from './body-guard';
+import { isS3NotFound, StorageError } from './store-errors';
+import type { ByteRange, UploadContent } from './tus-data-store';
+import type { UploadedPart } from './upload-info';
+
+/**
+ * The S3 requests the store makes, on one bucket. Calls a request answers with 503 when they fail are logged and
+ * turn into a StorageError here (`what` says what failed); the few whose failures their callers judge (part and
+ * chunk transfers, reads of the journal) come back as the SDK threw them.
+ */
+export class S3Objects {
+  private readonly logger = new Logger('S3Store');
+
+  constructor(
+    readonly client: S3Client,
+    readonly bucket: string,
+  ) {}
+
+  /** Starts the multipart upload that becomes the object `key`; returns its UploadId. */
+  async createMultipartUpload(key: string, metadata: UploadMetadata): Promise<string> {
+    const created = await this.call('create the multipart upload', () =>
+      this.client.send(
+        new CreateMultipartUploadCommand({
+          Bucket: this.bucket,
+          Key: key,
+          ContentType: contentTypeOf(metadata).mime,
+          Metadata: toS3Metadata(metadata),
+        }),
+      ),
+    );
+    return created.UploadId!;
+  }
+
+  /**
+   * Uploads a part from a stream we compose (see sendWithBody: a failing body aborts the request). Returns the ETag,
+   * when S3 sent one; failures come back as thrown.
+   */
+  async uploadPart(
+    key: string,
+    uploadId: string,
+    part: { partNumber: number; size: number; body: Readable },
+    signal: AbortSignal | undefined,
+  ): Promise<string | undefined> {
+    const output = await sendWithBody(part.body, signal, (abortSignal) =>
+      this.client.send(
+        new UploadPartCommand({
+          Bucket: this.bucket,
+          Key: key,
+          UploadId: uploadId,
+          PartNumber: part.partNumber,
+          ContentLength: part.size,
+          Body: part.body,
+        }),
+        { abortSignal },
+      ),
+    );
+    return output.ETag;
+  }
+
+  /** Part `partNumber` of the multipart upload of `key`, copied server-side from the object `sourceKey`. */
+  async copyPart(key: string, uploadId: string, partNumber: number, sourceKey: string, what: string, signal: AbortSignal): Promise<string> {
+    const output = await this.call(what, () =>
+      this.client.send(
+        new UploadPartCopyCommand({
+          Bucket: this.bucket,
+          Key: key,
+          UploadId: uploadId,
+          PartNumber: partNumber,
+          CopySource: this.copySource(sourceKey),
+        }),
+        { abortSignal: signal },
+      ),
+    );
+    return output.CopyPartResult!.ETag!;
+  }
+
+  async completeMultipartUpload(key: string, uploadId: string, parts: readonly UploadedPart[]): Promise<void> {
+    await this.call('complete the multipart upload', () =>
+      this.client.send(
+        new CompleteMultipartUploadCommand({
+          Bucket: this.bucket,
+          Key: key,
+          UploadId: uploadId,
+          MultipartUpload: { Parts: parts.map((p) => ({ PartNumber: p.partNumber, ETag: p.etag })) },
+        }),
+      ),
+    );
+  }
+
+  /** Aborts a multipart upload; one that is gone already is fine. */
+  async abortMultipartUpload(key: string, uploadId: string, what = 'abort the multipart upload'): Promise<void> {
+    await this.ignoreMissing(what, () => this.client.send(new AbortMultipartUploadCommand({ Bucket: this.bucket, Key: key, UploadId: uploadId })));
+  }
+
+  /** The final object of an upload without bytes (S3 cannot complete a multipart upload without parts). */
+  async putEmptyObject(key: string, metadata: UploadMetadata): Promise<void> {
+    await this.call('store the empty upload', () =>
+      this.client.send(
+        new PutObjectCommand({
+          Bucket: this.bucket,
+          Key: key,
+          Body: '',
+          ContentLength: 0,
+          ContentType: contentTypeOf(metadata).mime,
+          Metadata: toS3Metadata(metadata),
+        }),
+      ),
+    );
+  }
+
+  async putJson(key: string, body: string, what: string): Promise<void> {
+    await this.call(what, () =>
+      this.client.send(new PutObjectCommand({ Bucket: this.bucket, Key: key, Body: body, ContentType: 'application/json' })),
+    );
+  }
+
+  /** Stores a stream we compose (see sendWithBody); failures come back as thrown. */
+  async putStream(key: string, body: Readable, size: number, signal: AbortSignal | undefined): Promise<void> {
+    await sendWithBody(body, signal, (abortSignal) =>
+      this.client.send(new PutObjectCommand({ Bucket: this.bucket, Key: key, Body: body, ContentLength: size }), { abortSignal }),
+    );
+  }
+
+  /** The object's bytes, as a stream; failures (a missing object too) come back as thrown. */
+  async getStream(key: string, signal?: AbortSignal): Promise<Readable> {
+    const object = await this.client.send(new GetObjectCommand({ Bucket: this.bucket, Key: key }), { abortSignal: signal });
+    return object.Body as Readable;
+  }
+
+  /** The object's bytes as text; failures (a missing object too) come back as thrown. */
+  async getText(key: string): Promise<string> {
+    const object = await this.client.send(new GetObjectCommand({ Bucket: this.bucket, Key: key }));
+    return object.Body!.transformToString('utf8');
+  }
+
+  /** An object, or a byte range of it, to answer a download. `fallbackLength` when S3 does not say. */
+  async read(key: string, range: ByteRange | undefined, fallbackLength: number): Promise<UploadContent> {
+    const output = await this.call('read the upload', () =>
+      this.client.send(
+        new GetObjectCommand({ Bucket: this.bucket, Key: key, Range: range ? `bytes=${range.start}-${range.end}` : undefined }),
+      ),
+    );
+    return {
+      body: output.Body as Readable,
+      contentLength: output.ContentLength ?? (range ? range.end - range.start + 1 : fallbackLength),
+    };
+  }
+
+  /** Server-side copy of `sourceKey` to another bucket (a single CopyObject: up to 5 GiB). */
+  async copyObject(sourceKey: string, to: { bucket: string; key: string }): Promise<void> {
+    await this.call(`copy the upload to ${to.bucket}`, () =>
+      this.client.send(new CopyObjectCommand({ Bucket: to.bucket, Key: to.key, CopySource: this.copySource(sourceKey) })),
+    );
+  }
+
+  /** Whether an object exists. */
+  async exists(key: string): Promise<boolean> {
+    try {
+      await this.client.send(new HeadObjectCommand({ Bucket: this.bucket, Key: key }));
+      return true;
+    } catch (error) {
+      if (isS3NotFound(error)) return false;
+      throw new StorageError(`could not check whether ${key} exists`, error);
+    }
+  }
+
+  /** Deletes an object; one that is gone already is fine. */
+  async delete(key: string): Promise<void> {
+    await this.ignoreMissing(`delete ${key}`, () => this.client.send(new DeleteObjectCommand({ Bucket: this.bucket, Key: key })));
+  }
+
+  private copySource(key: string): string {
+    return `${this.bucket}/${encodeURIComponent(key).replace(/%2F/g, '/')}`;
+  }
+
+  private async ignoreMissing(what: string, call: () => Promise<unknown>): Promise<void> {
+    try {
+      await call();
+    } catch (error) {
+      if (isS3NotFound(error)) return;
+      throw new StorageError(`could not ${what}`, error);
+    }
+  }
+
+  private async call<T>(what: string, call: () => Promise<T>): Promise<T> {
+    try {
+      return await call();
+    } catch (error) {
+      this.logger.warn(`S3 failed to ${what}: ${(error as Error)?.name}: ${(error as Error)?.message}`);
+      throw new StorageError(`could not ${what}`, error);
+    }
+  }
+}

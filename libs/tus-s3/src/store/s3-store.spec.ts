@@ -1,0 +1,279 @@
+import { randomBytes } from 'node:crypto';
+import { Readable } from 'node:stream';
+import { S3Client } from '@aws-sdk/client-s3';
+import { FakeS3, drain } from '../../../../test/support/fake-s3';
+import { MemoryLocker } from '../locker/memory-locker';
+import { resolveOptions, TusS3ModuleOptions } from '../tus-s3.options';
+import { S3Store } from './s3-store';
+import { UploadNotFoundError } from './store-errors';
+import { Upload } from './tus-data-store';
+
+const KiB = 1024;
+const s3 = new FakeS3();
+const locker = new MemoryLocker();
+let ids: number;
+
+/** Parts of 8 KiB, 5 KiB at least: the rules of S3's megabytes, at a size a spec can afford. */
+function store(options: Partial<TusS3ModuleOptions> = {}): S3Store {
+  const resolved = resolveOptions({ bucket: 'uploads', objectPrefix: 'p/', partSize: { min: 5 * KiB, preferred: 8 * KiB }, maxSize: 64 * KiB * KiB, ...options });
+  const clock = { now: () => new Date('2026-01-01T00:00:00.000Z') };
+  return new S3Store(new S3Client({ region: 'us-east-1' }), resolved, clock, () => `upload${++ids}`, null);
+}
+
+function body(data: Buffer): Readable {
+  const pieces: Buffer[] = [];
+  for (let i = 0; i < data.length; i += 3000) pieces.push(data.subarray(i, i + 3000));
+  return Readable.from(pieces);
+}
+
+async function write(tus: S3Store, upload: Upload, data: Buffer) {
+  const lock = await locker.lock(upload.id);
+  try {
+    return await tus.write(upload, body(data), lock, { maxBytes: Infinity, expectedBytes: data.length });
+  } finally {
+    await lock.release();
+  }
+}
+
+async function withLock<T>(id: string, action: (lock: Awaited<ReturnType<MemoryLocker['lock']>>) => Promise<T>): Promise<T> {
+  const lock = await locker.lock(id);
+  try {
+    return await action(lock);
+  } finally {
+    await lock.release();
+  }
+}
+
+beforeEach(() => {
+  s3.reset();
+  ids = 0;
+});
+
+describe('S3Store', () => {
+  it('creates an upload: a multipart upload, and its journal in .info', async () => {
+    const upload = await store().create({ size: 20 * KiB, metadataHeader: 'filename bWVudS50eHQ=', metadata: { filename: 'menu.txt' } });
+
+    expect(upload).toEqual({
+      id: 'upload1',
+      size: 20 * KiB,
+      offset: 0,
+      metadata: { filename: 'menu.txt' },
+      metadataHeader: 'filename bWVudS50eHQ=',
+      createdAt: '2026-01-01T00:00:00.000Z',
+      finishedAt: null,
+      location: { bucket: 'uploads', key: 'p/upload1' },
+    });
+    expect(s3.uploads.get('mpu-1')?.name).toBe('uploads/p/upload1');
+    expect(s3.json('uploads/p/upload1.info')).toEqual({
+      version: 1,
+      id: 'upload1',
+      size: 20 * KiB,
+      metadataHeader: 'filename bWVudS50eHQ=',
+      metadata: { filename: 'menu.txt' },
+      createdAt: '2026-01-01T00:00:00.000Z',
+      multipartUploadId: 'mpu-1',
+      partSize: 8 * KiB,
+      parts: [],
+      pending: [],
+      finishedAt: null,
+    });
+  });
+
+  it('finishes an upload of size 0 at once: the final object is written whole, no multipart upload', async () => {
+    const upload = await store().create({ size: 0, metadataHeader: '', metadata: {} });
+
+    expect(upload.finishedAt).toBe('2026-01-01T00:00:00.000Z');
+    expect(s3.body('uploads/p/upload1')).toEqual(Buffer.alloc(0));
+    expect(s3.uploads.size).toBe(0);
+    expect(s3.json('uploads/p/upload1.info')).toMatchObject({ multipartUploadId: null, finishedAt: '2026-01-01T00:00:00.000Z', pending: [] });
+  });
+
+  it('says an upload is not found when it has no .info, or its id could never name one', async () => {
+    await expect(store().get('nothing')).rejects.toBeInstanceOf(UploadNotFoundError);
+    await expect(store().get('../p/upload1')).rejects.toBeInstanceOf(UploadNotFoundError);
+    expect(s3.counts()).toEqual({ GetObject: 1 });
+  });
+
+  it('cuts a body into parts and holds back the rest as a chunk object, then saves the journal', async () => {
+    const tus = store();
+    const data = randomBytes(19 * KiB);
+    const outcome = await write(tus, await tus.create({ size: 40 * KiB, metadataHeader: '', metadata: {} }), data);
+
+    expect(outcome.stop).toBe('end');
+    expect(outcome.failure).toBeUndefined();
+    expect(outcome.upload.offset).toBe(19 * KiB);
+    const [chunk] = s3.names('uploads/p/upload1.chunk.');
+    expect(chunk).toMatch(/^uploads\/p\/upload1\.chunk\.16384\.[0-9a-f]{8}$/);
+    expect(s3.body(chunk)).toEqual(data.subarray(16 * KiB));
+    expect([...s3.uploads.get('mpu-1')!.parts.values()].map((p) => p.body)).toEqual([data.subarray(0, 8 * KiB), data.subarray(8 * KiB, 16 * KiB)]);
+    const journal = s3.json('uploads/p/upload1.info');
+    expect(journal.parts).toEqual([
+      { partNumber: 1, size: 8 * KiB, etag: expect.any(String) },
+      { partNumber: 2, size: 8 * KiB, etag: expect.any(String) },
+    ]);
+    expect(journal.pending).toEqual([{ key: chunk.slice('uploads/'.length), size: 3 * KiB }]); // the format as it always was
+    expect(journal.heldIn).toBeUndefined();
+    expect((await tus.get('upload1')).offset).toBe(19 * KiB);
+  });
+
+  it('folds the held-back chunk into the next part and deletes it once the journal no longer lists it', async () => {
+    const tus = store();
+    const data = randomBytes(30 * KiB);
+    await write(tus, await tus.create({ size: data.length, metadataHeader: '', metadata: {} }), data.subarray(0, 3 * KiB));
+    const [first] = s3.names('uploads/p/upload1.chunk.');
+
+    const outcome = await write(tus, await tus.get('upload1'), data.subarray(3 * KiB, 9 * KiB));
+
+    expect(outcome.upload.offset).toBe(9 * KiB);
+    expect(s3.uploads.get('mpu-1')!.parts.get(1)!.body).toEqual(data.subarray(0, 8 * KiB));
+    const chunks = s3.names('uploads/p/upload1.chunk.');
+    expect(chunks).not.toContain(first);
+    expect(chunks).toEqual([expect.stringMatching(/^uploads\/p\/upload1\.chunk\.8192\./)]);
+    expect(s3.json('uploads/p/upload1.info')).toMatchObject({ parts: [{ partNumber: 1, size: 8 * KiB }], pending: [{ size: KiB }] });
+  });
+
+  it('finishes an upload when its last bytes arrive: the rest is the last part, the multipart upload completed', async () => {
+    const tus = store();
+    const data = randomBytes(13 * KiB);
+    const outcome = await write(tus, await tus.create({ size: data.length, metadataHeader: '', metadata: {} }), data);
+
+    expect(outcome.upload.finishedAt).toBe('2026-01-01T00:00:00.000Z');
+    expect(s3.body('uploads/p/upload1')).toEqual(data);
+    expect(s3.uploads.size).toBe(0);
+    expect(s3.names('uploads/p/upload1.chunk.')).toEqual([]);
+  });
+
+  it('declares a deferred length, and finishes an upload whose bytes are all there by folding its held tail', async () => {
+    const tus = store();
+    const data = randomBytes(11 * KiB);
+    await write(tus, await tus.create({ size: null, metadataHeader: '', metadata: {} }), data);
+    expect(s3.names('uploads/p/upload1.chunk.')).toHaveLength(1);
+
+    const declared = await withLock('upload1', async (lock) => tus.declareLength(await tus.get('upload1', lock), data.length, lock));
+
+    expect(declared).toMatchObject({ size: data.length, offset: data.length, finishedAt: '2026-01-01T00:00:00.000Z' });
+    expect(s3.body('uploads/p/upload1')).toEqual(data);
+    expect(s3.names('uploads/p/upload1.chunk.')).toEqual([]);
+    expect(s3.json('uploads/p/upload1.info')).toMatchObject({ size: data.length, multipartUploadId: null, pending: [] });
+  });
+
+  it('declares a deferred length that more bytes are still to reach', async () => {
+    const tus = store();
+    await write(tus, await tus.create({ size: null, metadataHeader: '', metadata: {} }), randomBytes(KiB));
+    const declared = await withLock('upload1', async (lock) => tus.declareLength(await tus.get('upload1', lock), 2 * KiB, lock));
+    expect(declared).toMatchObject({ size: 2 * KiB, offset: KiB, finishedAt: null });
+    expect(s3.json('uploads/p/upload1.info').size).toBe(2 * KiB);
+  });
+
+  it('terminates an upload: multipart upload, held-back chunks and journal go', async () => {
+    const tus = store();
+    await write(tus, await tus.create({ size: 40 * KiB, metadataHeader: '', metadata: {} }), randomBytes(11 * KiB));
+    expect(s3.names('uploads/p/upload1')).toHaveLength(2); // .info and a chunk
+
+    await withLock('upload1', async (lock) => tus.terminate(await tus.get('upload1', lock), lock));
+
+    expect(s3.names()).toEqual([]);
+    expect(s3.uploads.size).toBe(0);
+    await expect(tus.get('upload1')).rejects.toBeInstanceOf(UploadNotFoundError);
+  });
+
+  it('terminates a finished upload with its final object', async () => {
+    const tus = store();
+    await write(tus, await tus.create({ size: KiB, metadataHeader: '', metadata: {} }), randomBytes(KiB));
+    await withLock('upload1', async (lock) => tus.terminate(await tus.get('upload1', lock), lock));
+    expect(s3.names()).toEqual([]);
+  });
+
+  it('reads a finished upload, or a range of it, and says a missing final object is not found', async () => {
+    const tus = store();
+    const data = randomBytes(3 * KiB);
+    const { upload } = await write(tus, await tus.create({ size: data.length, metadataHeader: '', metadata: {} }), data);
+    const whole = await tus.read(upload);
+    expect(whole.contentLength).toBe(data.length);
+    expect(await drain(whole.body)).toEqual(data);
+    const range = await tus.read(upload, { start: 10, end: 19 });
+    expect(await drain(range.body)).toEqual(data.subarray(10, 20));
+    s3.objects.delete('uploads/p/upload1');
+    await expect(tus.read(upload)).rejects.toBeInstanceOf(UploadNotFoundError);
+  });
+
+  it('concatenates partial uploads that can be parts by UploadPartCopy: no byte passes through the server', async () => {
+    const tus = store();
+    const first = randomBytes(6 * KiB);
+    const second = randomBytes(2 * KiB);
+    const partials: Upload[] = [];
+    for (const data of [first, second]) {
+      const created = await tus.create({ size: data.length, metadataHeader: '', metadata: {}, concat: { kind: 'partial' } });
+      partials.push((await write(tus, created, data)).upload);
+    }
+    const final = await tus.create({ size: 8 * KiB, metadataHeader: '', metadata: {}, concat: { kind: 'final', uploadIds: ['upload1', 'upload2'], header: 'final;a b' } });
+    const uploadParts = s3.counts().UploadPart;
+
+    const outcome = await withLock(final.id, (lock) => tus.concatenate(final, partials, lock));
+
+    expect(outcome.upload).toMatchObject({ offset: 8 * KiB, finishedAt: '2026-01-01T00:00:00.000Z', concat: { kind: 'final' } });
+    expect(s3.body('uploads/p/upload3')).toEqual(Buffer.concat([first, second]));
+    expect(s3.counts()).toMatchObject({ UploadPartCopy: 2, UploadPart: uploadParts });
+    expect(s3.json('uploads/p/upload3.info').parts).toEqual([
+      { partNumber: 1, size: 6 * KiB, etag: expect.any(String) },
+      { partNumber: 2, size: 2 * KiB, etag: expect.any(String) },
+    ]);
+  });
+
+  it('concatenates partial uploads too small to be parts by streaming them through the write path', async () => {
+    const tus = store();
+    const pieces = [randomBytes(KiB), randomBytes(2 * KiB)];
+    const partials: Upload[] = [];
+    for (const data of pieces) {
+      const created = await tus.create({ size: data.length, metadataHeader: '', metadata: {}, concat: { kind: 'partial' } });
+      partials.push((await write(tus, created, data)).upload);
+    }
+    const final = await tus.create({ size: 3 * KiB, metadataHeader: '', metadata: {}, concat: { kind: 'final', uploadIds: ['upload1', 'upload2'], header: 'final;a b' } });
+    const outcome = await withLock(final.id, (lock) => tus.concatenate(final, partials, lock));
+    expect(outcome.stop).toBe('end');
+    expect(s3.body('uploads/p/upload3')).toEqual(Buffer.concat(pieces));
+    expect(s3.counts().UploadPartCopy).toBeUndefined();
+  });
+
+  it('copies a finished upload to copyOnFinish, server-side, and nowhere without it', async () => {
+    const tus = store({ copyOnFinish: { bucket: 'archive', prefix: 'done/' } });
+    const data = randomBytes(KiB);
+    const { upload } = await write(tus, await tus.create({ size: data.length, metadataHeader: '', metadata: {} }), data);
+
+    expect(await tus.copyFinished(upload)).toEqual({ bucket: 'archive', key: 'done/upload1' });
+    expect(s3.body('archive/done/upload1')).toEqual(data);
+    const withoutCopies = store();
+    expect(await withoutCopies.copyFinished(await withoutCopies.get('upload1'))).toBeUndefined();
+  });
+
+  it('continues an upload whose journal an earlier version wrote, and keeps its format', async () => {
+    const data = randomBytes(10 * KiB);
+    s3.uploads.set('mpu-old', { name: 'uploads/p/old', parts: new Map() });
+    s3.objects.set('uploads/p/old.chunk.0.0badc0de', { body: data.subarray(0, 2 * KiB) });
+    const journal = {
+      version: 1,
+      id: 'old',
+      size: data.length,
+      metadataHeader: '',
+      metadata: {},
+      createdAt: '2025-12-31T00:00:00.000Z',
+      multipartUploadId: 'mpu-old',
+      partSize: 8 * KiB,
+      parts: [],
+      pending: [{ key: 'p/old.chunk.0.0badc0de', size: 2 * KiB }],
+      finishedAt: null,
+    };
+    s3.objects.set('uploads/p/old.info', { body: Buffer.from(JSON.stringify(journal)) });
+    const tus = store();
+    expect((await tus.get('old')).offset).toBe(2 * KiB);
+
+    await write(tus, await tus.get('old'), data.subarray(2 * KiB, 9 * KiB));
+
+    expect(s3.json('uploads/p/old.info')).toEqual({
+      ...journal,
+      parts: [{ partNumber: 1, size: 8 * KiB, etag: expect.any(String) }],
+      pending: [{ key: expect.stringMatching(/^p\/old\.chunk\.8192\.[0-9a-f]{8}$/), size: KiB }],
+    });
+    expect(s3.names('uploads/p/old.chunk.0.')).toEqual([]);
+  });
+});
