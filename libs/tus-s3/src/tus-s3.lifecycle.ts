@@ -2,11 +2,10 @@ import { CreateBucketCommand, HeadBucketCommand, S3Client } from '@aws-sdk/clien
 import { Inject, Injectable, Logger, OnApplicationBootstrap, OnApplicationShutdown } from '@nestjs/common';
 import type { Redis } from 'ioredis';
 import { isS3NotFound } from './store/store-errors';
-import { RedisHeldBytes } from './store/redis-held-bytes';
-import { TUS_HELD_BYTES, TUS_REDIS_CLIENTS, TUS_S3_CLIENT, TUS_S3_OPTIONS } from './tus-s3.constants';
+import { TUS_REDIS_CLIENTS, TUS_S3_CLIENT, TUS_S3_OPTIONS } from './tus-s3.constants';
 import type { ResolvedTusS3Options } from './tus-s3.options';
 
-/** Start-up checks and orderly shutdown of the connections this module opened (never those the user passed in). */
+/** Start-up checks, and shutdown of the clients this module opened for everyone (never those the user passed in). */
 @Injectable()
 export class TusS3Lifecycle implements OnApplicationBootstrap, OnApplicationShutdown {
   private readonly logger = new Logger('TusS3');
@@ -15,7 +14,6 @@ export class TusS3Lifecycle implements OnApplicationBootstrap, OnApplicationShut
     @Inject(TUS_S3_OPTIONS) private readonly options: ResolvedTusS3Options,
     @Inject(TUS_S3_CLIENT) private readonly client: S3Client,
     @Inject(TUS_REDIS_CLIENTS) private readonly redis: Redis[],
-    @Inject(TUS_HELD_BYTES) private readonly held: RedisHeldBytes | null,
   ) {}
 
   async onApplicationBootstrap(): Promise<void> {
@@ -26,8 +24,7 @@ export class TusS3Lifecycle implements OnApplicationBootstrap, OnApplicationShut
   }
 
   onApplicationShutdown(): void {
-    // The locker frees what it owns in its own onModuleDestroy (which runs before this); the clients are ours.
-    this.held?.close();
+    // The locker and the held-bytes store free what they own in their own hooks; these clients are the module's.
     if (!this.options.redis.clients) this.redis.forEach((client) => client.disconnect());
     if (!this.options.s3Client) this.client.destroy();
   }
