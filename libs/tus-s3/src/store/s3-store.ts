@@ -69,7 +69,7 @@ export class S3Store implements TusDataStore, ConcatenationCapable, FinishedCopy
     this.keys = new ObjectKeys(options.objectPrefix);
     const infos = new InfoObjects(this.objects, this.keys);
     const inS3 = new S3HeldBytes(this.objects, this.keys, infos);
-    this.journals = heldInRedis ? new Journals(infos, heldInRedis, inS3) : new Journals(infos, inS3);
+    this.journals = heldInRedis ? new Journals(infos, heldInRedis, [inS3]) : new Journals(infos, inS3);
     this.concatenation = new Concatenation(this.objects, this.keys, options);
     this.writerConfig = {
       objects: this.objects,
