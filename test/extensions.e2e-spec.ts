@@ -8,7 +8,13 @@ let t: TestApp;
 beforeAll(async () => {
   t = await startTestApp({
     options: {
-      extensions: { 'creation-with-upload': false, 'creation-defer-length': false, termination: false, concatenation: false },
+      extensions: {
+        'creation-with-upload': false,
+        'creation-defer-length': false,
+        termination: false,
+        concatenation: false,
+        checksum: false,
+      },
     },
   });
 });
@@ -31,6 +37,19 @@ it.each([
   expect(reply.status).toBe(400);
   expect(reply.text).toContain(`the ${name} extension is switched off`);
   expect(await t.s3.keys(t.prefix)).toEqual(before);
+});
+
+it('refuses a PATCH with Upload-Checksum with 400 when checksum is off, and keeps nothing', async () => {
+  const url = (await call('POST', t.endpoint, { 'Upload-Length': 3 })).get('location')!;
+  const headers = {
+    'Content-Type': 'application/offset+octet-stream',
+    'Upload-Offset': 0,
+    'Upload-Checksum': 'sha1 qZk+NkcGgWq6PiVxeFDCbJzQ2J0=',
+  };
+  const reply = await call('PATCH', url, headers, 'abc');
+  expect(reply.status).toBe(400);
+  expect(reply.text).toContain('the checksum extension is switched off');
+  expect((await call('HEAD', url)).get('upload-offset')).toBe('0');
 });
 
 it('answers DELETE with 405 when termination is off, and the upload stays', async () => {

@@ -14,7 +14,7 @@ import { idOf } from './support/tus-client';
 // helpers
 
 const OCTET = 'application/offset+octet-stream';
-const EXTENSIONS = ['concatenation', 'creation', 'creation-with-upload', 'creation-defer-length', 'termination'];
+const EXTENSIONS = ['checksum', 'concatenation', 'creation', 'creation-with-upload', 'creation-defer-length', 'termination'];
 
 /** Sends raw bytes on a socket and returns the status code of the answer (for requests node:http would not send). */
 function rawRequest(origin: string, text: string): Promise<number> {

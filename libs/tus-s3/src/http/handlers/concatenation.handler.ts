@@ -13,6 +13,9 @@ import { UploadLocks } from '../upload-locks';
 import { uploadIdOfUrl } from '../upload-url';
 import { UploadWrites } from '../upload-writes';
 
+/** Partial uploads read from storage at once. */
+const READ_AT_ONCE = 16;
+
 /**
  * POST with `Upload-Concat: final;<urls>`: a new upload made of finished partial uploads, in order. Their locks are
  * held while the bytes are copied (so none is terminated half-way); the final upload is complete when the answer
@@ -47,8 +50,11 @@ export class ConcatenationHandler {
     if (hasBody(req)) throw TusErrors.badRequest('a final upload cannot carry data: send it in the partial uploads');
     const uploadIds = concat.urls.map((url) => uploadIdOfUrl(url, this.mountPath, requestPathOf(req)));
 
+    // Refuse a list naming a missing or unfinished upload before taking hundreds of locks one by one; the partials
+    // are read again under their locks, since one may be terminated meanwhile.
+    await this.finishedPartials(uploadIds);
     const final = await this.locks.withLocks(uploadIds, async () => {
-      const partials = await Promise.all(uploadIds.map((id) => this.finishedPartial(id)));
+      const partials = await this.finishedPartials(uploadIds);
       const size = partials.reduce((sum, p) => sum + (p.size ?? 0), 0);
       const planned = await this.rules.plan(req, size, { kind: 'final', uploadIds, header });
       const created = await store.create(planned.upload).catch((error: unknown) => {
@@ -71,6 +77,14 @@ export class ConcatenationHandler {
     });
     await this.writes.announce(final);
     send(res, 201, { Location: this.rules.locationOf(req, final.id) });
+  }
+
+  private async finishedPartials(uploadIds: readonly string[]): Promise<Upload[]> {
+    const partials: Upload[] = [];
+    for (let i = 0; i < uploadIds.length; i += READ_AT_ONCE) {
+      partials.push(...(await Promise.all(uploadIds.slice(i, i + READ_AT_ONCE).map((id) => this.finishedPartial(id)))));
+    }
+    return partials;
   }
 
   private async finishedPartial(id: string): Promise<Upload> {
