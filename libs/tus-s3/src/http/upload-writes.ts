@@ -9,6 +9,7 @@ import { TusErrors } from '../protocol/tus-error';
 import { TusDataStore, Upload, WriteOutcome } from '../store/tus-data-store';
 import { parseContentLength, TusRequest } from './request';
 import { send } from './tus-response';
+import { FinishedAnnouncements } from './announcements';
 import { UploadLocks } from './upload-locks';
 
 /**
@@ -23,6 +24,7 @@ export class UploadWrites {
     @Inject(TUS_S3_OPTIONS) private readonly options: ResolvedTusS3Options,
     private readonly locks: UploadLocks,
     private readonly events: UploadEvents,
+    private readonly announcements: FinishedAnnouncements,
   ) {}
 
   /**
@@ -59,7 +61,7 @@ export class UploadWrites {
 
   /**
    * An upload whose last byte just arrived, after its lock was released: the app's `beforeFinish` may still refuse
-   * it (then it is terminated, leaving nothing behind); otherwise it is copied and announced.
+   * it (then it is terminated, leaving nothing behind); otherwise it is copied and announced (see FinishedAnnouncements).
    */
   async finished(req: TusRequest, upload: Upload): Promise<void> {
     try {
@@ -69,7 +71,7 @@ export class UploadWrites {
       this.events.terminated(upload);
       throw refusal;
     }
-    await this.events.finished(upload);
+    await this.announcements.deliver(upload);
   }
 
   /** Answers a write: 201 for a creation, 204 for a PATCH; 413 when the body went past the upload's length. */
