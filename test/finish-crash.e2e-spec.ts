@@ -44,7 +44,10 @@ async function startApp(prefix: string, crash: boolean): Promise<{ proc: Watched
 }
 
 async function create(endpoint: string, size: number): Promise<string> {
-  const created = await fetch(endpoint, { method: 'POST', headers: { ...TUS, 'Upload-Length': String(size), 'Upload-Metadata': 'filename Y3Jhc2guYmlu' } });
+  const created = await fetch(endpoint, {
+    method: 'POST',
+    headers: { ...TUS, 'Upload-Length': String(size), 'Upload-Metadata': 'filename Y3Jhc2guYmlu' },
+  });
   expect(created.status).toBe(201);
   return created.headers.get('location')!;
 }
@@ -73,7 +76,8 @@ describe('a finished upload survives a crash before its copy and upload.finished
 
   afterAll(async () => {
     for (const proc of procs) await proc.stop();
-    for (const key of await uploads.keys(prefix)) await client.send(new DeleteObjectCommand({ Bucket: TEST_BUCKET, Key: key }));
+    for (const key of await uploads.keys(prefix))
+      await client.send(new DeleteObjectCommand({ Bucket: TEST_BUCKET, Key: key }));
     for (const id of ids) await client.send(new DeleteObjectCommand({ Bucket: COPY_BUCKET, Key: `copies/${id}` }));
     client.destroy();
   });
@@ -116,7 +120,11 @@ describe('a finished upload survives a crash before its copy and upload.finished
     expect(copied.ETag).toMatch(/-3"$/); // a multipart copy: 5 + 5 + 2 MiB, by UploadPartCopy with byte ranges
     expect(await copies.multipartUploads(`copies/${id}`)).toBe(0);
     const after = await uploads.info(`${prefix}${id}.info`);
-    expect(after.announce).toMatchObject({ due: false, attempt: 2, copy: { bucket: COPY_BUCKET, key: `copies/${id}`, done: true } });
+    expect(after.announce).toMatchObject({
+      due: false,
+      attempt: 2,
+      copy: { bucket: COPY_BUCKET, key: `copies/${id}`, done: true },
+    });
 
     // 3. Delivered: touching it again announces nothing more.
     await fetch(url.replace(crashing.endpoint, restarted.endpoint), { method: 'HEAD', headers: TUS });
@@ -129,7 +137,12 @@ describe('a finished upload survives a crash before its copy and upload.finished
     const otherId = otherUrl.split('/').pop()!;
     ids.push(otherId);
     expect((await patch(otherUrl, other)).status).toBe(204);
-    expect(await finishedLines(restarted.proc, otherId)).toEqual({ id: otherId, copy: { bucket: COPY_BUCKET, key: `copies/${otherId}` }, attempt: 1, replayed: false });
+    expect(await finishedLines(restarted.proc, otherId)).toEqual({
+      id: otherId,
+      copy: { bucket: COPY_BUCKET, key: `copies/${otherId}` },
+      attempt: 1,
+      replayed: false,
+    });
     expect((await copies.bytes(`copies/${otherId}`)).equals(other)).toBe(true);
     expect((await uploads.info(`${prefix}${otherId}.info`)).announce).toMatchObject({ due: false, attempt: 1 });
   });

@@ -9,6 +9,7 @@
  */
 import 'reflect-metadata';
 import { writeSync } from 'node:fs';
+import type { Server } from 'node:http';
 import { AddressInfo } from 'node:net';
 import { Injectable, Module } from '@nestjs/common';
 import { NestFactory } from '@nestjs/core';
@@ -44,7 +45,12 @@ class CrashingListener {
       createBucket: true,
       redis: { urls: env.redisUrls },
       lock: { ttlMs: 2_000 },
-      copyOnFinish: { bucket: process.env.FINISH_CRASH_COPY_BUCKET!, prefix: 'copies/', multipartAbove: 5 * MiB, partSize: 5 * MiB },
+      copyOnFinish: {
+        bucket: process.env.FINISH_CRASH_COPY_BUCKET!,
+        prefix: 'copies/',
+        multipartAbove: 5 * MiB,
+        partSize: 5 * MiB,
+      },
       announcementGraceMs: 1_000,
     }),
   ],
@@ -56,7 +62,8 @@ async function main(): Promise<void> {
   const app = await NestFactory.create(FinishCrashAppModule, { logger: ['error', 'warn'] });
   app.enableShutdownHooks();
   await app.listen(0, '127.0.0.1');
-  writeSync(1, `LISTENING ${(app.getHttpServer().address() as AddressInfo).port}\n`);
+  const server = app.getHttpServer() as Server;
+  writeSync(1, `LISTENING ${(server.address() as AddressInfo).port}\n`);
 }
 
 void main();

@@ -2,7 +2,13 @@ import { Inject, Injectable, Logger } from '@nestjs/common';
 import { UploadEvents } from '../events/upload-events';
 import type { UploadLock } from '../locker/locker.interface';
 import { UploadNotFoundError } from '../store/store-errors';
-import { AnnouncementCapable, supportsAnnouncements, supportsFinishedCopy, TusDataStore, Upload } from '../store/tus-data-store';
+import {
+  AnnouncementCapable,
+  supportsAnnouncements,
+  supportsFinishedCopy,
+  TusDataStore,
+  Upload,
+} from '../store/tus-data-store';
 import { Clock, TUS_CLOCK, TUS_S3_OPTIONS, TUS_STORE } from '../tus-s3.constants';
 import type { ResolvedTusS3Options } from '../tus-s3.options';
 import { UploadLocks } from './upload-locks';
@@ -36,14 +42,16 @@ export class FinishedAnnouncements {
 
   /**
    * For every request that read an upload: when its delivery is overdue, takes it over in the background (the
-   * request is not kept waiting). Never throws.
+   * request need not wait: the promise never rejects, and resolves once the takeover is over).
    */
-  resume(upload: Upload): void {
+  async resume(upload: Upload): Promise<void> {
     const store = this.store;
     if (!supportsAnnouncements(store) || !this.overdue(store, upload) || this.delivering.has(upload.id)) return;
     this.delivering.add(upload.id);
-    void this.takeOver(store, upload.id)
-      .catch((error) => this.logger.warn(`upload ${upload.id}: resuming its upload.finished failed: ${(error as Error).message}`))
+    await this.takeOver(store, upload.id)
+      .catch((error) =>
+        this.logger.warn(`upload ${upload.id}: resuming its upload.finished failed: ${(error as Error).message}`),
+      )
       .finally(() => this.delivering.delete(upload.id));
   }
 
@@ -54,17 +62,27 @@ export class FinishedAnnouncements {
       return this.overdue(store, upload) ? store.claimAnnouncement(upload, lock) : undefined;
     });
     if (!claimed) return;
-    this.logger.warn(`upload ${id}: upload.finished was not delivered in time; delivering it again (attempt ${store.dueAnnouncement(claimed)?.attempt})`);
+    this.logger.warn(
+      `upload ${id}: upload.finished was not delivered in time; delivering it again (attempt ${store.dueAnnouncement(claimed)?.attempt})`,
+    );
     await this.deliverDue(store, claimed, true);
   }
 
   private overdue(store: AnnouncementCapable, upload: Upload): boolean {
     const due = store.dueAnnouncement(upload);
-    return due !== undefined && this.clock.now().getTime() - Date.parse(due.claimedAt) >= this.options.announcementGraceMs;
+    return (
+      due !== undefined && this.clock.now().getTime() - Date.parse(due.claimedAt) >= this.options.announcementGraceMs
+    );
   }
 
   private async deliverDue(store: TusDataStore & AnnouncementCapable, upload: Upload, tracked = false): Promise<void> {
     if (!tracked) this.delivering.add(upload.id);
+    // A copy of many GiB outlasts the grace period: keep the claim fresh so that no other instance starts over.
+    const renewal = setInterval(
+      () => void this.record(upload.id, (fresh, lock) => store.renewAnnouncementClaim(fresh, lock)),
+      Math.max(this.options.announcementGraceMs / 3, 100),
+    );
+    renewal.unref();
     try {
       const due = store.dueAnnouncement(upload)!;
       if (due.copy && !due.copied && supportsFinishedCopy(store)) {
@@ -72,7 +90,9 @@ export class FinishedAnnouncements {
           await store.copyFinished(upload);
         } catch (error) {
           // Left due: a request after the grace period tries again, and only then is upload.finished emitted.
-          this.logger.error(`upload ${upload.id}: copying the finished upload failed (retried later): ${(error as Error).message}`);
+          this.logger.error(
+            `upload ${upload.id}: copying the finished upload failed (retried later): ${(error as Error).message}`,
+          );
           return;
         }
         await this.record(upload.id, (fresh, lock) => store.markCopied(fresh, lock));
@@ -80,6 +100,7 @@ export class FinishedAnnouncements {
       await this.events.announceFinished(upload, due.copy, due.attempt);
       await this.record(upload.id, (fresh, lock) => store.markAnnounced(fresh, lock));
     } finally {
+      clearInterval(renewal);
       if (!tracked) this.delivering.delete(upload.id);
     }
   }
@@ -90,7 +111,9 @@ export class FinishedAnnouncements {
       await this.locks.withLock(id, async (lock) => change(await this.store.get(id, lock), lock));
     } catch (error) {
       if (error instanceof UploadNotFoundError) return; // terminated meanwhile
-      this.logger.warn(`upload ${id}: could not record the delivery (it may be delivered again): ${(error as Error).message}`);
+      this.logger.warn(
+        `upload ${id}: could not record the delivery (it may be delivered again): ${(error as Error).message}`,
+      );
     }
   }
 }

@@ -6,6 +6,7 @@ import {
   HeadObjectCommand,
   S3Client,
   UploadPartCopyCommand,
+  UploadPartCopyCommandInput,
 } from '@aws-sdk/client-s3';
 import { mockClient } from 'aws-sdk-client-mock';
 import { copyFinishedObject, copyRanges, DEFAULT_FINISHED_COPY, FinishedCopyPlan } from './finished-copy';
@@ -22,7 +23,9 @@ beforeEach(() => {
   s3.reset();
   s3.on(HeadObjectCommand).resolves({ ContentType: 'text/plain', Metadata: { filename: 'a.txt' } });
   s3.on(CreateMultipartUploadCommand).resolves({ UploadId: 'copy-1' });
-  s3.on(UploadPartCopyCommand).callsFake(async (input) => ({ CopyPartResult: { ETag: `"etag-${input.PartNumber}"` } }));
+  s3.on(UploadPartCopyCommand).callsFake((input: UploadPartCopyCommandInput) =>
+    Promise.resolve({ CopyPartResult: { ETag: `"etag-${input.PartNumber}"` } }),
+  );
   s3.on(CompleteMultipartUploadCommand).resolves({});
   s3.on(AbortMultipartUploadCommand).resolves({});
   s3.on(CopyObjectCommand).resolves({});
@@ -53,14 +56,18 @@ describe('copyFinishedObject', () => {
   it('uses a single CopyObject up to the threshold', async () => {
     await copyFinishedObject(objects, 'p/u1', 100, to, plan);
 
-    expect(s3.commandCalls(CopyObjectCommand)[0].args[0].input).toMatchObject({ Bucket: 'archive', Key: 'done/u1', CopySource: 'uploads/p/u1' });
+    expect(s3.commandCalls(CopyObjectCommand)[0].args[0].input).toMatchObject({
+      Bucket: 'archive',
+      Key: 'done/u1',
+      CopySource: 'uploads/p/u1',
+    });
     expect(s3.commandCalls(CreateMultipartUploadCommand)).toHaveLength(0);
   });
 
   it('above it, copies byte ranges in parallel into a multipart upload with the source metadata, and completes it', async () => {
     let running = 0;
     let most = 0;
-    s3.on(UploadPartCopyCommand).callsFake(async (input) => {
+    s3.on(UploadPartCopyCommand).callsFake(async (input: UploadPartCopyCommandInput) => {
       most = Math.max(most, ++running);
       await new Promise((resolve) => setTimeout(resolve, 5));
       running--;
@@ -82,7 +89,9 @@ describe('copyFinishedObject', () => {
       [3, 'bytes=60-89'],
       [4, 'bytes=90-100'],
     ]);
-    expect(copies.every((c) => c.Bucket === 'archive' && c.UploadId === 'copy-1' && c.CopySource === 'uploads/p/u1')).toBe(true);
+    expect(
+      copies.every((c) => c.Bucket === 'archive' && c.UploadId === 'copy-1' && c.CopySource === 'uploads/p/u1'),
+    ).toBe(true);
     expect(most).toBe(2);
     expect(s3.commandCalls(CompleteMultipartUploadCommand)[0].args[0].input).toEqual({
       Bucket: 'archive',
@@ -94,16 +103,22 @@ describe('copyFinishedObject', () => {
   });
 
   it('aborts the multipart copy when a part fails mid-way, after the parts in flight settled, and starts no more', async () => {
-    s3.on(UploadPartCopyCommand).callsFake(async (input) => {
+    s3.on(UploadPartCopyCommand).callsFake(async (input: UploadPartCopyCommandInput) => {
       await new Promise((resolve) => setTimeout(resolve, 5));
       if (input.PartNumber === 2) throw Object.assign(new Error('slow down'), { name: 'SlowDown' });
       return { CopyPartResult: { ETag: `"etag-${input.PartNumber}"` } };
     });
 
-    await expect(copyFinishedObject(objects, 'p/u1', 200, to, plan)).rejects.toThrow('could not copy part 2 to archive');
+    await expect(copyFinishedObject(objects, 'p/u1', 200, to, plan)).rejects.toThrow(
+      'could not copy part 2 to archive',
+    );
 
     expect(s3.commandCalls(UploadPartCopyCommand).length).toBeLessThan(7); // 7 parts planned, 2 at a time
     expect(s3.commandCalls(CompleteMultipartUploadCommand)).toHaveLength(0);
-    expect(s3.commandCalls(AbortMultipartUploadCommand)[0].args[0].input).toEqual({ Bucket: 'archive', Key: 'done/u1', UploadId: 'copy-1' });
+    expect(s3.commandCalls(AbortMultipartUploadCommand)[0].args[0].input).toEqual({
+      Bucket: 'archive',
+      Key: 'done/u1',
+      UploadId: 'copy-1',
+    });
   });
 });

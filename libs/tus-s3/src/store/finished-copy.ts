@@ -17,13 +17,19 @@ export interface FinishedCopyPlan {
   concurrency: number;
 }
 
-export const DEFAULT_FINISHED_COPY: FinishedCopyPlan = { multipartAbove: 5 * GiB, partSize: 512 * MiB, maxParts: 10_000, concurrency: 4 };
+export const DEFAULT_FINISHED_COPY: FinishedCopyPlan = {
+  multipartAbove: 5 * GiB,
+  partSize: 512 * MiB,
+  maxParts: 10_000,
+  concurrency: 4,
+};
 
 /** The byte ranges of a multipart copy of `size` bytes: `max(partSize, ceil(size / maxParts))` each, the last shorter. */
 export function copyRanges(size: number, plan: Pick<FinishedCopyPlan, 'partSize' | 'maxParts'>): ByteRange[] {
   const partSize = Math.max(plan.partSize, Math.ceil(size / plan.maxParts));
   const ranges: ByteRange[] = [];
-  for (let start = 0; start < size; start += partSize) ranges.push({ start, end: Math.min(start + partSize, size) - 1 });
+  for (let start = 0; start < size; start += partSize)
+    ranges.push({ start, end: Math.min(start + partSize, size) - 1 });
   return ranges;
 }
 

@@ -211,6 +211,10 @@ export class S3Store implements TusDataStore, ConcatenationCapable, FinishedCopy
     return this.updateAnnouncement(upload, lock, (a) => ({ ...a, attempt: a.attempt + 1, claimedAt: this.clock.now().toISOString() }));
   }
 
+  async renewAnnouncementClaim(upload: Upload, lock: UploadLock): Promise<Upload> {
+    return this.updateAnnouncement(upload, lock, (a) => ({ ...a, claimedAt: this.clock.now().toISOString() }));
+  }
+
   async markCopied(upload: Upload, lock: UploadLock): Promise<Upload> {
     return this.updateAnnouncement(upload, lock, (a) => (a.copy ? { ...a, copy: { ...a.copy, done: true } } : a));
   }

@@ -152,6 +152,8 @@ export interface AnnouncementCapable {
   dueAnnouncement(upload: Upload): DueAnnouncement | undefined;
   /** Starts a new attempt at a due announcement: counts it and records its start. */
   claimAnnouncement(upload: Upload, lock: UploadLock): Promise<Upload>;
+  /** Moves the current attempt's start to now (a long copy still running): no takeover while it is fresh. */
+  renewAnnouncementClaim(upload: Upload, lock: UploadLock): Promise<Upload>;
   /** Records that the copy exists. */
   markCopied(upload: Upload, lock: UploadLock): Promise<Upload>;
   /** Records that `upload.finished` was delivered. */

@@ -32,7 +32,7 @@ export class DownloadHandler {
       upload = await this.locks.withLock(uploadId, (lock) => this.store.get(uploadId, lock));
       if (!isFinished(upload)) throw TusErrors.badRequest('the upload is not finished yet; only finished uploads can be downloaded');
     }
-    this.announcements.resume(upload);
+    void this.announcements.resume(upload);
     const size = upload.size ?? 0;
     const range = parseRange(tusHeader(req, 'Range'), size);
     if (range.kind === 'unsatisfiable') {

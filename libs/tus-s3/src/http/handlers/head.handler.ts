@@ -21,7 +21,7 @@ export class HeadHandler {
   async handle(req: TusRequest, res: ServerResponse, uploadId: string): Promise<void> {
     const upload = await this.locks.withLock(uploadId, (lock) => this.store.get(uploadId, lock));
     await this.hooks.onUploadRequest?.({ req, upload, kind: 'head' });
-    this.announcements.resume(upload);
+    void this.announcements.resume(upload);
     const concat = upload.concat;
     send(
       res,

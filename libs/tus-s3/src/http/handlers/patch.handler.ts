@@ -60,7 +60,7 @@ export class PatchHandler {
     });
 
     if (!isFinished(before) && isFinished(after)) await this.writes.finished(req, after);
-    else if (isFinished(after)) this.announcements.resume(after);
+    else if (isFinished(after)) void this.announcements.resume(after);
     if (outcome) return this.writes.answer(req, res, outcome);
     send(res, 204, { 'Upload-Offset': after.offset });
   }
