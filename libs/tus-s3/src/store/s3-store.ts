@@ -268,7 +268,7 @@ export class S3Store implements TusDataStore, ConcatenationCapable, FinishedCopy
     if (!info.announce?.due) return upload;
     const updated: UploadInfo = { ...info, announce: change(info.announce) };
     lock.assertHeld();
-    await this.journals.save(updated);
+    await this.journals.saveFinished(updated);
     return this.viewOf(updated);
   }
 
