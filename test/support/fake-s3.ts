@@ -7,6 +7,7 @@ import {
   CreateMultipartUploadCommand,
   DeleteObjectCommand,
   GetObjectCommand,
+  HeadObjectCommand,
   PutObjectCommand,
   S3Client,
   UploadPartCommand,
@@ -50,6 +51,11 @@ export class FakeS3 {
       this.objects.delete(`${input.Bucket}/${input.Key}`);
       return {};
     });
+    this.mock.on(HeadObjectCommand).callsFake(async (input) => {
+      const object = this.objects.get(`${input.Bucket}/${input.Key}`);
+      if (!object) throw notFound('NotFound');
+      return { ContentLength: object.body.length, ContentType: object.contentType, Metadata: object.metadata };
+    });
     this.mock.on(CreateMultipartUploadCommand).callsFake(async (input) => {
       const id = `mpu-${this.nextUpload++}`;
       this.uploads.set(id, { name: `${input.Bucket}/${input.Key}`, parts: new Map() });
@@ -63,7 +69,9 @@ export class FakeS3 {
     this.mock.on(UploadPartCopyCommand).callsFake(async (input) => {
       const source = this.objects.get(decodeURIComponent(input.CopySource));
       if (!source) throw notFound('NoSuchKey');
-      return { CopyPartResult: { ETag: this.storePart(input, source.body) } };
+      const range = /^bytes=(\d+)-(\d+)$/.exec(input.CopySourceRange ?? '');
+      const body = range ? source.body.subarray(Number(range[1]), Number(range[2]) + 1) : source.body;
+      return { CopyPartResult: { ETag: this.storePart(input, body) } };
     });
     this.mock.on(CompleteMultipartUploadCommand).callsFake(async (input) => {
       const upload = this.uploadOf(input);

@@ -20,6 +20,8 @@ export type {
   TusDataStore,
   ConcatenationCapable,
   FinishedCopyCapable,
+  AnnouncementCapable,
+  DueAnnouncement,
   Upload,
   UploadConcat,
   NewUpload,
@@ -30,7 +32,7 @@ export type {
   WriteStop,
   ObjectLocation,
 } from './store/tus-data-store';
-export { isFinished } from './store/tus-data-store';
+export { isFinished, supportsAnnouncements } from './store/tus-data-store';
 export { S3Store } from './store/s3-store';
 export { UploadNotFoundError, UploadExistsError, StorageError } from './store/store-errors';
 export { createS3Client } from './store/s3-client.factory';

@@ -11,6 +11,7 @@ import { PatchHandler } from './http/handlers/patch.handler';
 import { TerminationHandler } from './http/handlers/termination.handler';
 import { TusRequestMiddleware } from './http/tus-request.middleware';
 import { TusRouter } from './http/tus-router';
+import { FinishedAnnouncements } from './http/announcements';
 import { UploadLocks } from './http/upload-locks';
 import { UploadWrites } from './http/upload-writes';
 import { S3Store } from './store/s3-store';
@@ -34,6 +35,7 @@ import { tusS3Providers } from './tus-s3.providers';
 
 const httpProviders = [
   UploadLocks,
+  FinishedAnnouncements,
   UploadWrites,
   CreationRules,
   OptionsHandler,

@@ -40,7 +40,19 @@ export interface TusS3ModuleOptions {
   redis?: { urls?: string[]; clients?: Redis[]; keyPrefix?: string };
   lock?: Partial<LockOptions>;
   /** Copy every finished upload to another bucket (the copy survives termination). */
-  copyOnFinish?: { bucket: string; prefix?: string };
+  copyOnFinish?: {
+    bucket: string;
+    prefix?: string;
+    /** @internal Objects above this many bytes are copied part by part (default 5 GiB, S3's CopyObject limit); tests lower it. */
+    multipartAbove?: number;
+    /** @internal The part size of a multipart copy (default 512 MiB, grown to fit 10,000 parts); tests lower it. */
+    partSize?: number;
+  };
+  /**
+   * @internal How old an undelivered `upload.finished` must be before another request takes it over (default 10 s): the
+   * instance that finished the upload normally delivers it well before.
+   */
+  announcementGraceMs?: number;
   /** Honour X-Forwarded-Host/-Proto when building Location URLs (only behind a proxy you trust). Default false. */
   trustProxy?: boolean;
   /** Create the bucket at start-up when it is missing. For demos and tests, not production. */
@@ -97,7 +109,8 @@ export interface ResolvedTusS3Options {
   cors?: { origins: '*' | string[]; credentials: boolean; maxAgeSeconds: number };
   redis: { urls: string[]; clients?: Redis[]; keyPrefix: string };
   lock: Partial<LockOptions>;
-  copyOnFinish?: { bucket: string; prefix: string };
+  copyOnFinish?: { bucket: string; prefix: string; multipartAbove?: number; partSize?: number };
+  announcementGraceMs: number;
   trustProxy: boolean;
   createBucket: boolean;
   terminateFinished: boolean;
@@ -176,7 +189,13 @@ export function resolveOptions(options: TusS3ModuleOptions): ResolvedTusS3Option
   let copyOnFinish: ResolvedTusS3Options['copyOnFinish'];
   if (options?.copyOnFinish) {
     if (!BUCKET_NAME.test(options.copyOnFinish.bucket ?? '')) problems.push('copyOnFinish.bucket must be a valid bucket name');
-    copyOnFinish = { bucket: options.copyOnFinish.bucket, prefix: options.copyOnFinish.prefix ?? '' };
+    const { multipartAbove, partSize } = options.copyOnFinish;
+    copyOnFinish = {
+      bucket: options.copyOnFinish.bucket,
+      prefix: options.copyOnFinish.prefix ?? '',
+      ...(multipartAbove !== undefined ? { multipartAbove: positiveInt('copyOnFinish.multipartAbove', multipartAbove, 0) } : {}),
+      ...(partSize !== undefined ? { partSize: positiveInt('copyOnFinish.partSize', partSize, 0) } : {}),
+    };
   }
 
   const switches = options?.extensions ?? {};
@@ -219,6 +238,7 @@ export function resolveOptions(options: TusS3ModuleOptions): ResolvedTusS3Option
     redis: { urls, clients: options.redis?.clients, keyPrefix: options.redis?.keyPrefix ?? 'tus:' },
     lock: options.lock ?? {},
     copyOnFinish,
+    announcementGraceMs: options.announcementGraceMs ?? 10_000,
     trustProxy: options.trustProxy ?? false,
     createBucket: options.createBucket ?? false,
     terminateFinished: options.terminateFinished ?? true,

@@ -43,7 +43,10 @@ export class UploadEvents implements OnModuleInit {
     this.emit(TusEvents.UploadTerminated, new UploadTerminatedEvent(upload));
   }
 
-  /** Copies the finished upload where `copyOnFinish` says (when the store can), then announces it. */
+  /**
+   * Copies the finished upload where `copyOnFinish` says (when the store can), then announces it. For stores that do
+   * not record announcements; the module delivers through {@link UploadEvents.announceFinished} otherwise.
+   */
   async finished(upload: Upload): Promise<void> {
     let copy: UploadFinishedEvent['copy'];
     if (supportsFinishedCopy(this.store)) {
@@ -53,7 +56,20 @@ export class UploadEvents implements OnModuleInit {
         this.logger.error(`upload ${upload.id}: copying the finished upload failed: ${(error as Error).message}`);
       }
     }
-    this.emit(TusEvents.UploadFinished, new UploadFinishedEvent(upload, upload.location, copy));
+    await this.announceFinished(upload, copy);
+  }
+
+  /**
+   * Emits `upload.finished` and waits for async listeners (so that the caller may then record it as delivered). A
+   * listener that throws is logged; the event counts as delivered.
+   */
+  async announceFinished(upload: Upload, copy?: UploadFinishedEvent['copy'], attempt = 1): Promise<void> {
+    const event = new UploadFinishedEvent(upload, upload.location, copy, attempt);
+    try {
+      await this.emitter?.emitAsync(TusEvents.UploadFinished, event);
+    } catch (error) {
+      this.logger.error(`upload ${upload.id}: a listener of ${TusEvents.UploadFinished} threw: ${(error as Error).message}`);
+    }
   }
 
   private emit(name: string, event: { upload: Upload }): void {

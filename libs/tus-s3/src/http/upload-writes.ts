@@ -10,6 +10,7 @@ import { TusErrors } from '../protocol/tus-error';
 import { BeforeFinish, TusDataStore, Upload, WriteOutcome } from '../store/tus-data-store';
 import { parseContentLength, TusRequest } from './request';
 import { send } from './tus-response';
+import { FinishedAnnouncements } from './announcements';
 import { UploadLocks } from './upload-locks';
 
 /** What the app's `beforeFinish` threw, carried through the store call that asked it. */
@@ -31,6 +32,7 @@ export class UploadWrites {
     @Inject(TUS_S3_OPTIONS) private readonly options: ResolvedTusS3Options,
     private readonly events: UploadEvents,
     private readonly locks: UploadLocks,
+    private readonly announcements: FinishedAnnouncements,
   ) {}
 
   /**
@@ -100,9 +102,12 @@ export class UploadWrites {
     );
   }
 
-  /** An upload that just finished, after its lock was released: copied where `copyOnFinish` says, and announced. */
+  /**
+   * An upload that just finished, after its lock was released: copied where `copyOnFinish` says and announced, at
+   * least once even across crashes (see FinishedAnnouncements).
+   */
   announce(upload: Upload): Promise<void> {
-    return this.events.finished(upload);
+    return this.announcements.deliver(upload);
   }
 
   /**

@@ -3,7 +3,7 @@ import { isValidUploadId } from '../protocol/upload-id';
 import type { HeldBytes, HeldIn } from './held-bytes/held-bytes';
 import { InfoObjects } from './info-objects';
 import { heldInRedisNotConfigured, StorageError, UploadNotFoundError } from './store-errors';
-import type { UploadInfo } from './upload-info';
+import { toStored, UploadInfo } from './upload-info';
 
 /**
  * The uploads' journals, each with the strategy that keeps its held-back bytes: the one its journal names
@@ -46,6 +46,15 @@ export class Journals {
   /** Writes the journal as its strategy keeps it. */
   async save(info: UploadInfo): Promise<void> {
     await this.heldBytesOf(info).save(info);
+  }
+
+  /**
+   * Writes the journal of a finished upload (its announcement record changed). Nothing is held back any more and no
+   * instance caches a finished journal, so only the info object changes: no trace is left in Redis.
+   */
+  async saveFinished(info: UploadInfo): Promise<void> {
+    if (!info.finishedAt || info.pending.length > 0) throw new Error(`upload ${info.id} is not finished`);
+    await this.infos.write(toStored(info, []));
   }
 
   async delete(info: UploadInfo): Promise<void> {

@@ -92,11 +92,11 @@ export class S3Objects {
     return output.CopyPartResult!.ETag!;
   }
 
-  async completeMultipartUpload(key: string, uploadId: string, parts: readonly UploadedPart[]): Promise<void> {
+  async completeMultipartUpload(key: string, uploadId: string, parts: readonly UploadedPart[], bucket = this.bucket): Promise<void> {
     await this.call('complete the multipart upload', () =>
       this.client.send(
         new CompleteMultipartUploadCommand({
-          Bucket: this.bucket,
+          Bucket: bucket,
           Key: key,
           UploadId: uploadId,
           MultipartUpload: { Parts: parts.map((p) => ({ PartNumber: p.partNumber, ETag: p.etag })) },
@@ -106,8 +106,8 @@ export class S3Objects {
   }
 
   /** Aborts a multipart upload; one that is gone already is fine. */
-  async abortMultipartUpload(key: string, uploadId: string, what = 'abort the multipart upload'): Promise<void> {
-    await this.ignoreMissing(what, () => this.client.send(new AbortMultipartUploadCommand({ Bucket: this.bucket, Key: key, UploadId: uploadId })));
+  async abortMultipartUpload(key: string, uploadId: string, what = 'abort the multipart upload', bucket = this.bucket): Promise<void> {
+    await this.ignoreMissing(what, () => this.client.send(new AbortMultipartUploadCommand({ Bucket: bucket, Key: key, UploadId: uploadId })));
   }
 
   /** The final object of an upload without bytes (S3 cannot complete a multipart upload without parts). */
@@ -169,6 +169,42 @@ export class S3Objects {
     await this.call(`copy the upload to ${to.bucket}`, () =>
       this.client.send(new CopyObjectCommand({ Bucket: to.bucket, Key: to.key, CopySource: this.copySource(sourceKey) })),
     );
+  }
+
+  /** Starts a multipart copy of `sourceKey` to `to`, with the source's content type and metadata; returns its UploadId. */
+  async createCopyUpload(sourceKey: string, to: { bucket: string; key: string }): Promise<string> {
+    const source = await this.call('read the upload to copy', () => this.client.send(new HeadObjectCommand({ Bucket: this.bucket, Key: sourceKey })));
+    const created = await this.call(`start the multipart copy to ${to.bucket}`, () =>
+      this.client.send(
+        new CreateMultipartUploadCommand({ Bucket: to.bucket, Key: to.key, ContentType: source.ContentType, Metadata: source.Metadata }),
+      ),
+    );
+    return created.UploadId!;
+  }
+
+  /** Part `partNumber` of a multipart copy to `to`: the bytes `range` of `sourceKey`, copied server-side. */
+  async copyRange(
+    to: { bucket: string; key: string },
+    uploadId: string,
+    partNumber: number,
+    sourceKey: string,
+    range: ByteRange,
+    signal: AbortSignal,
+  ): Promise<string> {
+    const output = await this.call(`copy part ${partNumber} to ${to.bucket}`, () =>
+      this.client.send(
+        new UploadPartCopyCommand({
+          Bucket: to.bucket,
+          Key: to.key,
+          UploadId: uploadId,
+          PartNumber: partNumber,
+          CopySource: this.copySource(sourceKey),
+          CopySourceRange: `bytes=${range.start}-${range.end}`,
+        }),
+        { abortSignal: signal },
+      ),
+    );
+    return output.CopyPartResult!.ETag!;
   }
 
   /** Whether an object exists. */

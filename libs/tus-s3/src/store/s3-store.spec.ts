@@ -1,6 +1,6 @@
 import { randomBytes } from 'node:crypto';
 import { Readable } from 'node:stream';
-import { S3Client } from '@aws-sdk/client-s3';
+import { S3Client, UploadPartCopyCommand } from '@aws-sdk/client-s3';
 import { FakeS3, drain } from '../../../../test/support/fake-s3';
 import { MemoryLocker } from '../locker/memory-locker';
 import { resolveOptions, TusS3ModuleOptions } from '../tus-s3.options';
@@ -243,7 +243,55 @@ describe('S3Store', () => {
     expect(await tus.copyFinished(upload)).toEqual({ bucket: 'archive', key: 'done/upload1' });
     expect(s3.body('archive/done/upload1')).toEqual(data);
     const withoutCopies = store();
-    expect(await withoutCopies.copyFinished(await withoutCopies.get('upload1'))).toBeUndefined();
+    const { upload: plain } = await write(withoutCopies, await withoutCopies.create({ size: data.length, metadataHeader: '', metadata: {} }), data);
+    expect(await withoutCopies.copyFinished(plain)).toBeUndefined();
+    // One that finished with copyOnFinish keeps the destination its journal recorded.
+    expect(await withoutCopies.copyFinished(await withoutCopies.get('upload1'))).toEqual({ bucket: 'archive', key: 'done/upload1' });
+  });
+
+  it('records with the finish that a copy and upload.finished are due, and each as it is delivered', async () => {
+    const tus = store({ copyOnFinish: { bucket: 'archive', prefix: 'done/' } });
+    const data = randomBytes(KiB);
+    const { upload } = await write(tus, await tus.create({ size: data.length, metadataHeader: '', metadata: {} }), data);
+    const copy = { bucket: 'archive', key: 'done/upload1' };
+    expect(s3.json('uploads/p/upload1.info')).toMatchObject({
+      finishedAt: '2026-01-01T00:00:00.000Z',
+      announce: { due: true, attempt: 1, claimedAt: '2026-01-01T00:00:00.000Z', copy },
+    });
+    expect(tus.dueAnnouncement(upload)).toEqual({ attempt: 1, claimedAt: '2026-01-01T00:00:00.000Z', copy, copied: false });
+
+    const claimed = await withLock('upload1', async (lock) => tus.claimAnnouncement(await tus.get('upload1', lock), lock));
+    expect(tus.dueAnnouncement(claimed)).toMatchObject({ attempt: 2, copied: false });
+    const copied = await withLock('upload1', async (lock) => tus.markCopied(await tus.get('upload1', lock), lock));
+    expect(tus.dueAnnouncement(copied)).toMatchObject({ attempt: 2, copy, copied: true });
+    const announced = await withLock('upload1', async (lock) => tus.markAnnounced(await tus.get('upload1', lock), lock));
+    expect(tus.dueAnnouncement(announced)).toBeUndefined();
+    expect(s3.json('uploads/p/upload1.info').announce).toEqual({ due: false, attempt: 2, claimedAt: expect.any(String), copy: { ...copy, done: true } });
+    expect(tus.dueAnnouncement(await tus.get('upload1'))).toBeUndefined();
+  });
+
+  it('copies part by part above multipartAbove, with byte ranges', async () => {
+    const tus = store({ copyOnFinish: { bucket: 'archive', prefix: 'done/', multipartAbove: 2 * KiB, partSize: 5 * KiB } });
+    const data = randomBytes(12 * KiB);
+    const { upload } = await write(tus, await tus.create({ size: data.length, metadataHeader: '', metadata: {} }), data);
+
+    expect(await tus.copyFinished(upload)).toEqual({ bucket: 'archive', key: 'done/upload1' });
+    expect(s3.mock.commandCalls(UploadPartCopyCommand).map((c) => c.args[0].input.CopySourceRange)).toEqual([
+      'bytes=0-5119',
+      'bytes=5120-10239',
+      'bytes=10240-12287',
+    ]);
+    expect(s3.body('archive/done/upload1')).toEqual(data);
+  });
+
+  it('announces nothing again for a journal finished before announcements were recorded', async () => {
+    const tus = store();
+    const data = randomBytes(KiB);
+    await write(tus, await tus.create({ size: data.length, metadataHeader: '', metadata: {} }), data);
+    const { announce: _announce, ...legacy } = s3.json('uploads/p/upload1.info');
+    s3.objects.set('uploads/p/upload1.info', { body: Buffer.from(JSON.stringify(legacy)) });
+
+    expect(tus.dueAnnouncement(await tus.get('upload1'))).toBeUndefined();
   });
 
   it('continues an upload whose journal an earlier version wrote, and keeps its format', async () => {

@@ -6,6 +6,7 @@ import { isValidUploadId } from '../protocol/upload-id';
 import { Clock, IdGenerator, TUS_CLOCK, TUS_HELD_BYTES, TUS_ID_GENERATOR, TUS_S3_CLIENT, TUS_S3_OPTIONS } from '../tus-s3.constants';
 import type { ResolvedTusS3Options } from '../tus-s3.options';
 import { Concatenation } from './concatenation';
+import { copyFinishedObject, DEFAULT_FINISHED_COPY, FinishedCopyPlan } from './finished-copy';
 import type { HeldBytes } from './held-bytes/held-bytes';
 import { S3HeldBytes } from './held-bytes/s3-held-bytes';
 import { InfoObjects } from './info-objects';
@@ -16,9 +17,11 @@ import { PatchWriter, PatchWriterConfig } from './patch-writer';
 import { S3Objects } from './s3-objects';
 import { isS3NotFound, StorageError, UploadExistsError, UploadNotFoundError } from './store-errors';
 import {
+  AnnouncementCapable,
   BeforeFinish,
   ByteRange,
   ConcatenationCapable,
+  DueAnnouncement,
   FinishedCopyCapable,
   isFinished,
   NewUpload,
@@ -30,7 +33,7 @@ import {
   WriteOutcome,
   WriteStop,
 } from './tus-data-store';
-import { offsetOf, UploadInfo } from './upload-info';
+import { AnnounceRecord, offsetOf, UploadInfo } from './upload-info';
 
 /** A write as the journal sees it: the journal after it, and how it ended. */
 interface JournalWrite {
@@ -48,12 +51,13 @@ interface JournalWrite {
  * It knows nothing of HTTP; callers hold the upload's lock.
  */
 @Injectable()
-export class S3Store implements TusDataStore, ConcatenationCapable, FinishedCopyCapable {
+export class S3Store implements TusDataStore, ConcatenationCapable, FinishedCopyCapable, AnnouncementCapable {
   private readonly objects: S3Objects;
   private readonly keys: ObjectKeys;
   private readonly journals: Journals;
   private readonly concatenation: Concatenation;
   private readonly writerConfig: PatchWriterConfig;
+  private readonly copyPlan: FinishedCopyPlan;
   /** The journal behind each Upload this store handed out: callers see the upload, never its journal. */
   private readonly journalOfUpload = new WeakMap<Upload, UploadInfo>();
 
@@ -71,6 +75,12 @@ export class S3Store implements TusDataStore, ConcatenationCapable, FinishedCopy
     const inS3 = new S3HeldBytes(this.objects, this.keys, infos);
     this.journals = heldInRedis ? new Journals(infos, heldInRedis, [inS3]) : new Journals(infos, inS3);
     this.concatenation = new Concatenation(this.objects, this.keys, options);
+    const { multipartAbove, partSize } = options.copyOnFinish ?? {};
+    this.copyPlan = {
+      ...DEFAULT_FINISHED_COPY,
+      ...(multipartAbove !== undefined ? { multipartAbove } : {}),
+      ...(partSize !== undefined ? { partSize } : {}),
+    };
     this.writerConfig = {
       objects: this.objects,
       keys: this.keys,
@@ -111,7 +121,8 @@ export class S3Store implements TusDataStore, ConcatenationCapable, FinishedCopy
       return this.viewOf(info);
     }
     await this.objects.putEmptyObject(this.keys.final(id), upload.metadata);
-    const finished: UploadInfo = { ...info, finishedAt: this.clock.now().toISOString() };
+    const finishedAt = this.clock.now().toISOString();
+    const finished: UploadInfo = { ...info, finishedAt, announce: this.announceAtFinish(id, finishedAt) };
     await this.journals.save(finished);
     return this.viewOf(finished);
   }
@@ -172,14 +183,46 @@ export class S3Store implements TusDataStore, ConcatenationCapable, FinishedCopy
     return this.outcomeOf({ info: await this.finish(copied, beforeFinish), stop: 'end' });
   }
 
-  /** Server-side copy of a finished upload to `copyOnFinish` (single CopyObject: up to 5 GiB). */
+  /**
+   * Server-side copy of a finished upload to where its journal says (else `copyOnFinish`): one CopyObject up to
+   * 5 GiB, a multipart copy of byte ranges above.
+   */
   async copyFinished(upload: Upload): Promise<ObjectLocation | undefined> {
+    const info = this.journalOf(upload);
+    const recorded = info.announce?.copy;
     const target = this.options.copyOnFinish;
-    if (!target) return undefined;
-    const { id } = this.journalOf(upload);
-    const destination = { bucket: target.bucket, key: `${target.prefix}${id}` };
-    await this.objects.copyObject(this.keys.final(id), destination);
+    const destination = recorded ? { bucket: recorded.bucket, key: recorded.key } : target && { bucket: target.bucket, key: `${target.prefix}${info.id}` };
+    if (!destination) return undefined;
+    await copyFinishedObject(this.objects, this.keys.final(info.id), info.size ?? 0, destination, this.copyPlan);
     return destination;
+  }
+
+  dueAnnouncement(upload: Upload): DueAnnouncement | undefined {
+    const announce = this.journalOf(upload).announce;
+    if (!announce?.due || !upload.finishedAt) return undefined;
+    const { copy } = announce;
+    return {
+      attempt: announce.attempt,
+      claimedAt: announce.claimedAt,
+      ...(copy ? { copy: { bucket: copy.bucket, key: copy.key } } : {}),
+      copied: copy?.done === true,
+    };
+  }
+
+  async claimAnnouncement(upload: Upload, lock: UploadLock): Promise<Upload> {
+    return this.updateAnnouncement(upload, lock, (a) => ({ ...a, attempt: a.attempt + 1, claimedAt: this.clock.now().toISOString() }));
+  }
+
+  async renewAnnouncementClaim(upload: Upload, lock: UploadLock): Promise<Upload> {
+    return this.updateAnnouncement(upload, lock, (a) => ({ ...a, claimedAt: this.clock.now().toISOString() }));
+  }
+
+  async markCopied(upload: Upload, lock: UploadLock): Promise<Upload> {
+    return this.updateAnnouncement(upload, lock, (a) => (a.copy ? { ...a, copy: { ...a.copy, done: true } } : a));
+  }
+
+  async markAnnounced(upload: Upload, lock: UploadLock): Promise<Upload> {
+    return this.updateAnnouncement(upload, lock, (a) => ({ ...a, due: false }));
   }
 
   /**
@@ -210,10 +253,28 @@ export class S3Store implements TusDataStore, ConcatenationCapable, FinishedCopy
       await this.objects.putEmptyObject(key, info.metadata);
       if (info.multipartUploadId) await this.objects.abortMultipartUpload(key, info.multipartUploadId, 'abort the unused multipart upload');
     }
-    const finished: UploadInfo = { ...info, multipartUploadId: null, finishedAt: this.clock.now().toISOString() };
+    const finishedAt = this.clock.now().toISOString();
+    // The same save that makes the upload finished records that its copy and announcement are owed.
+    const finished: UploadInfo = { ...info, multipartUploadId: null, finishedAt, announce: this.announceAtFinish(info.id, finishedAt) };
     await this.journals.save(finished);
     await this.journals.heldBytesOf(finished).finished(finished);
     return finished;
+  }
+
+  /** What a finish owes: the announcement (attempt 1, by the instance finishing it) and the copy, when configured. */
+  private announceAtFinish(id: string, finishedAt: string): AnnounceRecord {
+    const target = this.options.copyOnFinish;
+    return { due: true, attempt: 1, claimedAt: finishedAt, ...(target ? { copy: { bucket: target.bucket, key: `${target.prefix}${id}` } } : {}) };
+  }
+
+  /** Saves a change of a due announcement; one delivered already, or a journal without one, stays as it is. */
+  private async updateAnnouncement(upload: Upload, lock: UploadLock, change: (a: AnnounceRecord) => AnnounceRecord): Promise<Upload> {
+    const info = this.journalOf(upload);
+    if (!info.announce?.due) return upload;
+    const updated: UploadInfo = { ...info, announce: change(info.announce) };
+    lock.assertHeld();
+    await this.journals.saveFinished(updated);
+    return this.viewOf(updated);
   }
 
   /** The public view of a journal; remembers the journal for the calls that get the view back. */

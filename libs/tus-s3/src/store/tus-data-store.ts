@@ -138,8 +138,43 @@ export interface ConcatenationCapable {
 
 /** A store that can copy a finished upload elsewhere (`copyOnFinish`). */
 export interface FinishedCopyCapable {
-  /** Copies a finished upload to the configured destination; undefined when none is configured. */
+  /**
+   * Copies a finished upload to its destination (the one recorded when it finished, else the configured one), any
+   * size; undefined when none is configured. Copying again writes the same bytes to the same place.
+   */
   copyFinished(upload: Upload): Promise<ObjectLocation | undefined>;
+}
+
+/** A finished upload's `upload.finished` (and copy) not delivered yet, as {@link AnnouncementCapable} records it. */
+export interface DueAnnouncement {
+  /** 1 for the delivery right after finishing; more for each takeover of an overdue one. */
+  readonly attempt: number;
+  /** ISO 8601: when the current attempt began. */
+  readonly claimedAt: string;
+  /** Where `copyOnFinish` copies the upload, when configured; `copied` once that copy exists. */
+  readonly copy?: ObjectLocation;
+  readonly copied: boolean;
+}
+
+/**
+ * A store that records, with the finish itself, that a copy and `upload.finished` are owed, so that they survive a
+ * crash: whoever reads an overdue one can claim it and deliver it again. Changes expect the caller to hold the lock.
+ */
+export interface AnnouncementCapable {
+  /** The upload's announcement when still due; undefined once delivered (or for an upload that is not finished). */
+  dueAnnouncement(upload: Upload): DueAnnouncement | undefined;
+  /** Starts a new attempt at a due announcement: counts it and records its start. */
+  claimAnnouncement(upload: Upload, lock: UploadLock): Promise<Upload>;
+  /** Moves the current attempt's start to now (a long copy still running): no takeover while it is fresh. */
+  renewAnnouncementClaim(upload: Upload, lock: UploadLock): Promise<Upload>;
+  /** Records that the copy exists. */
+  markCopied(upload: Upload, lock: UploadLock): Promise<Upload>;
+  /** Records that `upload.finished` was delivered. */
+  markAnnounced(upload: Upload, lock: UploadLock): Promise<Upload>;
+}
+
+export function supportsAnnouncements(store: TusDataStore): store is TusDataStore & AnnouncementCapable {
+  return typeof (store as Partial<AnnouncementCapable>).dueAnnouncement === 'function';
 }
 
 export function supportsConcatenation(store: TusDataStore): store is TusDataStore & ConcatenationCapable {

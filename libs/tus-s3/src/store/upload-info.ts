@@ -46,6 +46,23 @@ export interface UploadInfo {
   readonly concat?: UploadConcat;
   /** A size limit below the module's maxSize, set at creation by the app's hook. */
   readonly sizeLimit?: number;
+  /**
+   * What finishing owes: the `copyOnFinish` copy and the `upload.finished` event. Written in the same save that sets
+   * `finishedAt`; absent on uploads finished before this field existed (nothing is replayed for them).
+   */
+  readonly announce?: AnnounceRecord;
+}
+
+/** The delivery of a finished upload's copy and `upload.finished`, as the journal records it. */
+export interface AnnounceRecord {
+  /** true until `upload.finished` was emitted and its listeners ran. */
+  readonly due: boolean;
+  /** Attempts so far: 1 is the instance that finished the upload; each takeover of an overdue one adds one. */
+  readonly attempt: number;
+  /** When the current attempt began (the finish, or the takeover); a takeover waits until it is old enough. */
+  readonly claimedAt: string;
+  /** Where `copyOnFinish` copies the upload (fixed when it finished); `done` once the copy exists. */
+  readonly copy?: { readonly bucket: string; readonly key: string; readonly done?: true };
 }
 
 /** A held-back chunk object as `.info` lists it. */

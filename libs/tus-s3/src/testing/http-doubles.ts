@@ -201,6 +201,11 @@ export class RecordingEmitter extends EventEmitter2 {
     return super.emit(event, ...values);
   }
 
+  override emitAsync(event: string | symbol | Array<string | symbol>, ...values: unknown[]): Promise<unknown[]> {
+    this.emitted.push({ name: String(event), payload: values[0] });
+    return super.emitAsync(event, ...values);
+  }
+
   /** The names emitted, in order. */
   names(): string[] {
     return this.emitted.map((e) => e.name);

@@ -3,6 +3,7 @@ import { EventEmitter2 } from '@nestjs/event-emitter';
 import { Test, TestingModule } from '@nestjs/testing';
 import { UploadEvents } from '../events/upload-events';
 import type { TusHooks } from '../hooks/tus-hooks';
+import { FinishedAnnouncements } from '../http/announcements';
 import { CreationRules } from '../http/creation-rules';
 import { ConcatenationHandler } from '../http/handlers/concatenation.handler';
 import { CreationHandler } from '../http/handlers/creation.handler';
@@ -17,7 +18,7 @@ import { UploadWrites } from '../http/upload-writes';
 import { MemoryLocker } from '../locker/memory-locker';
 import { serializeMetadata } from '../protocol/metadata';
 import type { TusDataStore, Upload, UploadConcat } from '../store/tus-data-store';
-import { TUS_HOOKS, TUS_LOCKER, TUS_MOUNT_PATH, TUS_S3_OPTIONS, TUS_STORE } from '../tus-s3.constants';
+import { TUS_CLOCK, TUS_HOOKS, TUS_LOCKER, TUS_MOUNT_PATH, TUS_S3_OPTIONS, TUS_STORE } from '../tus-s3.constants';
 import { resolveOptions, ResolvedTusS3Options, TusS3ModuleOptions } from '../tus-s3.options';
 import { FakeRequest, FakeRequestInit, FakeResponse, RecordingEmitter } from './http-doubles';
 import { MemoryStore } from './memory-store';
@@ -73,6 +74,7 @@ export class RecordingLogger implements LoggerService {
 const HTTP_PROVIDERS: Provider[] = [
   UploadLocks,
   UploadWrites,
+  FinishedAnnouncements,
   CreationRules,
   OptionsHandler,
   CreationHandler,
@@ -115,6 +117,7 @@ export class TusHarness {
       providers: [
         ...HTTP_PROVIDERS,
         { provide: TUS_STORE, useValue: store },
+        { provide: TUS_CLOCK, useValue: { now: () => new Date() } },
         { provide: TUS_LOCKER, useValue: locker },
         { provide: TUS_S3_OPTIONS, useValue: options },
         { provide: TUS_HOOKS, useValue: hooks },

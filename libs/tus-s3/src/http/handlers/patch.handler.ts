@@ -8,6 +8,7 @@ import { TUS_HOOKS, TUS_S3_OPTIONS, TUS_STORE } from '../../tus-s3.constants';
 import type { ResolvedTusS3Options } from '../../tus-s3.options';
 import { bodyHasBytes, isOffsetStream, parseContentLength, tusHeader, TusRequest } from '../request';
 import { send } from '../tus-response';
+import { FinishedAnnouncements } from '../announcements';
 import { UploadLocks } from '../upload-locks';
 import { CreationRules } from '../creation-rules';
 import { UploadWrites } from '../upload-writes';
@@ -22,6 +23,7 @@ export class PatchHandler {
     private readonly locks: UploadLocks,
     private readonly writes: UploadWrites,
     private readonly rules: CreationRules,
+    private readonly announcements: FinishedAnnouncements,
   ) {}
 
   async handle(req: TusRequest, res: ServerResponse, uploadId: string): Promise<void> {
@@ -70,6 +72,7 @@ export class PatchHandler {
     });
 
     if (!isFinished(before) && isFinished(after)) await this.writes.announce(after);
+    else if (isFinished(after)) void this.announcements.resume(after);
     if (outcome) return this.writes.answer(req, res, outcome);
     send(res, 204, { 'Upload-Offset': after.offset });
   }

@@ -1,0 +1,119 @@
+import { Inject, Injectable, Logger } from '@nestjs/common';
+import { UploadEvents } from '../events/upload-events';
+import type { UploadLock } from '../locker/locker.interface';
+import { UploadNotFoundError } from '../store/store-errors';
+import {
+  AnnouncementCapable,
+  supportsAnnouncements,
+  supportsFinishedCopy,
+  TusDataStore,
+  Upload,
+} from '../store/tus-data-store';
+import { Clock, TUS_CLOCK, TUS_S3_OPTIONS, TUS_STORE } from '../tus-s3.constants';
+import type { ResolvedTusS3Options } from '../tus-s3.options';
+import { UploadLocks } from './upload-locks';
+
+/**
+ * Delivers what a finished upload owes: the `copyOnFinish` copy, then `upload.finished`, each recorded in the
+ * store once done (under the upload's lock, briefly). The instance that finished the upload delivers right away;
+ * a request that later reads an upload whose delivery is still due and older than `announcementGraceMs` (its
+ * deliverer died, or the copy failed) claims it under the lock and delivers it again, in the background.
+ */
+@Injectable()
+export class FinishedAnnouncements {
+  private readonly logger = new Logger('TusS3');
+  /** Uploads this instance is delivering now: a request meanwhile does not start another attempt. */
+  private readonly delivering = new Set<string>();
+
+  constructor(
+    @Inject(TUS_STORE) private readonly store: TusDataStore,
+    @Inject(TUS_S3_OPTIONS) private readonly options: ResolvedTusS3Options,
+    @Inject(TUS_CLOCK) private readonly clock: Clock,
+    private readonly locks: UploadLocks,
+    private readonly events: UploadEvents,
+  ) {}
+
+  /** Right after the upload finished (its lock released): copy, announce, record. */
+  async deliver(upload: Upload): Promise<void> {
+    const store = this.store;
+    if (!supportsAnnouncements(store) || !store.dueAnnouncement(upload)) return this.events.finished(upload);
+    await this.deliverDue(store, upload);
+  }
+
+  /**
+   * For every request that read an upload: when its delivery is overdue, takes it over in the background (the
+   * request need not wait: the promise never rejects, and resolves once the takeover is over).
+   */
+  async resume(upload: Upload): Promise<void> {
+    const store = this.store;
+    if (!supportsAnnouncements(store) || !this.overdue(store, upload) || this.delivering.has(upload.id)) return;
+    this.delivering.add(upload.id);
+    await this.takeOver(store, upload.id)
+      .catch((error) =>
+        this.logger.warn(`upload ${upload.id}: resuming its upload.finished failed: ${(error as Error).message}`),
+      )
+      .finally(() => this.delivering.delete(upload.id));
+  }
+
+  private async takeOver(store: TusDataStore & AnnouncementCapable, id: string): Promise<void> {
+    const claimed = await this.locks.withLock(id, async (lock) => {
+      const upload = await store.get(id, lock);
+      // Another instance may have delivered or claimed it since: only an attempt still overdue is taken over.
+      return this.overdue(store, upload) ? store.claimAnnouncement(upload, lock) : undefined;
+    });
+    if (!claimed) return;
+    this.logger.warn(
+      `upload ${id}: upload.finished was not delivered in time; delivering it again (attempt ${store.dueAnnouncement(claimed)?.attempt})`,
+    );
+    await this.deliverDue(store, claimed, true);
+  }
+
+  private overdue(store: AnnouncementCapable, upload: Upload): boolean {
+    const due = store.dueAnnouncement(upload);
+    return (
+      due !== undefined && this.clock.now().getTime() - Date.parse(due.claimedAt) >= this.options.announcementGraceMs
+    );
+  }
+
+  private async deliverDue(store: TusDataStore & AnnouncementCapable, upload: Upload, tracked = false): Promise<void> {
+    if (!tracked) this.delivering.add(upload.id);
+    // A copy of many GiB outlasts the grace period: keep the claim fresh so that no other instance starts over.
+    const renewal = setInterval(
+      () => void this.record(upload.id, (fresh, lock) => store.renewAnnouncementClaim(fresh, lock)),
+      Math.max(this.options.announcementGraceMs / 3, 100),
+    );
+    renewal.unref();
+    try {
+      const due = store.dueAnnouncement(upload)!;
+      if (due.copy && !due.copied && supportsFinishedCopy(store)) {
+        try {
+          await store.copyFinished(upload);
+        } catch (error) {
+          // Left due: a request after the grace period tries again, and only then is upload.finished emitted.
+          this.logger.error(
+            `upload ${upload.id}: copying the finished upload failed (retried later): ${(error as Error).message}`,
+          );
+          return;
+        }
+        await this.record(upload.id, (fresh, lock) => store.markCopied(fresh, lock));
+      }
+      await this.events.announceFinished(upload, due.copy, due.attempt);
+      await this.record(upload.id, (fresh, lock) => store.markAnnounced(fresh, lock));
+    } finally {
+      clearInterval(renewal);
+      if (!tracked) this.delivering.delete(upload.id);
+    }
+  }
+
+  /** Records progress on the journal as it is now; failing to record only means delivering again later. */
+  private async record(id: string, change: (upload: Upload, lock: UploadLock) => Promise<Upload>): Promise<void> {
+    try {
+      await this.locks.withLock(id, async (lock) => change(await this.store.get(id, lock), lock));
+    } catch (error) {
+      if (error instanceof UploadNotFoundError) return; // terminated meanwhile
+      this.logger.warn(
+        `upload ${id}: could not record the delivery (it may be delivered again): ${(error as Error).message}`,
+      );
+    }
+  }
+}
