@@ -187,8 +187,10 @@ export class S3Store implements TusDataStore, ConcatenationCapable, FinishedCopy
    */
   private async writeJournal(info: UploadInfo, body: Readable, lock: UploadLock, limits: WriteLimits): Promise<JournalWrite> {
     const held = this.journals.heldBytesOf(info);
-    const written = await new PatchWriter(this.writerConfig, held, info, lock).write(body, limits.maxBytes, limits.expectedBytes);
-    let updated = await held.commit(info, written, lock);
+    const writer = new PatchWriter(this.writerConfig, held, info, lock);
+    const written = await writer.write(body, limits.maxBytes, limits.expectedBytes);
+    // Against the journal as the writer last saved it: parts may have been saved as they landed (checkpoints).
+    let updated = await held.commit(writer.journal, written, lock);
     if (!written.failure && !isFinished(updated) && updated.size !== null && offsetOf(updated) === updated.size) {
       lock.assertHeld();
       updated = await this.finish(updated);
