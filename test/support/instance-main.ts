@@ -5,6 +5,7 @@
  */
 import Module from 'node:module';
 import { join } from 'node:path';
+import type { TestAppOptions } from './test-app.js';
 
 const moduleApi = Module as unknown as { _resolveFilename: (request: string, ...rest: unknown[]) => string };
 const resolve = moduleApi._resolveFilename;
@@ -15,7 +16,7 @@ async function main(): Promise<void> {
   // Required only now, after the hook above (an import would be hoisted before it).
   // eslint-disable-next-line @typescript-eslint/no-require-imports
   const { startTestApp } = require('./test-app') as typeof import('./test-app.js');
-  const app = await startTestApp({ options: JSON.parse(process.env.TUS_INSTANCE_OPTIONS ?? '{}') });
+  const app = await startTestApp({ options: JSON.parse(process.env.TUS_INSTANCE_OPTIONS ?? '{}') as TestAppOptions['options'] });
   console.log(`READY ${app.origin}`);
 }
 
