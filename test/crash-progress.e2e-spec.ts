@@ -28,10 +28,20 @@ describe.each([['s3' as const], ['redis' as const]])('a crash mid-PATCH (held ba
 
   beforeAll(async () => {
     if (env.redisUrls.length === 0) throw new Error('REDIS_URLS is not set: run through `npm test`');
-    child = new WatchedProcess('crashing instance', process.execPath, ['-r', 'ts-node/register', 'test/support/instance-main.ts'], {
-      cwd: `${__dirname}/..`,
-      env: { ...process.env, TS_NODE_PROJECT: 'tsconfig.jest.json', TS_NODE_TRANSPILE_ONLY: '1', TUS_INSTANCE_OPTIONS: JSON.stringify(options) },
-    });
+    child = new WatchedProcess(
+      'crashing instance',
+      process.execPath,
+      ['-r', 'ts-node/register', 'test/support/instance-main.ts'],
+      {
+        cwd: `${__dirname}/..`,
+        env: {
+          ...process.env,
+          TS_NODE_PROJECT: 'tsconfig.jest.json',
+          TS_NODE_TRANSPILE_ONLY: '1',
+          TUS_INSTANCE_OPTIONS: JSON.stringify(options),
+        },
+      },
+    );
     childOrigin = (await child.waitForLine((line) => line.startsWith('READY '), 60_000)).slice('READY '.length);
     other = await startTestApp({ options });
   }, 90_000);
@@ -39,7 +49,8 @@ describe.each([['s3' as const], ['redis' as const]])('a crash mid-PATCH (held ba
   afterAll(async () => {
     await child?.stop();
     if (other) {
-      for (const key of await other.s3.keys(prefix)) await other.s3.client.send(new DeleteObjectCommand({ Bucket: other.s3.bucket, Key: key }));
+      for (const key of await other.s3.keys(prefix))
+        await other.s3.client.send(new DeleteObjectCommand({ Bucket: other.s3.bucket, Key: key }));
       await other.close();
     }
   });
@@ -66,7 +77,10 @@ describe.each([['s3' as const], ['redis' as const]])('a crash mid-PATCH (held ba
       await new Promise((resolve) => setTimeout(resolve, 40));
     }
     // Part 1 (8 MiB) is in S3, and the body is still streaming.
-    const listParts = () => other.s3.client.send(new ListPartsCommand({ Bucket: other.s3.bucket, Key: `${prefix}${id}`, UploadId: multipartUploadId }));
+    const listParts = () =>
+      other.s3.client.send(
+        new ListPartsCommand({ Bucket: other.s3.bucket, Key: `${prefix}${id}`, UploadId: multipartUploadId }),
+      );
     await until(async () => ((await listParts()).Parts ?? []).some((part) => part.PartNumber === 1));
     // Its checkpoint is one small PUT after it; give it that, the body still open.
     await until(async () => ((await other.s3.info(`${prefix}${id}.info`)).parts as unknown[]).length >= 1);

@@ -16,7 +16,9 @@ async function main(): Promise<void> {
   // Required only now, after the hook above (an import would be hoisted before it).
   // eslint-disable-next-line @typescript-eslint/no-require-imports
   const { startTestApp } = require('./test-app') as typeof import('./test-app.js');
-  const app = await startTestApp({ options: JSON.parse(process.env.TUS_INSTANCE_OPTIONS ?? '{}') as TestAppOptions['options'] });
+  const app = await startTestApp({
+    options: JSON.parse(process.env.TUS_INSTANCE_OPTIONS ?? '{}') as TestAppOptions['options'],
+  });
   console.log(`READY ${app.origin}`);
 }
 
