@@ -2,6 +2,7 @@ import { randomBytes } from 'node:crypto';
 import { PassThrough, Readable } from 'node:stream';
 import { S3Client } from '@aws-sdk/client-s3';
 import { FakeS3, drain } from '../../../../test/support/fake-s3';
+import { LockInterruptedError } from '../locker/locker.interface';
 import { MemoryLocker } from '../locker/memory-locker';
 import { resolveOptions, TusS3ModuleOptions } from '../tus-s3.options';
 import { S3Store } from './s3-store';
@@ -164,6 +165,33 @@ describe('S3Store', () => {
     expect(s3.json('uploads/p/upload1.info')).toMatchObject({ parts: [{ partNumber: 1 }, { partNumber: 2 }], pending: [{ size: 4 * KiB }] });
     await write(tus, await tus.get('upload1'), data.subarray(20 * KiB));
     expect(s3.body('uploads/p/upload1')).toEqual(data);
+  });
+
+  it('checkpoints only while the lock is held: a lock lost before the checkpoint leaves the journal as it was', async () => {
+    const tus = store();
+    const data = randomBytes(20 * KiB);
+    const upload = await tus.create({ size: data.length, metadataHeader: '', metadata: {} });
+    const journalBefore = s3.json('uploads/p/upload1.info');
+    const held = await locker.lock('upload1');
+    let asserts = 0;
+    const lock = {
+      signal: held.signal,
+      lost: held.lost,
+      release: () => held.release(),
+      // The part upload asserts first; the lock is gone by the checkpoint that follows it.
+      assertHeld: () => {
+        if (++asserts > 1) throw new LockInterruptedError('lost');
+      },
+    };
+    const stream = new PassThrough();
+    const writing = tus.write(upload, stream, lock, { maxBytes: Infinity });
+    stream.write(data.subarray(0, 10 * KiB));
+    await until(() => asserts > 1);
+    stream.end();
+
+    await expect(writing).rejects.toBeInstanceOf(LockInterruptedError);
+    await lock.release();
+    expect(s3.json('uploads/p/upload1.info')).toEqual(journalBefore);
   });
 
   it('finishes an upload when its last bytes arrive: the rest is the last part, the multipart upload completed', async () => {
