@@ -120,6 +120,14 @@ export class WatchedProcess {
     });
   }
 
+  /** SIGKILL (a crash: no shutdown hook runs); resolves once it exited. */
+  async kill(): Promise<void> {
+    if (this.exit || this.child.exitCode !== null || this.child.signalCode !== null) return;
+    const exited = new Promise<void>((resolve) => this.child.once('exit', () => resolve()));
+    this.child.kill('SIGKILL');
+    await exited;
+  }
+
   /** SIGTERM, then SIGKILL if it has not exited within `graceMs`. */
   async stop(graceMs = 5_000): Promise<void> {
     if (this.exit || this.child.exitCode !== null || this.child.signalCode !== null) return;

@@ -1,7 +1,8 @@
 import { randomBytes } from 'node:crypto';
-import { Readable } from 'node:stream';
+import { PassThrough, Readable } from 'node:stream';
 import { S3Client, UploadPartCopyCommand } from '@aws-sdk/client-s3';
 import { FakeS3, drain } from '../../../../test/support/fake-s3';
+import { LockInterruptedError } from '../locker/locker.interface';
 import { MemoryLocker } from '../locker/memory-locker';
 import { resolveOptions, TusS3ModuleOptions } from '../tus-s3.options';
 import { S3Store } from './s3-store';
@@ -41,6 +42,14 @@ async function withLock<T>(id: string, action: (lock: Awaited<ReturnType<MemoryL
     return await action(lock);
   } finally {
     await lock.release();
+  }
+}
+
+/** Resolves once `condition` holds (checked every few ms), fails after a second. */
+async function until(condition: () => boolean): Promise<void> {
+  for (let waited = 0; !condition(); waited += 5) {
+    if (waited > 1000) throw new Error('condition not met within a second');
+    await new Promise((resolve) => setTimeout(resolve, 5));
   }
 }
 
@@ -130,6 +139,59 @@ describe('S3Store', () => {
     expect(chunks).not.toContain(first);
     expect(chunks).toEqual([expect.stringMatching(/^uploads\/p\/upload1\.chunk\.8192\./)]);
     expect(s3.json('uploads/p/upload1.info')).toMatchObject({ parts: [{ partNumber: 1, size: 8 * KiB }], pending: [{ size: KiB }] });
+  });
+
+  it('saves the journal as soon as a part lands, while the body still streams: the held chunk is folded in and gone', async () => {
+    const tus = store();
+    const data = randomBytes(30 * KiB);
+    await write(tus, await tus.create({ size: data.length, metadataHeader: '', metadata: {} }), data.subarray(0, 3 * KiB));
+    const [chunk] = s3.names('uploads/p/upload1.chunk.');
+    const upload = await tus.get('upload1');
+    const stream = new PassThrough();
+    const lock = await locker.lock('upload1');
+    const writing = tus.write(upload, stream, lock, { maxBytes: Infinity });
+
+    stream.write(data.subarray(3 * KiB, 12 * KiB)); // part 1 (the held chunk, then 5 KiB) and 4 KiB more
+    await until(() => (s3.json('uploads/p/upload1.info').parts as unknown[]).length === 1);
+    expect(s3.json('uploads/p/upload1.info')).toMatchObject({ parts: [{ partNumber: 1, size: 8 * KiB, etag: expect.any(String) }], pending: [] });
+    await until(() => s3.names('uploads/p/upload1.chunk.').length === 0); // deleted once the journal no longer names it
+    expect(s3.names('uploads/p/upload1.chunk.')).not.toContain(chunk);
+    expect((await tus.get('upload1')).offset).toBe(8 * KiB); // what a crash now would leave: the part, not 0
+
+    stream.end(data.subarray(12 * KiB, 20 * KiB));
+    const outcome = await writing;
+    await lock.release();
+    expect(outcome.upload.offset).toBe(20 * KiB);
+    expect(s3.json('uploads/p/upload1.info')).toMatchObject({ parts: [{ partNumber: 1 }, { partNumber: 2 }], pending: [{ size: 4 * KiB }] });
+    await write(tus, await tus.get('upload1'), data.subarray(20 * KiB));
+    expect(s3.body('uploads/p/upload1')).toEqual(data);
+  });
+
+  it('checkpoints only while the lock is held: a lock lost before the checkpoint leaves the journal as it was', async () => {
+    const tus = store();
+    const data = randomBytes(20 * KiB);
+    const upload = await tus.create({ size: data.length, metadataHeader: '', metadata: {} });
+    const journalBefore = s3.json('uploads/p/upload1.info');
+    const held = await locker.lock('upload1');
+    let asserts = 0;
+    const lock = {
+      signal: held.signal,
+      lost: held.lost,
+      release: () => held.release(),
+      // The part upload asserts first; the lock is gone by the checkpoint that follows it.
+      assertHeld: () => {
+        if (++asserts > 1) throw new LockInterruptedError('lost');
+      },
+    };
+    const stream = new PassThrough();
+    const writing = tus.write(upload, stream, lock, { maxBytes: Infinity });
+    stream.write(data.subarray(0, 10 * KiB));
+    await until(() => asserts > 1);
+    stream.end();
+
+    await expect(writing).rejects.toBeInstanceOf(LockInterruptedError);
+    await lock.release();
+    expect(s3.json('uploads/p/upload1.info')).toEqual(journalBefore);
   });
 
   it('finishes an upload when its last bytes arrive: the rest is the last part, the multipart upload completed', async () => {

@@ -232,9 +232,11 @@ export class S3Store implements TusDataStore, ConcatenationCapable, FinishedCopy
    */
   private async writeJournal(info: UploadInfo, body: Readable, lock: UploadLock, limits: WriteLimits): Promise<JournalWrite> {
     const held = this.journals.heldBytesOf(info);
-    const writer = new PatchWriter(this.writerConfig, held, info, lock);
+    // A body with a checksum counts only once verified at its end: no checkpoints of its parts before that.
+    const writer = new PatchWriter(this.writerConfig, held, info, lock, limits.checksum === undefined);
     const written = await writer.write(body, limits.maxBytes, limits.expectedBytes, limits.checksum);
-    let updated = await held.commit(info, written, lock);
+    // Against the journal as the writer last saved it: parts may have been saved as they landed (checkpoints).
+    let updated = await held.commit(writer.journal, written, lock);
     if (!written.failure && !isFinished(updated) && updated.size !== null && offsetOf(updated) === updated.size) {
       lock.assertHeld();
       updated = await this.finish(updated, limits.beforeFinish);

@@ -75,7 +75,11 @@ export interface HeldBytes {
    * none). Returns the held bytes after that.
    */
   hold(info: UploadInfo, held: readonly HeldKey[], spool: SpoolFile, at: number, lock: UploadLock): Promise<HeldKey[]>;
-  /** Records what a write stored: saves the journal (as this strategy's policy says), cleans up, returns it. */
+  /**
+   * Records what a write stored: saves the journal (as this strategy's policy says), cleans up, returns it. Also
+   * called while a body streams (PatchWriter checkpoints), with the parts landed so far and the held bytes after
+   * them; `before` is then the journal the previous call returned.
+   */
   commit(before: UploadInfo, written: WrittenBytes, lock: UploadLock): Promise<UploadInfo>;
 
   /** The upload is finished (its journal saved): nothing of it needs holding any more. */
