@@ -36,7 +36,7 @@ export class S3Objects {
 
   /** Starts the multipart upload that becomes the object `key`; returns its UploadId. */
   async createMultipartUpload(key: string, metadata: UploadMetadata): Promise<string> {
-    const created = await this.call('create the multipart upload', () =>
+    const created = await this.call('create the multipart upload', key, () =>
       this.client.send(
         new CreateMultipartUploadCommand({
           Bucket: this.bucket,
@@ -77,7 +77,7 @@ export class S3Objects {
 
   /** Part `partNumber` of the multipart upload of `key`, copied server-side from the object `sourceKey`. */
   async copyPart(key: string, uploadId: string, partNumber: number, sourceKey: string, what: string, signal: AbortSignal): Promise<string> {
-    const output = await this.call(what, () =>
+    const output = await this.call(what, key, () =>
       this.client.send(
         new UploadPartCopyCommand({
           Bucket: this.bucket,
@@ -93,7 +93,7 @@ export class S3Objects {
   }
 
   async completeMultipartUpload(key: string, uploadId: string, parts: readonly UploadedPart[], bucket = this.bucket): Promise<void> {
-    await this.call('complete the multipart upload', () =>
+    await this.call('complete the multipart upload', key, () =>
       this.client.send(
         new CompleteMultipartUploadCommand({
           Bucket: bucket,
@@ -112,7 +112,7 @@ export class S3Objects {
 
   /** The final object of an upload without bytes (S3 cannot complete a multipart upload without parts). */
   async putEmptyObject(key: string, metadata: UploadMetadata): Promise<void> {
-    await this.call('store the empty upload', () =>
+    await this.call('store the empty upload', key, () =>
       this.client.send(
         new PutObjectCommand({
           Bucket: this.bucket,
@@ -127,7 +127,7 @@ export class S3Objects {
   }
 
   async putJson(key: string, body: string, what: string): Promise<void> {
-    await this.call(what, () =>
+    await this.call(what, key, () =>
       this.client.send(new PutObjectCommand({ Bucket: this.bucket, Key: key, Body: body, ContentType: 'application/json' })),
     );
   }
@@ -153,7 +153,7 @@ export class S3Objects {
 
   /** An object, or a byte range of it, to answer a download. `fallbackLength` when S3 does not say. */
   async read(key: string, range: ByteRange | undefined, fallbackLength: number): Promise<UploadContent> {
-    const output = await this.call('read the upload', () =>
+    const output = await this.call('read the upload', key, () =>
       this.client.send(
         new GetObjectCommand({ Bucket: this.bucket, Key: key, Range: range ? `bytes=${range.start}-${range.end}` : undefined }),
       ),
@@ -166,15 +166,15 @@ export class S3Objects {
 
   /** Server-side copy of `sourceKey` to another bucket (a single CopyObject: up to 5 GiB). */
   async copyObject(sourceKey: string, to: { bucket: string; key: string }): Promise<void> {
-    await this.call(`copy the upload to ${to.bucket}`, () =>
+    await this.call(`copy the upload to ${to.bucket}`, sourceKey, () =>
       this.client.send(new CopyObjectCommand({ Bucket: to.bucket, Key: to.key, CopySource: this.copySource(sourceKey) })),
     );
   }
 
   /** Starts a multipart copy of `sourceKey` to `to`, with the source's content type and metadata; returns its UploadId. */
   async createCopyUpload(sourceKey: string, to: { bucket: string; key: string }): Promise<string> {
-    const source = await this.call('read the upload to copy', () => this.client.send(new HeadObjectCommand({ Bucket: this.bucket, Key: sourceKey })));
-    const created = await this.call(`start the multipart copy to ${to.bucket}`, () =>
+    const source = await this.call('read the upload to copy', sourceKey, () => this.client.send(new HeadObjectCommand({ Bucket: this.bucket, Key: sourceKey })));
+    const created = await this.call(`start the multipart copy to ${to.bucket}`, sourceKey, () =>
       this.client.send(
         new CreateMultipartUploadCommand({ Bucket: to.bucket, Key: to.key, ContentType: source.ContentType, Metadata: source.Metadata }),
       ),
@@ -191,7 +191,7 @@ export class S3Objects {
     range: ByteRange,
     signal: AbortSignal,
   ): Promise<string> {
-    const output = await this.call(`copy part ${partNumber} to ${to.bucket}`, () =>
+    const output = await this.call(`copy part ${partNumber} to ${to.bucket}`, sourceKey, () =>
       this.client.send(
         new UploadPartCopyCommand({
           Bucket: to.bucket,
@@ -236,11 +236,12 @@ export class S3Objects {
     }
   }
 
-  private async call<T>(what: string, call: () => Promise<T>): Promise<T> {
+  /** `key` names the object, and so the upload, in the log line (never a body or a credential). */
+  private async call<T>(what: string, key: string, call: () => Promise<T>): Promise<T> {
     try {
       return await call();
     } catch (error) {
-      this.logger.warn(`S3 failed to ${what}: ${(error as Error)?.name}: ${(error as Error)?.message}`);
+      this.logger.warn(`S3 failed to ${what} (${key}): ${(error as Error)?.name}: ${(error as Error)?.message}`);
       throw new StorageError(`could not ${what}`, error);
     }
   }

@@ -63,7 +63,7 @@ export class PartFlusher {
     } catch (error) {
       // Terminated, finished or trimmed meanwhile, or Redis/S3 trouble: a request uploads what is still missing.
       if (!isS3NotFound(error) && !isHeldBytesMissing(error)) {
-        this.logger.warn(`background part upload of ${uploadId} stopped: ${(error as Error).message}`);
+        this.logger.warn(`upload ${uploadId}: background part upload stopped: ${(error as Error).message}`);
       }
     } finally {
       if (announced) await this.runs.endFlush(uploadId).catch(() => undefined);
