@@ -12,6 +12,7 @@ import { TerminationHandler } from './http/handlers/termination.handler';
 import { TusRequestMiddleware } from './http/tus-request.middleware';
 import { TusRouter } from './http/tus-router';
 import { UploadLocks } from './http/upload-locks';
+import { UploadExpiry } from './http/upload-expiry';
 import { UploadWrites } from './http/upload-writes';
 import { S3Store } from './store/s3-store';
 import { TusHealthIndicator } from './health/tus-health.indicator';
@@ -35,6 +36,7 @@ import { tusS3Providers } from './tus-s3.providers';
 const httpProviders = [
   UploadLocks,
   UploadWrites,
+  UploadExpiry,
   CreationRules,
   OptionsHandler,
   CreationHandler,

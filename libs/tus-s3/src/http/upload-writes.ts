@@ -9,6 +9,7 @@ import { TusErrors } from '../protocol/tus-error';
 import { TusDataStore, Upload, WriteOutcome } from '../store/tus-data-store';
 import { parseContentLength, TusRequest } from './request';
 import { send } from './tus-response';
+import { uploadExpiresHeader } from './upload-expiry';
 import { UploadLocks } from './upload-locks';
 
 /**
@@ -82,6 +83,10 @@ export class UploadWrites {
       res.setHeader('Connection', 'close');
       res.once('finish', () => req.destroy());
     }
-    send(res, location ? 201 : 204, { 'Upload-Offset': outcome.upload.offset, Location: location });
+    send(res, location ? 201 : 204, {
+      'Upload-Offset': outcome.upload.offset,
+      Location: location,
+      'Upload-Expires': uploadExpiresHeader(outcome.upload),
+    });
   }
 }

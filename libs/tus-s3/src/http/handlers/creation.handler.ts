@@ -11,6 +11,7 @@ import { CreationRules } from '../creation-rules';
 import { describe } from '../errors';
 import { hasBody, isOffsetStream, parseContentLength, tusHeader, TusRequest } from '../request';
 import { send } from '../tus-response';
+import { uploadExpiresHeader } from '../upload-expiry';
 import { UploadLocks } from '../upload-locks';
 import { UploadWrites } from '../upload-writes';
 
@@ -49,7 +50,7 @@ export class CreationHandler {
     const location = this.rules.locationOf(req, upload.id);
     if (!withBody) {
       if (isFinished(upload)) await this.writes.finished(req, upload);
-      return send(res, 201, { Location: location, 'Upload-Offset': size === 0 ? 0 : undefined });
+      return send(res, 201, { Location: location, 'Upload-Offset': size === 0 ? 0 : undefined, 'Upload-Expires': uploadExpiresHeader(upload) });
     }
     const outcome = await this.locks.withLock(upload.id, async (lock) => {
       try {

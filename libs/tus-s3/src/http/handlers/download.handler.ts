@@ -11,6 +11,7 @@ import { TUS_HOOKS, TUS_STORE } from '../../tus-s3.constants';
 import { contentDispositionOf } from '../content-disposition';
 import { tusHeader, TusRequest } from '../request';
 import { send } from '../tus-response';
+import { UploadExpiry } from '../upload-expiry';
 import { UploadLocks } from '../upload-locks';
 
 /** GET: a finished upload's bytes, whole or a range, with headers that keep a browser from running them. */
@@ -20,6 +21,7 @@ export class DownloadHandler {
     @Inject(TUS_STORE) private readonly store: TusDataStore,
     @Inject(TUS_HOOKS) private readonly hooks: TusHooks,
     private readonly locks: UploadLocks,
+    private readonly expiry: UploadExpiry,
   ) {}
 
   async handle(req: TusRequest, res: ServerResponse, uploadId: string): Promise<void> {
@@ -28,6 +30,7 @@ export class DownloadHandler {
     if (!isFinished(upload)) {
       // It may be finishing right now: look again under the lock before refusing.
       upload = await this.locks.withLock(uploadId, (lock) => this.store.get(uploadId, lock));
+      this.expiry.assertLive(upload);
       if (!isFinished(upload)) throw TusErrors.badRequest('the upload is not finished yet; only finished uploads can be downloaded');
     }
     const size = upload.size ?? 0;

@@ -8,6 +8,7 @@ import { TUS_HOOKS, TUS_S3_OPTIONS, TUS_STORE } from '../../tus-s3.constants';
 import type { ResolvedTusS3Options } from '../../tus-s3.options';
 import { bodyHasBytes, isOffsetStream, parseContentLength, tusHeader, TusRequest } from '../request';
 import { send } from '../tus-response';
+import { UploadExpiry, uploadExpiresHeader } from '../upload-expiry';
 import { UploadLocks } from '../upload-locks';
 import { UploadWrites } from '../upload-writes';
 
@@ -20,6 +21,7 @@ export class PatchHandler {
     @Inject(TUS_S3_OPTIONS) private readonly options: ResolvedTusS3Options,
     private readonly locks: UploadLocks,
     private readonly writes: UploadWrites,
+    private readonly expiry: UploadExpiry,
   ) {}
 
   async handle(req: TusRequest, res: ServerResponse, uploadId: string): Promise<void> {
@@ -34,6 +36,7 @@ export class PatchHandler {
     const { before, after, outcome } = await this.locks.withLock(uploadId, async (lock) => {
       let upload = await this.store.get(uploadId, lock);
       await this.hooks.onUploadRequest?.({ req, upload, kind: 'patch' });
+      this.expiry.assertLive(upload);
       if (upload.concat?.kind === 'final') {
         throw TusErrors.forbidden('a final upload is assembled from its partial uploads and cannot be patched');
       }
@@ -59,7 +62,7 @@ export class PatchHandler {
 
     if (!isFinished(before) && isFinished(after)) await this.writes.finished(req, after);
     if (outcome) return this.writes.answer(req, res, outcome);
-    send(res, 204, { 'Upload-Offset': after.offset });
+    send(res, 204, { 'Upload-Offset': after.offset, 'Upload-Expires': uploadExpiresHeader(after) });
   }
 
   private sizeLimitOf(upload: Upload): number {
