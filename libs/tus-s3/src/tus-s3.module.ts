@@ -30,6 +30,7 @@ import {
   TUS_STORE,
 } from './tus-s3.constants';
 import { TusS3Lifecycle } from './tus-s3.lifecycle';
+import { TusSweeper } from './lifecycle/tus-sweeper';
 import { ConfigurableTusS3Module } from './tus-s3.module-definition';
 import { tusS3Providers } from './tus-s3.providers';
 
@@ -54,7 +55,7 @@ const httpProviders = [
  * see the README for every option.
  */
 @Module({
-  providers: [...tusS3Providers, ...httpProviders, UploadEvents, TusS3Lifecycle, TusHealthIndicator, TusMetricsBinding],
+  providers: [...tusS3Providers, ...httpProviders, UploadEvents, TusS3Lifecycle, TusHealthIndicator, TusMetricsBinding, TusSweeper],
   exports: [
     S3Store,
     TUS_STORE,
@@ -66,6 +67,7 @@ const httpProviders = [
     TUS_REDIS_CLIENTS,
     TUS_METRICS,
     TusHealthIndicator,
+    TusSweeper,
   ],
 })
 export class TusS3Module extends ConfigurableTusS3Module implements NestModule {
