@@ -48,7 +48,7 @@ export class TusSweeper implements OnApplicationBootstrap, OnModuleDestroy {
             locker,
             clock,
             // With the in-memory locker there is one instance: no lease needed beyond this one.
-            state: redis.length > 0 ? new RedisSweepState(redis[0], options.redis.keyPrefix) : new MemorySweepState(),
+            state: redis.length > 0 ? new RedisSweepState(redis[0], options.redis.keyPrefix, `${options.bucket}/${options.objectPrefix}`) : new MemorySweepState(),
             owner: `${hostname()}:${process.pid}:${randomBytes(4).toString('hex')}`,
           });
   }

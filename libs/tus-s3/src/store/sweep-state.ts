@@ -27,7 +27,11 @@ const RELEASE = `if redis.call('get', KEYS[1]) == ARGV[1] then return redis.call
 /** The cursor outlives any pause between sweeps, but not forever (a forgotten one restarts the pass). */
 const CURSOR_TTL_SECONDS = 7 * 24 * 3600;
 
-/** Lease and cursor in Redis: `<keyPrefix>sweep:lease` (SET NX PX, owner-checked renew and release), `<keyPrefix>sweep:cursor`. */
+/**
+ * Lease and cursor in Redis: `<keyPrefix>sweep:<bucket>/<objectPrefix>:lease` (SET NX PX, owner-checked renew and
+ * release) and `…:cursor`. Named after what is swept, so modules on other buckets or prefixes sharing a Redis and a
+ * keyPrefix sweep independently.
+ */
 export class RedisSweepState implements SweepState {
   private readonly leaseKey: string;
   private readonly cursorKey: string;
@@ -35,9 +39,10 @@ export class RedisSweepState implements SweepState {
   constructor(
     private readonly redis: Redis,
     keyPrefix: string,
+    swept: string,
   ) {
-    this.leaseKey = `${keyPrefix}sweep:lease`;
-    this.cursorKey = `${keyPrefix}sweep:cursor`;
+    this.leaseKey = `${keyPrefix}sweep:${swept}:lease`;
+    this.cursorKey = `${keyPrefix}sweep:${swept}:cursor`;
   }
 
   async acquire(owner: string, ttlMs: number): Promise<boolean> {
