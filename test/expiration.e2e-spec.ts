@@ -36,9 +36,12 @@ afterAll(async () => {
     if (!t) continue;
     const uploads = await t.s3.client.send(new ListMultipartUploadsCommand({ Bucket: t.s3.bucket, Prefix: t.prefix }));
     for (const u of uploads.Uploads ?? []) {
-      await t.s3.client.send(new AbortMultipartUploadCommand({ Bucket: t.s3.bucket, Key: u.Key, UploadId: u.UploadId }));
+      await t.s3.client.send(
+        new AbortMultipartUploadCommand({ Bucket: t.s3.bucket, Key: u.Key, UploadId: u.UploadId }),
+      );
     }
-    for (const key of await t.s3.keys(t.prefix)) await t.s3.client.send(new DeleteObjectCommand({ Bucket: t.s3.bucket, Key: key }));
+    for (const key of await t.s3.keys(t.prefix))
+      await t.s3.client.send(new DeleteObjectCommand({ Bucket: t.s3.bucket, Key: key }));
   }
   await Promise.all([a?.close(), b?.close(), timed?.close()]);
 });
@@ -111,13 +114,19 @@ it('announces Upload-Expires, answers 410 once expired, and a sweep removes it a
   expect(await a.s3.multipartUploads(`${a.prefix}${open.id}`)).toBe(0);
   expect(await a.s3.multipartUploads(orphanKey)).toBe(0);
   expect((await call('HEAD', open.url)).status).toBe(404);
-  expect(await a.s3.keys(`${a.prefix}${finished.id}`)).toEqual([`${a.prefix}${finished.id}`, `${a.prefix}${finished.id}.info`]);
+  expect(await a.s3.keys(`${a.prefix}${finished.id}`)).toEqual([
+    `${a.prefix}${finished.id}`,
+    `${a.prefix}${finished.id}.info`,
+  ]);
   expect((await call('GET', finished.url)).text).toBe('abc');
 });
 
 it('two instances sweeping at once never both run a sweep (the Redis lease)', async () => {
   for (let round = 0; round < 5; round++) {
-    const reports: SweepReport[] = await Promise.all([a.app.get(TusSweeper).sweepNow(), b.app.get(TusSweeper).sweepNow()]);
+    const reports: SweepReport[] = await Promise.all([
+      a.app.get(TusSweeper).sweepNow(),
+      b.app.get(TusSweeper).sweepNow(),
+    ]);
     expect(reports.filter((report) => report.ran)).toHaveLength(1);
   }
 });

@@ -20,9 +20,13 @@ describe('expiration (Upload-Expires, 410 Gone)', () => {
   const expires = new Date(T0 + 60_000).toUTCString();
 
   it('lists expiration in OPTIONS when expireAfterMs is set, not otherwise', async () => {
-    expect((await h.request('OPTIONS', '/files', { withoutTusResumable: true })).header('Tus-Extension')).toContain('expiration');
+    expect((await h.request('OPTIONS', '/files', { withoutTusResumable: true })).header('Tus-Extension')).toContain(
+      'expiration',
+    );
     const off = await TusHarness.create();
-    expect((await off.request('OPTIONS', '/files', { withoutTusResumable: true })).header('Tus-Extension')).not.toContain('expiration');
+    expect(
+      (await off.request('OPTIONS', '/files', { withoutTusResumable: true })).header('Tus-Extension'),
+    ).not.toContain('expiration');
     await off.close();
   });
 

@@ -8,7 +8,15 @@ import { ExpirySweeper, SweepReport } from '../store/expiry-sweeper';
 import { deleteStaleSpoolFiles } from '../store/spool-cleanup';
 import { MemorySweepState, RedisSweepState } from '../store/sweep-state';
 import type { TusDataStore } from '../store/tus-data-store';
-import { Clock, TUS_CLOCK, TUS_LOCKER, TUS_REDIS_CLIENTS, TUS_S3_CLIENT, TUS_S3_OPTIONS, TUS_STORE } from '../tus-s3.constants';
+import {
+  Clock,
+  TUS_CLOCK,
+  TUS_LOCKER,
+  TUS_REDIS_CLIENTS,
+  TUS_S3_CLIENT,
+  TUS_S3_OPTIONS,
+  TUS_STORE,
+} from '../tus-s3.constants';
 import type { ResolvedTusS3Options } from '../tus-s3.options';
 
 /** Spool files untouched this long are a killed process's leftovers. */
@@ -48,7 +56,10 @@ export class TusSweeper implements OnApplicationBootstrap, OnModuleDestroy {
             locker,
             clock,
             // With the in-memory locker there is one instance: no lease needed beyond this one.
-            state: redis.length > 0 ? new RedisSweepState(redis[0], options.redis.keyPrefix, `${options.bucket}/${options.objectPrefix}`) : new MemorySweepState(),
+            state:
+              redis.length > 0
+                ? new RedisSweepState(redis[0], options.redis.keyPrefix, `${options.bucket}/${options.objectPrefix}`)
+                : new MemorySweepState(),
             owner: `${hostname()}:${process.pid}:${randomBytes(4).toString('hex')}`,
           });
   }

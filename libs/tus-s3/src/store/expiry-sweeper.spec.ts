@@ -21,7 +21,13 @@ const modified = new Map<string, Date>();
 const clock = { now: () => new Date(now) };
 
 function store(): S3Store {
-  const options = resolveOptions({ bucket: 'uploads', objectPrefix: 'p/', partSize: { min: 5 * KiB, preferred: 8 * KiB }, maxSize: 1024 * KiB, expireAfterMs: EXPIRE });
+  const options = resolveOptions({
+    bucket: 'uploads',
+    objectPrefix: 'p/',
+    partSize: { min: 5 * KiB, preferred: 8 * KiB },
+    maxSize: 1024 * KiB,
+    expireAfterMs: EXPIRE,
+  });
   return new S3Store(new S3Client({ region: 'us-east-1' }), options, clock, () => `upload${++ids}`, null);
 }
 
@@ -44,7 +50,8 @@ function sweeper(tus: S3Store, state = new MemorySweepState(), pageSize = 1000):
 async function write(tus: S3Store, upload: Upload, data: Buffer): Promise<Upload> {
   const lock = await locker.lock(upload.id);
   try {
-    return (await tus.write(upload, Readable.from([data]), lock, { maxBytes: Infinity, expectedBytes: data.length })).upload;
+    return (await tus.write(upload, Readable.from([data]), lock, { maxBytes: Infinity, expectedBytes: data.length }))
+      .upload;
   } finally {
     await lock.release();
   }
@@ -57,7 +64,12 @@ function fakeListings(): void {
       .map(([uploadId, { name }]) => ({ Key: name.slice('uploads/'.length), UploadId: uploadId }))
       .filter((u) => u.Key.startsWith(input.Prefix ?? ''))
       .sort((a, b) => (a.Key === b.Key ? a.UploadId.localeCompare(b.UploadId) : a.Key < b.Key ? -1 : 1))
-      .filter((u) => !input.KeyMarker || u.Key > input.KeyMarker || (u.Key === input.KeyMarker && !!input.UploadIdMarker && u.UploadId > input.UploadIdMarker));
+      .filter(
+        (u) =>
+          !input.KeyMarker ||
+          u.Key > input.KeyMarker ||
+          (u.Key === input.KeyMarker && !!input.UploadIdMarker && u.UploadId > input.UploadIdMarker),
+      );
     const page = all.slice(0, input.MaxUploads ?? 1000);
     const last = page[page.length - 1];
     return {
@@ -73,7 +85,10 @@ function fakeListings(): void {
       .filter((key) => key.startsWith(input.Prefix ?? '') && (!input.StartAfter || key > input.StartAfter))
       .sort();
     const page = all.slice(0, input.MaxKeys ?? 1000);
-    return { Contents: page.map((Key) => ({ Key, LastModified: modified.get(Key) ?? new Date(T0) })), IsTruncated: all.length > page.length };
+    return {
+      Contents: page.map((Key) => ({ Key, LastModified: modified.get(Key) ?? new Date(T0) })),
+      IsTruncated: all.length > page.length,
+    };
   });
 }
 
@@ -90,9 +105,17 @@ beforeEach(() => {
 describe('ExpirySweeper', () => {
   it('terminates an expired unfinished upload (multipart, chunks, .info) and leaves finished and unexpired ones', async () => {
     const tus = store();
-    const expired = await write(tus, await tus.create({ size: 20 * KiB, metadataHeader: '', metadata: {} }), Buffer.alloc(2 * KiB, 1));
+    const expired = await write(
+      tus,
+      await tus.create({ size: 20 * KiB, metadataHeader: '', metadata: {} }),
+      Buffer.alloc(2 * KiB, 1),
+    );
     expect(expired.expiresAt).toBe(new Date(T0 + EXPIRE).toISOString());
-    const finished = await write(tus, await tus.create({ size: 3, metadataHeader: '', metadata: {} }), Buffer.from('abc'));
+    const finished = await write(
+      tus,
+      await tus.create({ size: 3, metadataHeader: '', metadata: {} }),
+      Buffer.from('abc'),
+    );
     expect(finished.expiresAt).toBeNull();
     now = T0 + EXPIRE / 2;
     const young = await tus.create({ size: 10, metadataHeader: '', metadata: {} });
@@ -101,7 +124,14 @@ describe('ExpirySweeper', () => {
 
     const report = await sweeper(tus).sweep();
 
-    expect(report).toMatchObject({ ran: true, complete: true, terminated: ['upload1'], abortedOrphans: [], deletedChunks: [], failures: 0 });
+    expect(report).toMatchObject({
+      ran: true,
+      complete: true,
+      terminated: ['upload1'],
+      abortedOrphans: [],
+      deletedChunks: [],
+      failures: 0,
+    });
     expect([...s3.objects.keys()].filter((k) => k.includes('upload1'))).toEqual([]);
     expect([...s3.uploads.values()].map((u) => u.name)).toEqual([`uploads/p/${young.id}`]);
     expect(s3.objects.has('uploads/p/upload2')).toBe(true);
@@ -114,9 +144,12 @@ describe('ExpirySweeper', () => {
     const live = await tus.create({ size: 10, metadataHeader: '', metadata: {} });
     const client = new S3Client({ region: 'us-east-1' });
     const { CreateMultipartUploadCommand } = await import('@aws-sdk/client-s3');
-    const orphan = (await client.send(new CreateMultipartUploadCommand({ Bucket: 'uploads', Key: 'p/nojournal' }))).UploadId!;
-    const stray = (await client.send(new CreateMultipartUploadCommand({ Bucket: 'uploads', Key: `p/${live.id}` }))).UploadId!;
-    const fresh = (await client.send(new CreateMultipartUploadCommand({ Bucket: 'uploads', Key: 'p/creating' }))).UploadId!;
+    const orphan = (await client.send(new CreateMultipartUploadCommand({ Bucket: 'uploads', Key: 'p/nojournal' })))
+      .UploadId!;
+    const stray = (await client.send(new CreateMultipartUploadCommand({ Bucket: 'uploads', Key: `p/${live.id}` })))
+      .UploadId!;
+    const fresh = (await client.send(new CreateMultipartUploadCommand({ Bucket: 'uploads', Key: 'p/creating' })))
+      .UploadId!;
     now = T0 + EXPIRE / 2; // the live upload has not expired yet
     initiated.set(fresh, new Date(now));
     initiated.set(orphan, new Date(now - EXPIRE - 1));
@@ -132,9 +165,14 @@ describe('ExpirySweeper', () => {
   it('deletes old chunk objects no journal lists, keeps listed and young ones', async () => {
     const tus = store();
     now = T0 + 10 * EXPIRE; // uploads created now have not expired
-    const upload = await write(tus, await tus.create({ size: 20 * KiB, metadataHeader: '', metadata: {} }), Buffer.alloc(KiB, 2));
+    const upload = await write(
+      tus,
+      await tus.create({ size: 20 * KiB, metadataHeader: '', metadata: {} }),
+      Buffer.alloc(KiB, 2),
+    );
     const listed = [...s3.objects.keys()].find((k) => k.includes('.chunk.'))!.slice('uploads/'.length);
-    const put = (key: string) => new S3Client({ region: 'us-east-1' }).send(new PutObjectCommand({ Bucket: 'uploads', Key: key, Body: 'x' }));
+    const put = (key: string) =>
+      new S3Client({ region: 'us-east-1' }).send(new PutObjectCommand({ Bucket: 'uploads', Key: key, Body: 'x' }));
     await put(`p/${upload.id}.chunk.0.deadbeef`); // a chunk whose journal write never happened
     await put('p/gone.chunk.5.0badc0de'); // of an upload that no longer exists
     await put('p/recent.chunk.0.0123abcd');
@@ -182,7 +220,11 @@ describe('ExpirySweeper', () => {
     const first = sweeper(tus, state, 1);
     const originalSend = S3Client.prototype.send;
     let lists = 0;
-    const spy = jest.spyOn(S3Client.prototype, 'send').mockImplementation(function (this: S3Client, command: unknown, ...rest: unknown[]) {
+    const spy = jest.spyOn(S3Client.prototype, 'send').mockImplementation(function (
+      this: S3Client,
+      command: unknown,
+      ...rest: unknown[]
+    ) {
       if (command instanceof ListMultipartUploadsCommand && ++lists === 2) stop.abort();
       return (originalSend as (...args: unknown[]) => Promise<unknown>).call(this, command, ...rest);
     } as never);

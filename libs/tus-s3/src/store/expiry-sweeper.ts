@@ -1,4 +1,10 @@
-import { DeleteObjectCommand, ListMultipartUploadsCommand, ListObjectsV2Command, S3Client, AbortMultipartUploadCommand } from '@aws-sdk/client-s3';
+import {
+  DeleteObjectCommand,
+  ListMultipartUploadsCommand,
+  ListObjectsV2Command,
+  S3Client,
+  AbortMultipartUploadCommand,
+} from '@aws-sdk/client-s3';
 import { Logger } from '@nestjs/common';
 import type { Locker } from '../locker/locker.interface';
 import { tryLockOn } from '../locker/try-lock';
@@ -85,22 +91,40 @@ export class ExpirySweeper {
    * or the lease is lost; saves where it stopped.
    */
   async sweep(maxDurationMs = Infinity, signal?: AbortSignal): Promise<SweepReport> {
-    const report: SweepReport = { ran: false, complete: false, terminated: [], abortedOrphans: [], deletedChunks: [], skippedBusy: [], calls: 0, failures: 0 };
+    const report: SweepReport = {
+      ran: false,
+      complete: false,
+      terminated: [],
+      abortedOrphans: [],
+      deletedChunks: [],
+      skippedBusy: [],
+      calls: 0,
+      failures: 0,
+    };
     const { state, owner } = this.config;
     if (!(await state.acquire(owner, this.leaseTtlMs))) return report;
     report.ran = true;
     const stop = new AbortController();
     const onAbort = () => stop.abort();
     signal?.addEventListener('abort', onAbort);
-    const renewal = setInterval(() => {
-      state.renew(owner, this.leaseTtlMs).then(
-        (held) => held || stop.abort(),
-        () => stop.abort(),
-      );
-    }, Math.max(100, Math.floor(this.leaseTtlMs / 3)));
+    const renewal = setInterval(
+      () => {
+        state.renew(owner, this.leaseTtlMs).then(
+          (held) => held || stop.abort(),
+          () => stop.abort(),
+        );
+      },
+      Math.max(100, Math.floor(this.leaseTtlMs / 3)),
+    );
     renewal.unref();
     try {
-      const run = new SweepRun(this, report, new CallBudget(this.config.maxCallsPerMinute, stop.signal), Date.now() + maxDurationMs, stop.signal);
+      const run = new SweepRun(
+        this,
+        report,
+        new CallBudget(this.config.maxCallsPerMinute, stop.signal),
+        Date.now() + maxDurationMs,
+        stop.signal,
+      );
       await run.go((await state.cursor()) ?? { phase: 'multipart' });
     } finally {
       clearInterval(renewal);
@@ -278,7 +302,9 @@ class SweepRun {
     } catch (error) {
       if (this.stopped.aborted) return;
       this.report.failures++;
-      this.sweeper.internals.logger.warn(`sweeping ${what} failed: ${(error as Error)?.name}: ${(error as Error)?.message}`);
+      this.sweeper.internals.logger.warn(
+        `sweeping ${what} failed: ${(error as Error)?.name}: ${(error as Error)?.message}`,
+      );
     }
   }
 

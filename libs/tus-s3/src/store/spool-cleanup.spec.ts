@@ -8,7 +8,12 @@ describe('deleteStaleSpoolFiles', () => {
     const dir = await mkdtemp(join(tmpdir(), 'spool-cleanup-'));
     try {
       const old = new Date(Date.now() - 2 * 3600_000);
-      for (const name of ['tus-s3-0123456789abcdef.part', 'tus-s3-fedcba9876543210.part', 'other.part', 'tus-s3-xyz.part']) {
+      for (const name of [
+        'tus-s3-0123456789abcdef.part',
+        'tus-s3-fedcba9876543210.part',
+        'other.part',
+        'tus-s3-xyz.part',
+      ]) {
         await writeFile(join(dir, name), 'x');
         if (name !== 'tus-s3-fedcba9876543210.part') await utimes(join(dir, name), old, old);
       }

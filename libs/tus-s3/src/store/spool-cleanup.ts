@@ -9,7 +9,11 @@ export const SPOOL_FILE_NAME = /^tus-s3-[0-9a-f]{16}\.part$/;
  * Deletes spool files a killed process left behind: those named like ours and not modified for `olderThanMs` (a
  * spool file lives only while its part uploads). Returns how many were deleted; never throws.
  */
-export async function deleteStaleSpoolFiles(dir: string | undefined, olderThanMs: number, now = Date.now()): Promise<number> {
+export async function deleteStaleSpoolFiles(
+  dir: string | undefined,
+  olderThanMs: number,
+  now = Date.now(),
+): Promise<number> {
   const directory = dir ?? tmpdir();
   let names: string[];
   try {
