@@ -31,8 +31,8 @@ export interface UploadRequest {
   readonly req: IncomingMessage;
   /** The upload as stored (never the store's internal journal). */
   readonly upload: Upload;
-  /** What the request does: `head`, `patch`, `terminate` or `download`. */
-  readonly kind: 'head' | 'patch' | 'terminate' | 'download';
+  /** What the request does: `create` (a creation with data, or a final upload), `head`, `patch`, `terminate`, `download`. */
+  readonly kind: 'create' | 'head' | 'patch' | 'terminate' | 'download';
 }
 
 /**
@@ -47,8 +47,10 @@ export interface TusHooks {
   /** On every request to an existing upload (HEAD, PATCH, DELETE, GET) before it is served: e.g. ownership. */
   onUploadRequest?(request: UploadRequest): void | Promise<void>;
   /**
-   * Once every byte is stored, before the upload counts as finished: before `copyOnFinish` and `upload.finished`. A
-   * refusal terminates the upload (every object of it is removed) and the client gets the refusal.
+   * Once every byte is stored, before the upload counts as finished: before its final object is assembled, under
+   * its lock (nobody can read it meanwhile), and so before `copyOnFinish` and `upload.finished`. A refusal terminates
+   * the upload (every object of it is removed) and the client gets the refusal. An empty upload (length 0) is
+   * finished by its creation: it is asked right after.
    */
   beforeFinish?(request: UploadRequest): void | Promise<void>;
   /** Before DELETE removes an upload. A refusal leaves it as it is. */

@@ -1,6 +1,7 @@
 import { Inject, Injectable } from '@nestjs/common';
 import type { CreationDecision, TusHooks } from '../hooks/tus-hooks';
 import { parseMetadata, serializeMetadata, UploadMetadata } from '../protocol/metadata';
+import { ExpectedChecksum, parseUploadChecksum } from '../protocol/checksum';
 import type { TusExtension } from '../protocol/tus-constants';
 import { TusErrors } from '../protocol/tus-error';
 import { isValidUploadId } from '../protocol/upload-id';
@@ -26,6 +27,14 @@ export class CreationRules {
   /** Refuses a request that needs an extension switched off in the options. */
   requireExtension(name: TusExtension, what: string): void {
     if (!this.options.extensions.has(name)) throw TusErrors.badRequest(`${what}: the ${name} extension is switched off here`);
+  }
+
+  /** Upload-Checksum of a request that carries data (the checksum extension), when sent. */
+  checksumOf(req: TusRequest): ExpectedChecksum | undefined {
+    const header = tusHeader(req, 'Upload-Checksum');
+    if (header === undefined) return undefined;
+    this.requireExtension('checksum', 'Upload-Checksum');
+    return parseUploadChecksum(header);
   }
 
   metadataOf(req: TusRequest): { metadataHeader: string; metadata: UploadMetadata } {

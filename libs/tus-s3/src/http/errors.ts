@@ -3,6 +3,7 @@ import { LockInterruptedError, LockTimeoutError, LockUnavailableError } from '..
 import { TusError, TusErrors } from '../protocol/tus-error';
 import { isHeldBytesMissing, StorageError, UploadNotFoundError } from '../store/store-errors';
 import { TusHookRefusal } from '../hooks/tus-hooks';
+import { ChecksumMismatchError } from '../store/body-checksum';
 import { hasBody, TusRequest } from './request';
 import type { ServerResponse } from 'node:http';
 import { send } from './tus-response';
@@ -15,6 +16,7 @@ export function toTusError(error: unknown): TusError {
   if (error instanceof TusHookRefusal) return new TusError(error.status, error.message);
   if (error instanceof HttpException) return new TusError(error.getStatus(), messageOf(error));
   if (error instanceof UploadNotFoundError) return TusErrors.notFound();
+  if (error instanceof ChecksumMismatchError) return TusErrors.checksumMismatch(error.algorithm);
   if (error instanceof LockTimeoutError) return TusErrors.locked();
   if (error instanceof LockUnavailableError) return TusErrors.unavailable('the lock service is unavailable; retry later');
   if (error instanceof LockInterruptedError) return TusErrors.unavailable('the upload lock was lost; send HEAD and resume');

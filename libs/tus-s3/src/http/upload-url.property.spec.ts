@@ -89,7 +89,9 @@ describe('uploadIdOfUrl (properties)', () => {
           fc.pre(!(m === '/' && origin.endsWith('/api')));
           const base = m.replace(/\/+$/, '');
           expect(uploadIdOfUrl(`${origin}${base}/${id}`, m)).toBe(id);
-          if (!id.includes('/') || base !== '') expect(uploadIdOfUrl(id, m)).toBe(id);
+          // A bare id that itself begins with the mount's segments (id "u/x", mount "/u") reads as a path: ambiguous.
+          const bareIsAmbiguous = base === '' ? id.includes('/') : `/${id}`.includes(`${base}/`);
+          if (!bareIsAmbiguous) expect(uploadIdOfUrl(id, m)).toBe(id);
           // Clients may percent-encode any character, the "/" included.
           const encoded = [...id]
             .map((c, i) => (encodeAt[i % encodeAt.length] ? `%${c.charCodeAt(0).toString(16)}` : c))

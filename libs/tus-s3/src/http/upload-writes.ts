@@ -4,17 +4,25 @@ import type { UploadLock } from '../locker/locker.interface';
 import { UploadEvents } from '../events/upload-events';
 import { TUS_HOOKS, TUS_S3_OPTIONS, TUS_STORE } from '../tus-s3.constants';
 import type { ResolvedTusS3Options } from '../tus-s3.options';
-import type { TusHooks } from '../hooks/tus-hooks';
+import type { TusHooks, UploadRequest } from '../hooks/tus-hooks';
+import type { ExpectedChecksum } from '../protocol/checksum';
 import { TusErrors } from '../protocol/tus-error';
-import { TusDataStore, Upload, WriteOutcome } from '../store/tus-data-store';
+import { BeforeFinish, TusDataStore, Upload, WriteOutcome } from '../store/tus-data-store';
 import { parseContentLength, TusRequest } from './request';
 import { send } from './tus-response';
 import { uploadExpiresHeader } from './upload-expiry';
 import { UploadLocks } from './upload-locks';
 
+/** What the app's `beforeFinish` threw, carried through the store call that asked it. */
+class FinishRefused extends Error {
+  constructor(readonly refusal: unknown) {
+    super('beforeFinish refused the upload');
+  }
+}
+
 /**
- * What creation-with-upload and PATCH share: streaming a body into the store under the lock, and once the lock is
- * released, finishing and answering.
+ * What creation-with-upload, PATCH and concatenation share: streaming a body into the store under the lock, the
+ * app's `beforeFinish` before an upload counts as finished, announcing finished uploads, and answering.
  */
 @Injectable()
 export class UploadWrites {
@@ -22,23 +30,80 @@ export class UploadWrites {
     @Inject(TUS_STORE) private readonly store: TusDataStore,
     @Inject(TUS_HOOKS) private readonly hooks: TusHooks,
     @Inject(TUS_S3_OPTIONS) private readonly options: ResolvedTusS3Options,
-    private readonly locks: UploadLocks,
     private readonly events: UploadEvents,
+    private readonly locks: UploadLocks,
   ) {}
 
   /**
    * Streams the body into the store; the caller holds the lock. Every outcome saves what arrived first: a client
    * that went away, a release request from another instance, a body longer than allowed, even a storage failure
-   * part-way (which is then thrown).
+   * part-way (which is then thrown). With a checksum, the body counts only if all of it arrived and matched.
    */
-  async append(req: TusRequest, upload: Upload, lock: UploadLock, sizeLimit: number): Promise<WriteOutcome> {
-    const maxBytes = (upload.size ?? sizeLimit) - upload.offset;
-    const outcome = await this.whileArriving(req, () =>
-      this.store.write(upload, req, lock, { maxBytes, expectedBytes: parseContentLength(req) }),
+  async append(
+    req: TusRequest,
+    upload: Upload,
+    lock: UploadLock,
+    options: { sizeLimit: number; kind: UploadRequest['kind']; checksum?: ExpectedChecksum },
+  ): Promise<WriteOutcome> {
+    const maxBytes = (upload.size ?? options.sizeLimit) - upload.offset;
+    const outcome = await this.gatingFinish(req, upload, lock, options.kind, (beforeFinish) =>
+      this.whileArriving(req, () =>
+        this.store.write(upload, req, lock, {
+          maxBytes,
+          expectedBytes: parseContentLength(req),
+          checksum: options.checksum,
+          beforeFinish,
+        }),
+      ),
     );
     if (outcome.upload.offset > upload.offset) this.events.progress(outcome.upload);
     if (outcome.failure) throw outcome.failure;
     return outcome;
+  }
+
+  /**
+   * Runs a store call that may finish the upload, with the app's `beforeFinish` as its last word: the store asks
+   * it once every byte is stored, before assembling the final object, under the caller's lock (so nobody reads the
+   * upload meanwhile). A refusal terminates the upload, leaving nothing behind, and is thrown on to the client.
+   */
+  async gatingFinish<T>(
+    req: TusRequest,
+    upload: Upload,
+    lock: UploadLock,
+    kind: UploadRequest['kind'],
+    work: (beforeFinish: BeforeFinish | undefined) => Promise<T>,
+  ): Promise<T> {
+    const hooks = this.hooks;
+    const beforeFinish: BeforeFinish | undefined = hooks.beforeFinish
+      ? async (finishing) => {
+          try {
+            await hooks.beforeFinish!({ req, upload: finishing, kind });
+          } catch (refusal) {
+            throw new FinishRefused(refusal);
+          }
+        }
+      : undefined;
+    try {
+      return await work(beforeFinish);
+    } catch (error) {
+      if (!(error instanceof FinishRefused)) throw error;
+      await this.store.terminate(await this.store.get(upload.id, lock), lock);
+      this.events.terminated(upload);
+      throw error.refusal;
+    }
+  }
+
+  /** An upload that its creation finished (length 0): the app's `beforeFinish` still has its say, under the lock. */
+  async finishedAtCreation(req: TusRequest, upload: Upload): Promise<void> {
+    if (!this.hooks.beforeFinish) return;
+    await this.locks.withLock(upload.id, (lock) =>
+      this.gatingFinish(req, upload, lock, 'create', async (beforeFinish) => beforeFinish?.(upload)),
+    );
+  }
+
+  /** An upload that just finished, after its lock was released: copied where `copyOnFinish` says, and announced. */
+  announce(upload: Upload): Promise<void> {
+    return this.events.finished(upload);
   }
 
   /**
@@ -56,21 +121,6 @@ export class UploadWrites {
       req.off('timeout', onIdle);
       req.socket?.setTimeout(0);
     }
-  }
-
-  /**
-   * An upload whose last byte just arrived, after its lock was released: the app's `beforeFinish` may still refuse
-   * it (then it is terminated, leaving nothing behind); otherwise it is copied and announced.
-   */
-  async finished(req: TusRequest, upload: Upload): Promise<void> {
-    try {
-      await this.hooks.beforeFinish?.({ req, upload, kind: 'patch' });
-    } catch (refusal) {
-      await this.locks.withLock(upload.id, async (lock) => this.store.terminate(await this.store.get(upload.id, lock), lock));
-      this.events.terminated(upload);
-      throw refusal;
-    }
-    await this.events.finished(upload);
   }
 
   /** Answers a write: 201 for a creation, 204 for a PATCH; 413 when the body went past the upload's length. */

@@ -29,6 +29,8 @@ export const TusErrors = {
     new TusError(405, `method not allowed here; allowed: ${allowed}`, { Allow: allowed }),
   badRequest: (message: string) => new TusError(400, message),
   conflict: (message: string) => new TusError(409, message),
+  checksumMismatch: (algorithm: string) =>
+    new TusError(460, `Checksum Mismatch: the body does not match its Upload-Checksum (${algorithm}); nothing of it was kept, send it again`),
   offsetMismatch: (expected: number, got: number) =>
     new TusError(409, `Upload-Offset ${got} does not match the upload's current offset ${expected}; send HEAD to resume`),
   tooLarge: (message: string) => new TusError(413, message),

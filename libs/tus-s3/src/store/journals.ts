@@ -19,9 +19,9 @@ export class Journals {
   constructor(
     private readonly infos: InfoObjects,
     readonly forNewUploads: HeldBytes,
-    ...others: ReadonlyArray<HeldBytes | null>
+    others: readonly HeldBytes[] = [],
   ) {
-    this.strategies = new Map([forNewUploads, ...others].filter((s): s is HeldBytes => s !== null).map((s) => [s.kind, s]));
+    this.strategies = new Map([forNewUploads, ...others].map((strategy) => [strategy.kind, strategy]));
   }
 
   /**

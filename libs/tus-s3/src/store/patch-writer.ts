@@ -1,5 +1,7 @@
 import { Readable } from 'node:stream';
 import { LockInterruptedError, UploadLock } from '../locker/locker.interface';
+import type { ExpectedChecksum } from '../protocol/checksum';
+import { BodyChecksum, ChecksumMismatchError } from './body-checksum';
 import type { HeldBytes, HeldKey, WrittenBytes } from './held-bytes/held-bytes';
 import { ObjectKeys } from './object-keys';
 import { mayUploadShortPart } from './part-plan';
@@ -56,11 +58,42 @@ export class PatchWriter {
     this.equalParts = config.equalParts;
   }
 
-  /** @param expectedBytes the body's Content-Length, when known */
-  async write(body: Readable, maxBytes: number, expectedBytes?: number): Promise<WrittenBytes> {
+  /** What the body must hash to (the checksum extension), when the client said. */
+  private checksum: BodyChecksum | undefined;
+
+  /**
+   * @param expectedBytes the body's Content-Length, when known
+   * @param checksum Upload-Checksum: the body's bytes count only if all of them arrived and match it
+   * @throws ChecksumMismatchError when the whole body arrived and does not match (nothing of it was kept)
+   */
+  async write(body: Readable, maxBytes: number, expectedBytes?: number, checksum?: ExpectedChecksum): Promise<WrittenBytes> {
+    this.checksum = checksum ? new BodyChecksum(checksum) : undefined;
     const plan = await this.held.planWrite(this.info, expectedBytes);
     this.equalParts ||= plan.equalParts;
     return plan.holdWhole ? this.holdWhole(body, maxBytes) : this.stream(body, maxBytes);
+  }
+
+  /**
+   * With a checksum, before anything of the body is committed: a body that matched goes on (undefined); one that was
+   * cut short cannot be verified, so none of it counts (the result to return); a mismatch throws. Parts this body
+   * already uploaded are then not in the journal: the retry uploads the same part numbers again.
+   */
+  private async unverified(stop: WriteStop, spool: SpoolFile | null): Promise<WrittenBytes | undefined> {
+    if (!this.checksum) return undefined;
+    if (this.lockLost) throw this.lockLost;
+    if (stop === 'end' && !this.firstFailure) {
+      try {
+        this.checksum.verify();
+        return undefined;
+      } catch (error) {
+        await Promise.allSettled(this.uploads);
+        await spool?.dispose();
+        throw error instanceof ChecksumMismatchError ? error : new StorageError('could not verify the checksum', error);
+      }
+    }
+    await Promise.allSettled(this.uploads);
+    await spool?.dispose();
+    return this.result([], [...this.info.pending], 0, stop, this.firstFailure);
   }
 
   private async stream(body: Readable, maxBytes: number): Promise<WrittenBytes> {
@@ -84,6 +117,7 @@ export class PatchWriter {
           data = data.subarray(0, maxBytes - received);
           stop = 'too-large';
         }
+        this.checksum?.update(data);
         while (data.length > 0 && !this.firstFailure && !this.lockLost) {
           current.spool ??= await SpoolFile.create(this.config.tempDir);
           const piece = data.subarray(0, info.partSize - current.size);
@@ -99,6 +133,8 @@ export class PatchWriter {
         if (stop || this.firstFailure || this.lockLost) break;
       }
       stop ??= end;
+      const refused = await this.unverified(stop, current.spool);
+      if (refused) return refused;
 
       const settled = await Promise.allSettled(this.uploads);
       if (this.lockLost) throw this.lockLost;
@@ -144,11 +180,14 @@ export class PatchWriter {
           data = data.subarray(0, maxBytes - received);
           stop = 'too-large';
         }
+        this.checksum?.update(data);
         await spool.write(data);
         received += data.length;
         if (stop) break;
       }
       stop ??= end;
+      const refused = await this.unverified(stop, null);
+      if (refused) return refused;
       let pending: HeldKey[];
       try {
         pending = await this.holdRest({ held: [...info.pending], spool, size: heldSize(info.pending) + spool.size }, startOffset + received);

@@ -16,6 +16,7 @@ import { PatchWriter, PatchWriterConfig } from './patch-writer';
 import { S3Objects } from './s3-objects';
 import { isS3NotFound, StorageError, UploadExistsError, UploadNotFoundError } from './store-errors';
 import {
+  BeforeFinish,
   ByteRange,
   ConcatenationCapable,
   FinishedCopyCapable,
@@ -68,7 +69,7 @@ export class S3Store implements TusDataStore, ConcatenationCapable, FinishedCopy
     this.keys = new ObjectKeys(options.objectPrefix);
     const infos = new InfoObjects(this.objects, this.keys);
     const inS3 = new S3HeldBytes(this.objects, this.keys, infos);
-    this.journals = heldInRedis ? new Journals(infos, heldInRedis, inS3) : new Journals(infos, inS3);
+    this.journals = heldInRedis ? new Journals(infos, heldInRedis, [inS3]) : new Journals(infos, inS3);
     this.concatenation = new Concatenation(this.objects, this.keys, options);
     this.writerConfig = {
       objects: this.objects,
@@ -127,17 +128,17 @@ export class S3Store implements TusDataStore, ConcatenationCapable, FinishedCopy
     return this.outcomeOf(await this.writeJournal(this.journalOf(upload), body, lock, limits));
   }
 
-  async declareLength(upload: Upload, size: number, lock: UploadLock): Promise<Upload> {
+  async declareLength(upload: Upload, size: number, lock: UploadLock, beforeFinish?: BeforeFinish): Promise<Upload> {
     const updated: UploadInfo = { ...this.journalOf(upload), size };
     if (offsetOf(updated) === size && updated.pending.length > 0) {
       // Complete already, but its tail is held back: an empty write folds it into the last part.
-      const outcome = await this.writeJournal(updated, Readable.from([]), lock, { maxBytes: 0 });
+      const outcome = await this.writeJournal(updated, Readable.from([]), lock, { maxBytes: 0, beforeFinish });
       if (outcome.failure) throw outcome.failure;
       return this.viewOf(outcome.info);
     }
     lock.assertHeld();
     await this.journals.save(updated);
-    return this.viewOf(offsetOf(updated) === size ? await this.finish(updated) : updated);
+    return this.viewOf(offsetOf(updated) === size ? await this.finish(updated, beforeFinish) : updated);
   }
 
   /** Removes every trace: multipart upload, held-back bytes, the final object when finished, then the journal. */
@@ -162,16 +163,17 @@ export class S3Store implements TusDataStore, ConcatenationCapable, FinishedCopy
    * Assembles a final upload from finished partial uploads (the caller holds all their locks): by UploadPartCopy
    * when each partial can be a part, else by streaming their bytes through the ordinary write path.
    */
-  async concatenate(final: Upload, partials: readonly Upload[], lock: UploadLock): Promise<WriteOutcome> {
+  async concatenate(final: Upload, partials: readonly Upload[], lock: UploadLock, beforeFinish?: BeforeFinish): Promise<WriteOutcome> {
     const info = this.journalOf(final);
     const sources = partials.map((partial) => this.journalOf(partial));
     if (!this.concatenation.canCopy(info, sources)) {
-      return this.outcomeOf(await this.writeJournal(info, this.concatenation.body(sources), lock, { maxBytes: info.size ?? 0 }));
+      const body = this.concatenation.body(sources);
+      return this.outcomeOf(await this.writeJournal(info, body, lock, { maxBytes: info.size ?? 0, beforeFinish }));
     }
     const copied: UploadInfo = { ...info, parts: await this.concatenation.copyParts(info, sources, lock) };
     lock.assertHeld();
     await this.journals.save(copied);
-    return this.outcomeOf({ info: await this.finish(copied), stop: 'end' });
+    return this.outcomeOf({ info: await this.finish(copied, beforeFinish), stop: 'end' });
   }
 
   /** Server-side copy of a finished upload to `copyOnFinish` (single CopyObject: up to 5 GiB). */
@@ -191,17 +193,20 @@ export class S3Store implements TusDataStore, ConcatenationCapable, FinishedCopy
    */
   private async writeJournal(info: UploadInfo, body: Readable, lock: UploadLock, limits: WriteLimits): Promise<JournalWrite> {
     const held = this.journals.heldBytesOf(info);
-    const written = await new PatchWriter(this.writerConfig, held, info, lock).write(body, limits.maxBytes, limits.expectedBytes);
+    const writer = new PatchWriter(this.writerConfig, held, info, lock);
+    const written = await writer.write(body, limits.maxBytes, limits.expectedBytes, limits.checksum);
     let updated = await held.commit(info, written, lock);
     if (!written.failure && !isFinished(updated) && updated.size !== null && offsetOf(updated) === updated.size) {
       lock.assertHeld();
-      updated = await this.finish(updated);
+      updated = await this.finish(updated, limits.beforeFinish);
     }
     return { info: updated, stop: written.stop, failure: written.failure };
   }
 
-  private async finish(info: UploadInfo): Promise<UploadInfo> {
+  /** Asks `beforeFinish` (which may refuse: the upload then stays unfinished), then assembles the final object. */
+  private async finish(info: UploadInfo, beforeFinish?: BeforeFinish): Promise<UploadInfo> {
     if (info.pending.length > 0) throw new Error(`upload ${info.id} cannot finish while bytes are held back`);
+    await beforeFinish?.(this.viewOf(info));
     const key = this.keys.final(info.id);
     if (info.parts.length > 0) {
       await this.objects.completeMultipartUpload(key, info.multipartUploadId!, info.parts);

@@ -1,5 +1,6 @@
 import type { Readable } from 'node:stream';
 import type { UploadLock } from '../locker/locker.interface';
+import type { ExpectedChecksum } from '../protocol/checksum';
 import type { UploadMetadata } from '../protocol/metadata';
 
 /** Where a store keeps an upload's finished bytes, as that store names it (for S3: a bucket and a key). */
@@ -76,11 +77,23 @@ export interface UploadContent {
  */
 export type WriteStop = 'end' | 'client-aborted' | 'stopped' | 'too-large';
 
+/**
+ * The app's last word before an upload counts as finished (every byte stored, the final object not assembled yet).
+ * What it throws is thrown on by the store call; the upload then stays unfinished, all its bytes stored.
+ */
+export type BeforeFinish = (upload: Upload) => Promise<void>;
+
 export interface WriteLimits {
   /** The most bytes this write may store; more is cut off and reported as `too-large`. */
   maxBytes: number;
   /** The body's Content-Length, when known. */
   expectedBytes?: number;
+  /**
+   * Upload-Checksum (the checksum extension): the body counts only if all of it arrived and matches; a mismatch
+   * throws ChecksumMismatchError with nothing of the body kept, a body cut short keeps nothing either.
+   */
+  checksum?: ExpectedChecksum;
+  beforeFinish?: BeforeFinish;
 }
 
 export interface WriteOutcome {
@@ -115,7 +128,7 @@ export interface TusDataStore {
    */
   write(upload: Upload, body: Readable, lock: UploadLock, limits: WriteLimits): Promise<WriteOutcome>;
   /** Sets a deferred length (once); finishes the upload when every byte is there already. */
-  declareLength(upload: Upload, size: number, lock: UploadLock): Promise<Upload>;
+  declareLength(upload: Upload, size: number, lock: UploadLock, beforeFinish?: BeforeFinish): Promise<Upload>;
   /** Removes every trace of the upload, its finished bytes included. */
   terminate(upload: Upload, lock: UploadLock): Promise<void>;
   /** Streams a finished upload, or a byte range of it. */
@@ -125,7 +138,7 @@ export interface TusDataStore {
 /** The concatenation extension: a final upload filled from finished partial uploads. */
 export interface ConcatenationCapable {
   /** Fills `final` (just created, empty) with the partials' bytes in order; the caller holds every lock. */
-  concatenate(final: Upload, partials: readonly Upload[], lock: UploadLock): Promise<WriteOutcome>;
+  concatenate(final: Upload, partials: readonly Upload[], lock: UploadLock, beforeFinish?: BeforeFinish): Promise<WriteOutcome>;
 }
 
 /** A store that can copy a finished upload elsewhere (`copyOnFinish`). */

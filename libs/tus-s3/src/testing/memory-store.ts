@@ -3,9 +3,11 @@ import { Readable } from 'node:stream';
 import type { UploadLock } from '../locker/locker.interface';
 import type { UploadMetadata } from '../protocol/metadata';
 import { isValidUploadId } from '../protocol/upload-id';
+import { BodyChecksum } from '../store/body-checksum';
 import { readUntil } from '../store/read-until';
 import { StorageError, UploadExistsError, UploadNotFoundError } from '../store/store-errors';
 import type {
+  BeforeFinish,
   ByteRange,
   ConcatenationCapable,
   FinishedCopyCapable,
@@ -120,6 +122,7 @@ export class MemoryStore implements TusDataStore, ConcatenationCapable, Finished
     let end: WriteStop = 'end';
     let stop: WriteStop | undefined;
     let failure: Error | undefined;
+    const checksum = limits.checksum ? new BodyChecksum(limits.checksum) : undefined;
     for await (const chunk of readUntil(body, lock.signal, (why) => (end = why))) {
       if (lock.lost.aborted) throw lock.lost.reason;
       let data = chunk;
@@ -131,21 +134,30 @@ export class MemoryStore implements TusDataStore, ConcatenationCapable, Finished
         data = data.subarray(0, limits.maxBytes - count);
         stop = 'too-large';
       }
+      checksum?.update(data);
       received.push(data);
       count += data.length;
       if (stop || failure) break;
     }
     if (injected && !failure && count >= injected.afterBytes) failure = injected.error ?? new StorageError('injected storage failure');
-    return this.commit(stored, received, lock, stop ?? end, failure);
+    if (checksum) {
+      // As the real store: a body that matched counts, one cut short counts for nothing, a mismatch throws.
+      if ((stop ?? end) === 'end' && !failure) checksum.verify();
+      else return this.commit(stored, [], lock, stop ?? end, failure, limits.beforeFinish);
+    }
+    return this.commit(stored, received, lock, stop ?? end, failure, limits.beforeFinish);
   }
 
-  async declareLength(upload: Upload, size: number, lock: UploadLock): Promise<Upload> {
+  async declareLength(upload: Upload, size: number, lock: UploadLock, beforeFinish?: BeforeFinish): Promise<Upload> {
     const stored = this.current(upload);
     if (stored.size !== null) throw new Error(`upload ${upload.id} has a length already`);
     if (size < stored.offset) throw new Error(`upload ${upload.id} holds ${stored.offset} bytes, more than ${size}`);
     lock.assertHeld();
     stored.size = size;
-    if (stored.offset === size) stored.finishedAt = this.clock.now().toISOString();
+    if (stored.offset === size) {
+      await beforeFinish?.(this.viewOf(stored));
+      stored.finishedAt = this.clock.now().toISOString();
+    }
     return this.viewOf(stored);
   }
 
@@ -165,7 +177,7 @@ export class MemoryStore implements TusDataStore, ConcatenationCapable, Finished
     return { body: Readable.from([bytes], { objectMode: false }), contentLength: bytes.length };
   }
 
-  async concatenate(final: Upload, partials: readonly Upload[], lock: UploadLock): Promise<WriteOutcome> {
+  async concatenate(final: Upload, partials: readonly Upload[], lock: UploadLock, beforeFinish?: BeforeFinish): Promise<WriteOutcome> {
     const stored = this.current(final);
     if (stored.offset !== 0 || stored.finishedAt !== null) throw new Error(`upload ${final.id} is not an empty upload`);
     const bytes = partials.map((partial) => {
@@ -185,7 +197,7 @@ export class MemoryStore implements TusDataStore, ConcatenationCapable, Finished
       data = data.subarray(0, stored.size);
       stop = 'too-large';
     }
-    return this.commit(stored, [data], lock, stop, failure);
+    return this.commit(stored, [data], lock, stop, failure, beforeFinish);
   }
 
   async copyFinished(upload: Upload): Promise<ObjectLocation | undefined> {
@@ -235,7 +247,14 @@ export class MemoryStore implements TusDataStore, ConcatenationCapable, Finished
     this.injectedFailure = failure;
   }
 
-  private commit(stored: StoredUpload, received: Buffer[], lock: UploadLock, stop: WriteStop, failure?: Error): WriteOutcome {
+  private async commit(
+    stored: StoredUpload,
+    received: Buffer[],
+    lock: UploadLock,
+    stop: WriteStop,
+    failure?: Error,
+    beforeFinish?: BeforeFinish,
+  ): Promise<WriteOutcome> {
     const bytes = Buffer.concat(received);
     if (bytes.length > 0) {
       // Nothing is committed by a caller that lost the lock (or released it).
@@ -245,6 +264,8 @@ export class MemoryStore implements TusDataStore, ConcatenationCapable, Finished
     }
     if (!failure && stored.size !== null && stored.offset === stored.size && stored.finishedAt === null) {
       lock.assertHeld();
+      // Every byte is stored: the app's last word comes before the upload counts as finished.
+      await beforeFinish?.(this.viewOf(stored));
       stored.finishedAt = this.clock.now().toISOString();
     }
     return { upload: this.viewOf(stored), stop, ...(failure ? { failure } : {}) };

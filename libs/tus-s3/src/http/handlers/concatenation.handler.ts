@@ -58,7 +58,9 @@ export class ConcatenationHandler {
       this.events.created(created);
       if (isFinished(created)) return created;
       return this.locks.withLock(created.id, async (lock) => {
-        const outcome = await store.concatenate(created, partials, lock);
+        const outcome = await this.writes.gatingFinish(req, created, lock, 'create', (beforeFinish) =>
+          store.concatenate(created, partials, lock, beforeFinish),
+        );
         if (outcome.failure || !isFinished(outcome.upload)) {
           await store.terminate(outcome.upload, lock).catch(() => undefined);
           this.events.terminated(created);
@@ -67,7 +69,7 @@ export class ConcatenationHandler {
         return outcome.upload;
       });
     });
-    await this.writes.finished(req, final);
+    await this.writes.announce(final);
     send(res, 201, { Location: this.rules.locationOf(req, final.id) });
   }
 

@@ -4,7 +4,7 @@ import { UploadEvents } from '../../events/upload-events';
 import { parseDeclaredLength } from '../../protocol/headers';
 import { parseUploadConcat } from '../../protocol/concat';
 import { TusErrors } from '../../protocol/tus-error';
-import { UploadExistsError } from '../../store/store-errors';
+import { UploadExistsError, UploadNotFoundError } from '../../store/store-errors';
 import { isFinished, TusDataStore, Upload } from '../../store/tus-data-store';
 import { TUS_STORE } from '../../tus-s3.constants';
 import { CreationRules } from '../creation-rules';
@@ -37,6 +37,7 @@ export class CreationHandler {
     if (withBody) this.rules.requireExtension('creation-with-upload', 'data in a creation request');
     if (concat) this.rules.requireExtension('concatenation', 'Upload-Concat');
     const contentLength = withBody ? parseContentLength(req) : undefined;
+    const checksum = withBody ? this.rules.checksumOf(req) : undefined;
     const planned = await this.rules.plan(req, size, concat?.kind === 'partial' ? concat : undefined);
     if (contentLength !== undefined && contentLength > (size ?? planned.sizeLimit)) {
       throw TusErrors.tooLarge(`the body (${contentLength} bytes) is longer than Upload-Length`);
@@ -49,31 +50,39 @@ export class CreationHandler {
     this.events.created(upload);
     const location = this.rules.locationOf(req, upload.id);
     if (!withBody) {
-      if (isFinished(upload)) await this.writes.finished(req, upload);
+      if (isFinished(upload)) {
+        await this.writes.finishedAtCreation(req, upload);
+        await this.writes.announce(upload);
+      }
       return send(res, 201, { Location: location, 'Upload-Offset': size === 0 ? 0 : undefined, 'Upload-Expires': uploadExpiresHeader(upload) });
     }
     const outcome = await this.locks.withLock(upload.id, async (lock) => {
       try {
-        const written = await this.writes.append(req, upload, lock, planned.sizeLimit);
+        const written = await this.writes.append(req, upload, lock, { sizeLimit: planned.sizeLimit, kind: 'create', checksum });
         // A creation that fails is removed, so only a PATCH may go on when its body was too long.
         if (written.stop === 'too-large') throw TusErrors.tooLarge('the body is longer than Upload-Length');
         return written;
       } catch (error) {
-        // The client never learns this upload's URL when creation fails: leave nothing of it behind.
-        await this.remove(upload, lock);
-        this.events.terminated(upload);
+        // The client never learns this upload's URL when creation fails: leave nothing of it behind (a refusal of
+        // beforeFinish removed it already).
+        if (await this.remove(upload, lock)) this.events.terminated(upload);
         throw error;
       }
     });
-    if (isFinished(outcome.upload)) await this.writes.finished(req, outcome.upload);
+    if (isFinished(outcome.upload)) await this.writes.announce(outcome.upload);
     this.writes.answer(req, res, outcome, location);
   }
 
-  private async remove(upload: Upload, lock: Parameters<TusDataStore['terminate']>[1]): Promise<void> {
+  /** Whether it removed the upload (false: gone already, or removing failed, which is logged). */
+  private async remove(upload: Upload, lock: Parameters<TusDataStore['terminate']>[1]): Promise<boolean> {
     try {
       await this.store.terminate(await this.store.get(upload.id, lock), lock);
+      return true;
     } catch (cleanup) {
-      this.logger.warn(`upload ${upload.id}: could not remove the failed creation: ${describe(cleanup)}`);
+      if (!(cleanup instanceof UploadNotFoundError)) {
+        this.logger.warn(`upload ${upload.id}: could not remove the failed creation: ${describe(cleanup)}`);
+      }
+      return false;
     }
   }
 }

@@ -16,8 +16,10 @@ describe('OptionsHandler (OPTIONS)', () => {
       'creation-with-upload',
       'creation-defer-length',
       'termination',
+      'checksum',
       'concatenation',
     ]);
+    expect(res.header('Tus-Checksum-Algorithm')).toBe('sha1,md5,sha256,crc32');
     expect(res.header('Tus-Max-Size')).toBe('1024');
     expect(res.header('Tus-Resumable')).toBe('1.0.0');
     expect(res.body.length).toBe(0);
@@ -48,6 +50,13 @@ describe('OptionsHandler (OPTIONS)', () => {
     };
     h = await TusHarness.create({ store: plain });
     const res = await h.request('OPTIONS', '/files', { withoutTusResumable: true });
-    expect(res.header('Tus-Extension')).toBe('creation,creation-with-upload,creation-defer-length,termination');
+    expect(res.header('Tus-Extension')).toBe('creation,creation-with-upload,creation-defer-length,termination,checksum');
+  });
+
+  it('leaves checksum and its algorithms out when it is switched off', async () => {
+    h = await TusHarness.create({ options: { extensions: { checksum: false } } });
+    const res = await h.request('OPTIONS', '/files', { withoutTusResumable: true });
+    expect(res.header('Tus-Extension')).not.toContain('checksum');
+    expect(res.header('Tus-Checksum-Algorithm')).toBeUndefined();
   });
 });

@@ -1,5 +1,6 @@
 import type { ServerResponse } from 'node:http';
 import { Inject, Injectable } from '@nestjs/common';
+import { CHECKSUM_ALGORITHMS } from '../../protocol/checksum';
 import { TUS_ALL_EXTENSIONS, TUS_VERSION } from '../../protocol/tus-constants';
 import { supportsConcatenation, TusDataStore } from '../../store/tus-data-store';
 import { TUS_S3_OPTIONS, TUS_STORE } from '../../tus-s3.constants';
@@ -25,6 +26,11 @@ export class OptionsHandler {
   }
 
   handle(res: ServerResponse): void {
-    send(res, 204, { 'Tus-Version': TUS_VERSION, 'Tus-Extension': this.extensions, 'Tus-Max-Size': this.options.maxSize });
+    send(res, 204, {
+      'Tus-Version': TUS_VERSION,
+      'Tus-Extension': this.extensions,
+      'Tus-Max-Size': this.options.maxSize,
+      'Tus-Checksum-Algorithm': this.options.extensions.has('checksum') ? CHECKSUM_ALGORITHMS.join(',') : undefined,
+    });
   }
 }

@@ -10,6 +10,7 @@ import { bodyHasBytes, isOffsetStream, parseContentLength, tusHeader, TusRequest
 import { send } from '../tus-response';
 import { UploadExpiry, uploadExpiresHeader } from '../upload-expiry';
 import { UploadLocks } from '../upload-locks';
+import { CreationRules } from '../creation-rules';
 import { UploadWrites } from '../upload-writes';
 
 /** PATCH: appends the body at the upload's offset, and may declare a deferred length once. */
@@ -21,6 +22,7 @@ export class PatchHandler {
     @Inject(TUS_S3_OPTIONS) private readonly options: ResolvedTusS3Options,
     private readonly locks: UploadLocks,
     private readonly writes: UploadWrites,
+    private readonly rules: CreationRules,
     private readonly expiry: UploadExpiry,
   ) {}
 
@@ -32,6 +34,7 @@ export class PatchHandler {
     const lengthHeader = tusHeader(req, 'Upload-Length');
     const newLength = lengthHeader === undefined ? undefined : parseNonNegativeInteger('Upload-Length', lengthHeader);
     const contentLength = parseContentLength(req);
+    const checksum = this.rules.checksumOf(req);
 
     const { before, after, outcome } = await this.locks.withLock(uploadId, async (lock) => {
       let upload = await this.store.get(uploadId, lock);
@@ -54,13 +57,22 @@ export class PatchHandler {
         if (body === 'unknown') res.setHeader('Connection', 'close');
       }
       const unfinished = upload;
-      if (size !== null && size !== upload.size) upload = await this.store.declareLength(upload, size, lock);
+      if (size !== null && size !== upload.size) {
+        const declaring = upload;
+        upload = await this.writes.gatingFinish(req, declaring, lock, 'patch', (beforeFinish) =>
+          this.store.declareLength(declaring, size, lock, beforeFinish),
+        );
+      }
       if (isFinished(upload)) return { before: unfinished, after: upload, outcome: undefined };
-      const written: WriteOutcome = await this.writes.append(req, upload, lock, this.sizeLimitOf(upload));
+      const written: WriteOutcome = await this.writes.append(req, upload, lock, {
+        sizeLimit: this.sizeLimitOf(upload),
+        kind: 'patch',
+        checksum,
+      });
       return { before: unfinished, after: written.upload, outcome: written };
     });
 
-    if (!isFinished(before) && isFinished(after)) await this.writes.finished(req, after);
+    if (!isFinished(before) && isFinished(after)) await this.writes.announce(after);
     if (outcome) return this.writes.answer(req, res, outcome);
     send(res, 204, { 'Upload-Offset': after.offset, 'Upload-Expires': uploadExpiresHeader(after) });
   }
