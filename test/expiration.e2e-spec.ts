@@ -7,7 +7,10 @@ import {
   ListMultipartUploadsCommand,
 } from '@aws-sdk/client-s3';
 import { SweepReport, TusSweeper } from '@nestjs-tus/s3';
+import Redis from 'ioredis';
 import { call } from './support/raw-http';
+import { heldKeys } from './support/redis-runs';
+import { serviceEnv } from './support/s3-env';
 import { startTestApp, TestApp } from './support/test-app';
 
 /**
@@ -23,16 +26,19 @@ let a: TestApp;
 let b: TestApp;
 /** Sweeps on its own timer. */
 let timed: TestApp;
+/** Holds small PATCHes in Redis. */
+let inRedis: TestApp;
 
 beforeAll(async () => {
   const options = { expireAfterMs: EXPIRE_MS, sweepMaxCallsPerMinute: 60_000 };
   a = await startTestApp({ redis: true, options });
   b = await startTestApp({ redis: true, options: { ...options, objectPrefix: a.prefix } });
   timed = await startTestApp({ redis: true, options: { ...options, sweepEveryMs: 500 } });
+  inRedis = await startTestApp({ redis: true, options: { ...options, holdBackIn: 'redis' } });
 });
 
 afterAll(async () => {
-  for (const t of [a, timed]) {
+  for (const t of [a, timed, inRedis]) {
     if (!t) continue;
     const uploads = await t.s3.client.send(new ListMultipartUploadsCommand({ Bucket: t.s3.bucket, Prefix: t.prefix }));
     for (const u of uploads.Uploads ?? []) {
@@ -43,7 +49,7 @@ afterAll(async () => {
     for (const key of await t.s3.keys(t.prefix))
       await t.s3.client.send(new DeleteObjectCommand({ Bucket: t.s3.bucket, Key: key }));
   }
-  await Promise.all([a?.close(), b?.close(), timed?.close()]);
+  await Promise.all([a?.close(), b?.close(), timed?.close(), inRedis?.close()]);
 });
 
 async function create(t: TestApp, size: number) {
@@ -136,4 +142,23 @@ it('sweeps on its own every sweepEveryMs', async () => {
   expect((await call('PATCH', open.url, { 'Upload-Offset': 0, ...OFFSET_STREAM }, 'abc')).status).toBe(204);
   await waitUntil(async () => (await timed.s3.keys(`${timed.prefix}${open.id}`)).length === 0, 10_000);
   expect(await timed.s3.multipartUploads(`${timed.prefix}${open.id}`)).toBe(0);
+});
+
+it('a sweep also deletes the bytes an expired upload held in Redis', async () => {
+  const redis = new Redis(serviceEnv().redisUrls[0]);
+  try {
+    const open = await create(inRedis, 10 * 1024 * 1024);
+    expect(
+      (await call('PATCH', open.url, { 'Upload-Offset': 0, ...OFFSET_STREAM }, Buffer.alloc(4096, 1))).status,
+    ).toBe(204);
+    expect((await heldKeys(redis, 'tus:', open.id)).length).toBeGreaterThan(0);
+    await new Promise((resolve) => setTimeout(resolve, EXPIRE_MS + 1100));
+    const report = await inRedis.app.get(TusSweeper).sweepNow();
+    expect(report.terminated).toEqual([open.id]);
+    expect(await heldKeys(redis, 'tus:', open.id)).toEqual([]);
+    expect(await inRedis.s3.keys(`${inRedis.prefix}${open.id}`)).toEqual([]);
+    expect(await inRedis.s3.multipartUploads(`${inRedis.prefix}${open.id}`)).toBe(0);
+  } finally {
+    redis.disconnect();
+  }
 });
