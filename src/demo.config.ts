@@ -20,6 +20,9 @@ export function demoConfigFromEnv(env: NodeJS.ProcessEnv = process.env): DemoCon
   const endpoint = env.S3_ENDPOINT || undefined;
   const maxSize = env.TUS_MAX_SIZE ? Number(env.TUS_MAX_SIZE) : undefined;
   const copyBucket = env.TUS_COPY_BUCKET || undefined;
+  // Seconds in the environment, milliseconds in the module; '0' switches either off.
+  const expireAfterSeconds = Number(env.TUS_EXPIRE_AFTER ?? 24 * 3600);
+  const sweepEverySeconds = Number(env.TUS_SWEEP_EVERY ?? 3600);
   const redisUrls = (env.REDIS_URLS ?? '').split(',').map((u) => u.trim()).filter((u) => u !== '');
   return {
     port: Number(env.PORT ?? 3000),
@@ -46,6 +49,9 @@ export function demoConfigFromEnv(env: NodeJS.ProcessEnv = process.env): DemoCon
       // Passed on as given: the module names a wrong value at boot.
       holdBackIn: (env.TUS_HOLD_BACK_IN || undefined) as TusS3ModuleOptions['holdBackIn'],
       createBucket: true,
+      // Passed on as given (a wrong value is named at boot); 0 means off.
+      expireAfterMs: expireAfterSeconds === 0 ? undefined : expireAfterSeconds * 1000,
+      sweepEveryMs: sweepEverySeconds === 0 || expireAfterSeconds === 0 ? undefined : sweepEverySeconds * 1000,
     },
   };
 }

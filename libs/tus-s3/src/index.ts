@@ -61,3 +61,5 @@ export type { TusHealthCheckOptions, TusHealthResult } from './health/tus-health
 export { TusMetrics, TUS_METRIC_NAMES } from './metrics/tus-metrics';
 export type { TusMetricsOptions, MetricsRegistry, S3CallOutcome, LockWaitOutcome } from './metrics/tus-metrics';
 export { MeasuredLocker } from './metrics/measured-locker';
+export { TusSweeper } from './lifecycle/tus-sweeper';
+export type { SweepReport } from './store/expiry-sweeper';

@@ -13,6 +13,7 @@ import { TusRequestMiddleware } from './http/tus-request.middleware';
 import { TusRouter } from './http/tus-router';
 import { FinishedAnnouncements } from './http/announcements';
 import { UploadLocks } from './http/upload-locks';
+import { UploadExpiry } from './http/upload-expiry';
 import { UploadWrites } from './http/upload-writes';
 import { S3Store } from './store/s3-store';
 import { TusHealthIndicator } from './health/tus-health.indicator';
@@ -30,6 +31,7 @@ import {
   TUS_STORE,
 } from './tus-s3.constants';
 import { TusS3Lifecycle } from './tus-s3.lifecycle';
+import { TusSweeper } from './lifecycle/tus-sweeper';
 import { ConfigurableTusS3Module } from './tus-s3.module-definition';
 import { tusS3Providers } from './tus-s3.providers';
 
@@ -37,6 +39,7 @@ const httpProviders = [
   UploadLocks,
   FinishedAnnouncements,
   UploadWrites,
+  UploadExpiry,
   CreationRules,
   OptionsHandler,
   CreationHandler,
@@ -54,7 +57,7 @@ const httpProviders = [
  * see the README for every option.
  */
 @Module({
-  providers: [...tusS3Providers, ...httpProviders, UploadEvents, TusS3Lifecycle, TusHealthIndicator, TusMetricsBinding],
+  providers: [...tusS3Providers, ...httpProviders, UploadEvents, TusS3Lifecycle, TusHealthIndicator, TusMetricsBinding, TusSweeper],
   exports: [
     S3Store,
     TUS_STORE,
@@ -66,6 +69,7 @@ const httpProviders = [
     TUS_REDIS_CLIENTS,
     TUS_METRICS,
     TusHealthIndicator,
+    TusSweeper,
   ],
 })
 export class TusS3Module extends ConfigurableTusS3Module implements NestModule {

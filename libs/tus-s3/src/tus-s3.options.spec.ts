@@ -65,4 +65,20 @@ describe('module options', () => {
       /metrics.registry/,
     );
   });
+
+  it('checks the expiry options: off by default, positive milliseconds, a sweep needs an expiry', () => {
+    const defaults = resolveOptions({ bucket: 'uploads' });
+    expect(defaults).toMatchObject({ expireAfterMs: null, sweepEveryMs: null, sweepMaxCallsPerMinute: 600, tagIncomplete: true });
+    expect(resolveOptions({ bucket: 'uploads', expireAfterMs: 1000, sweepEveryMs: 500, tagIncomplete: false })).toMatchObject({
+      expireAfterMs: 1000,
+      sweepEveryMs: 500,
+      tagIncomplete: false,
+    });
+    expect(() => resolveOptions({ bucket: 'uploads', expireAfterMs: 0 })).toThrow(/expireAfterMs/);
+    expect(() => resolveOptions({ bucket: 'uploads', expireAfterMs: 1.5 })).toThrow(/expireAfterMs/);
+    expect(() => resolveOptions({ bucket: 'uploads', sweepEveryMs: 1000 })).toThrow(/sweepEveryMs needs expireAfterMs/);
+    expect(() => resolveOptions({ bucket: 'uploads', sweepMaxCallsPerMinute: -1 })).toThrow(/sweepMaxCallsPerMinute/);
+    expect(() => resolveOptions({ bucket: 'uploads', tagIncomplete: 'yes' as never })).toThrow(/tagIncomplete/);
+    expect(resolveOptions({ bucket: 'uploads', expireAfterMs: 1000, extensions: { expiration: false } }).expireAfterMs).toBeNull();
+  });
 });

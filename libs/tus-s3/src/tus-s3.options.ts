@@ -72,6 +72,17 @@ export interface TusS3ModuleOptions {
    * installed.
    */
   metrics?: TusMetricsOptions | false;
+  /**
+   * The expiration extension: an unfinished upload expires this long after its creation (stored with it, so a later
+   * change does not move it) and is answered 410 until the sweeper removes it. Default: off (never expires).
+   */
+  expireAfterMs?: number;
+  /** How often this instance sweeps expired uploads away (one sweep at a time across instances). Default: off. */
+  sweepEveryMs?: number;
+  /** The most S3 calls a sweep makes per minute. Default 600. */
+  sweepMaxCallsPerMinute?: number;
+  /** Tag the `.info` and chunk objects of unfinished uploads `tus-incomplete=true`, for S3 lifecycle rules. Default true. */
+  tagIncomplete?: boolean;
 }
 
 /** Module-definition extras: known before any async factory runs, because routes are fixed at boot. */
@@ -119,6 +130,12 @@ export interface ResolvedTusS3Options {
   extensions: ReadonlySet<TusExtension>;
   /** `undefined`: not set (on when prom-client is installed). */
   metrics: TusMetricsOptions | false | undefined;
+  /** null: uploads never expire. */
+  expireAfterMs: number | null;
+  /** null: no sweeper. */
+  sweepEveryMs: number | null;
+  sweepMaxCallsPerMinute: number;
+  tagIncomplete: boolean;
 }
 
 export class TusS3OptionsError extends Error {
@@ -218,6 +235,18 @@ export function resolveOptions(options: TusS3ModuleOptions): ResolvedTusS3Option
     }
   }
 
+  const optionalPositive = (name: string, value: number | undefined): number | null => {
+    if (value === undefined) return null;
+    if (!Number.isSafeInteger(value) || value <= 0) problems.push(`${name} must be a positive integer (ms), got ${String(value)}`);
+    return value;
+  };
+  // Switching the extension off (`extensions: { expiration: false }`) switches expiry off too.
+  const expireAfterMs = extensions.has('expiration') ? optionalPositive('expireAfterMs', options?.expireAfterMs) : null;
+  const sweepEveryMs = optionalPositive('sweepEveryMs', options?.sweepEveryMs);
+  if (sweepEveryMs !== null && expireAfterMs === null) problems.push('sweepEveryMs needs expireAfterMs');
+  const sweepMaxCallsPerMinute = positiveInt('sweepMaxCallsPerMinute', options?.sweepMaxCallsPerMinute, 600);
+  if (options?.tagIncomplete !== undefined && typeof options.tagIncomplete !== 'boolean') problems.push('tagIncomplete must be a boolean');
+
   if (problems.length > 0) throw new TusS3OptionsError(problems);
   return {
     bucket: options.bucket,
@@ -245,6 +274,10 @@ export function resolveOptions(options: TusS3ModuleOptions): ResolvedTusS3Option
     idleTimeoutMs,
     extensions,
     metrics,
+    expireAfterMs,
+    sweepEveryMs,
+    sweepMaxCallsPerMinute,
+    tagIncomplete: options.tagIncomplete ?? true,
   };
 }
 

@@ -11,6 +11,7 @@ import { BeforeFinish, TusDataStore, Upload, WriteOutcome } from '../store/tus-d
 import { parseContentLength, TusRequest } from './request';
 import { send } from './tus-response';
 import { FinishedAnnouncements } from './announcements';
+import { uploadExpiresHeader } from './upload-expiry';
 import { UploadLocks } from './upload-locks';
 
 /** What the app's `beforeFinish` threw, carried through the store call that asked it. */
@@ -137,6 +138,10 @@ export class UploadWrites {
       res.setHeader('Connection', 'close');
       res.once('finish', () => req.destroy());
     }
-    send(res, location ? 201 : 204, { 'Upload-Offset': outcome.upload.offset, Location: location });
+    send(res, location ? 201 : 204, {
+      'Upload-Offset': outcome.upload.offset,
+      Location: location,
+      'Upload-Expires': uploadExpiresHeader(outcome.upload),
+    });
   }
 }

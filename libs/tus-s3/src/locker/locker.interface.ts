@@ -32,6 +32,13 @@ export interface Locker {
    */
   lock(uploadId: string): Promise<UploadLock>;
   /**
+   * Takes the lock only when it is free now: never waits and never asks the holder to let go (background work such
+   * as the expiry sweeper, which skips busy uploads). Resolves null when the upload is busy. Optional: without it,
+   * the sweeper falls back to `lock()`.
+   * @throws LockUnavailableError when the lock service cannot be reached or has no quorum
+   */
+  tryLock?(uploadId: string): Promise<UploadLock | null>;
+  /**
    * Stops the locker: later `lock()` calls fail with LockUnavailableError, holders are asked to let go and get a
    * moment to save what they have. Idempotent. Resources the locker was given (Redis clients) stay open.
    */

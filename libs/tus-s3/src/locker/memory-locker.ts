@@ -55,6 +55,14 @@ export class MemoryLocker implements Locker, OnModuleDestroy {
     return this.waitInLine(uploadId, slot);
   }
 
+  tryLock(uploadId: string): Promise<UploadLock | null> {
+    if (this.closing) return Promise.reject(new LockUnavailableError('the locker is shutting down'));
+    if (this.slots.has(uploadId)) return Promise.resolve(null);
+    const holder = this.newHandle(uploadId);
+    this.slots.set(uploadId, { holder, waiters: [] });
+    return Promise.resolve(holder);
+  }
+
   /** Asks every holder to let go and waits up to `graceMs` for them (nothing else is owned: nothing to free). */
   close(graceMs = this.options.waitMs): Promise<void> {
     this.closing ??= this.shutDown(graceMs);

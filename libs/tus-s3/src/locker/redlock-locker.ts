@@ -100,6 +100,13 @@ export class RedlockLocker implements Locker, OnModuleDestroy {
     }
   }
 
+  async tryLock(uploadId: string): Promise<UploadLock | null> {
+    this.assertOpen();
+    this.releaseRequests.listen();
+    const outcome = await this.attempt(uploadId);
+    return 'acquired' in outcome ? this.hold(uploadId, outcome.acquired, randomUUID()) : null;
+  }
+
   /**
    * PINGs every master; a connection still being established gets the same `timeoutMs` to become ready first. Masters
    * that are disconnected count as down at once (their clients fail commands rather than queue them).

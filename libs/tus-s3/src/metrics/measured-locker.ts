@@ -6,6 +6,7 @@ import {
   LockUnavailableError,
   UploadLock,
 } from '../locker/locker.interface';
+import { tryLockOn } from '../locker/try-lock';
 import type { LockWaitOutcome, TusMetrics } from './tus-metrics';
 
 type Destroyable = Partial<{ onModuleDestroy(): unknown }>;
@@ -31,6 +32,11 @@ export class MeasuredLocker implements Locker, OnModuleDestroy {
       this.metrics.observeLockWait(lockOutcomeOf(error), seconds());
       throw error;
     }
+  }
+
+  /** Not timed: it never waits. */
+  tryLock(uploadId: string): Promise<UploadLock | null> {
+    return tryLockOn(this.inner, uploadId);
   }
 
   ping(timeoutMs?: number): Promise<LockServiceStatus> {

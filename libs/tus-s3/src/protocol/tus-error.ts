@@ -23,6 +23,7 @@ export const TusErrors = {
       { 'Tus-Version': '1.0.0' },
     ),
   notFound: () => new TusError(404, 'upload not found'),
+  gone: (expiredAt: string) => new TusError(410, `the upload expired at ${expiredAt}; create a new one`),
   forbidden: (message: string) => new TusError(403, message),
   methodNotAllowed: (allowed: string) =>
     new TusError(405, `method not allowed here; allowed: ${allowed}`, { Allow: allowed }),

@@ -21,6 +21,9 @@ import { isS3NotFound, StorageError } from './store-errors';
 import type { ByteRange, UploadContent } from './tus-data-store';
 import type { UploadedPart } from './upload-info';
 
+/** The tag (URL-encoded, as PutObject's `Tagging` takes it) of objects of unfinished uploads, for S3 lifecycle rules. */
+export const INCOMPLETE_TAG = 'tus-incomplete=true';
+
 /**
  * The S3 requests the store makes, on one bucket. Calls a request answers with 503 when they fail are logged and
  * turn into a StorageError here (`what` says what failed); the few whose failures their callers judge (part and
@@ -29,9 +32,11 @@ import type { UploadedPart } from './upload-info';
 export class S3Objects {
   private readonly logger = new Logger('S3Store');
 
+  /** @param tagIncomplete tag the objects of unfinished uploads (chunks, their `.info`) with {@link INCOMPLETE_TAG} */
   constructor(
     readonly client: S3Client,
     readonly bucket: string,
+    private readonly tagIncomplete = false,
   ) {}
 
   /** Starts the multipart upload that becomes the object `key`; returns its UploadId. */
@@ -126,16 +131,19 @@ export class S3Objects {
     );
   }
 
-  async putJson(key: string, body: string, what: string): Promise<void> {
+  /** @param incomplete the JSON belongs to an unfinished upload: tagged so when `tagIncomplete` is on */
+  async putJson(key: string, body: string, what: string, incomplete = false): Promise<void> {
+    const Tagging = incomplete && this.tagIncomplete ? INCOMPLETE_TAG : undefined;
     await this.call(what, key, () =>
-      this.client.send(new PutObjectCommand({ Bucket: this.bucket, Key: key, Body: body, ContentType: 'application/json' })),
+      this.client.send(new PutObjectCommand({ Bucket: this.bucket, Key: key, Body: body, ContentType: 'application/json', Tagging })),
     );
   }
 
-  /** Stores a stream we compose (see sendWithBody); failures come back as thrown. */
+  /** Stores a stream we compose (see sendWithBody), a held-back chunk (tagged incomplete); failures come back as thrown. */
   async putStream(key: string, body: Readable, size: number, signal: AbortSignal | undefined): Promise<void> {
+    const Tagging = this.tagIncomplete ? INCOMPLETE_TAG : undefined;
     await sendWithBody(body, signal, (abortSignal) =>
-      this.client.send(new PutObjectCommand({ Bucket: this.bucket, Key: key, Body: body, ContentLength: size }), { abortSignal }),
+      this.client.send(new PutObjectCommand({ Bucket: this.bucket, Key: key, Body: body, ContentLength: size, Tagging }), { abortSignal }),
     );
   }
 

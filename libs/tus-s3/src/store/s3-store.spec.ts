@@ -70,6 +70,7 @@ describe('S3Store', () => {
       metadataHeader: 'filename bWVudS50eHQ=',
       createdAt: '2026-01-01T00:00:00.000Z',
       finishedAt: null,
+      expiresAt: null,
       location: { bucket: 'uploads', key: 'p/upload1' },
     });
     expect(s3.uploads.get('mpu-1')?.name).toBe('uploads/p/upload1');

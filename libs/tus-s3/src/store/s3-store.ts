@@ -69,7 +69,7 @@ export class S3Store implements TusDataStore, ConcatenationCapable, FinishedCopy
     @Inject(TUS_ID_GENERATOR) private readonly newId: IdGenerator,
     @Inject(TUS_HELD_BYTES) heldInRedis: HeldBytes | null,
   ) {
-    this.objects = new S3Objects(client, options.bucket);
+    this.objects = new S3Objects(client, options.bucket, options.tagIncomplete);
     this.keys = new ObjectKeys(options.objectPrefix);
     const infos = new InfoObjects(this.objects, this.keys);
     const inS3 = new S3HeldBytes(this.objects, this.keys, infos);
@@ -99,12 +99,13 @@ export class S3Store implements TusDataStore, ConcatenationCapable, FinishedCopy
     if (upload.id !== undefined && (await this.objects.exists(this.keys.info(id)))) throw new UploadExistsError(id);
     const partSize = choosePartSize(this.options, upload.size, this.options.maxSize);
     const empty = upload.size === 0;
+    const createdAt = this.clock.now();
     const info: UploadInfo = {
       id,
       size: upload.size,
       metadataHeader: upload.metadataHeader,
       metadata: upload.metadata,
-      createdAt: this.clock.now().toISOString(),
+      createdAt: createdAt.toISOString(),
       // Nothing will ever be PATCHed to an empty upload: S3 cannot complete a multipart upload without parts, so it
       // is written whole now.
       multipartUploadId: empty ? null : await this.objects.createMultipartUpload(this.keys.final(id), upload.metadata),
@@ -115,6 +116,9 @@ export class S3Store implements TusDataStore, ConcatenationCapable, FinishedCopy
       finishedAt: null,
       ...(upload.concat ? { concat: upload.concat } : {}),
       ...(upload.sizeLimit !== undefined ? { sizeLimit: upload.sizeLimit } : {}),
+      ...(this.options.expireAfterMs !== null && !empty
+        ? { expiresAt: new Date(createdAt.getTime() + this.options.expireAfterMs).toISOString() }
+        : {}),
     };
     if (!empty) {
       await this.journals.save(info);
@@ -289,6 +293,7 @@ export class S3Store implements TusDataStore, ConcatenationCapable, FinishedCopy
       metadataHeader: info.metadataHeader,
       createdAt: info.createdAt,
       finishedAt: info.finishedAt,
+      expiresAt: info.finishedAt === null ? (info.expiresAt ?? null) : null,
       ...(info.concat ? { concat: info.concat } : {}),
       ...(info.sizeLimit !== undefined ? { sizeLimit: info.sizeLimit } : {}),
       location: { bucket: this.options.bucket, key: this.keys.final(info.id) },

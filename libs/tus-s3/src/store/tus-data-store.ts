@@ -37,6 +37,11 @@ export interface Upload {
   readonly createdAt: string;
   /** ISO 8601, once every byte is stored and the final object exists; null before. */
   readonly finishedAt: string | null;
+  /**
+   * ISO 8601: when this unfinished upload expires (the expiration extension; fixed at its creation). null when it is
+   * finished or never expires.
+   */
+  readonly expiresAt: string | null;
   readonly concat?: UploadConcat;
   /** The largest size this upload may reach, when its creation set one below the module's `maxSize`. */
   readonly sizeLimit?: number;

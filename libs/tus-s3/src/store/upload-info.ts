@@ -38,6 +38,8 @@ export interface UploadInfo {
   readonly heldBase?: number;
   /** Set once the final object exists. */
   readonly finishedAt: string | null;
+  /** When the upload expires unless finished (the expiration extension), fixed at creation; absent: never. */
+  readonly expiresAt?: string;
   /**
    * The concatenation extension: a `partial` upload is meant to be joined into a final one; a `final` upload was
    * assembled from the partial uploads `uploadIds` (in order) and `header` is Upload-Concat as the client sent it,

@@ -43,6 +43,7 @@ describe('MemoryStore', () => {
       metadataHeader: 'a Yg==',
       createdAt: '2026-01-01T00:00:00.000Z',
       finishedAt: null,
+      expiresAt: null,
       location: { bucket: 'b', key: `p/${upload.id}` },
     });
     expect(Object.isFrozen(upload)).toBe(true);

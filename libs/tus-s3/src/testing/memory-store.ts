@@ -34,6 +34,8 @@ export interface MemoryStoreOptions {
   clock?: Clock;
   /** Ids of uploads created without one. Default: 32 random hex characters, like the module's. */
   newId?: IdGenerator;
+  /** Unfinished uploads expire this long after creation (`expireAfterMs`); default never. */
+  expireAfterMs?: number;
 }
 
 /** A storage failure to simulate on the next write or concatenation: what arrived before `afterBytes` is kept. */
@@ -49,6 +51,7 @@ interface StoredUpload {
   readonly metadataHeader: string;
   readonly createdAt: string;
   finishedAt: string | null;
+  readonly expiresAt?: string;
   readonly concat?: UploadConcat;
   readonly sizeLimit?: number;
   chunks: Buffer[];
@@ -94,6 +97,9 @@ export class MemoryStore implements TusDataStore, ConcatenationCapable, Finished
       metadataHeader: upload.metadataHeader,
       createdAt: now,
       finishedAt: upload.size === 0 ? now : null,
+      ...(this.options.expireAfterMs !== undefined
+        ? { expiresAt: new Date(Date.parse(now) + this.options.expireAfterMs).toISOString() }
+        : {}),
       ...(upload.concat ? { concat: upload.concat } : {}),
       ...(upload.sizeLimit !== undefined ? { sizeLimit: upload.sizeLimit } : {}),
       chunks: [],
@@ -298,6 +304,7 @@ export class MemoryStore implements TusDataStore, ConcatenationCapable, Finished
       metadataHeader: stored.metadataHeader,
       createdAt: stored.createdAt,
       finishedAt: stored.finishedAt,
+      expiresAt: stored.finishedAt === null ? (stored.expiresAt ?? null) : null,
       ...(stored.concat ? { concat: stored.concat } : {}),
       ...(stored.sizeLimit !== undefined ? { sizeLimit: stored.sizeLimit } : {}),
       location: Object.freeze({ bucket: this.bucket, key: `${this.objectPrefix}${stored.id}` }),

@@ -14,11 +14,12 @@ import { PatchHandler } from '../http/handlers/patch.handler';
 import { TerminationHandler } from '../http/handlers/termination.handler';
 import { TusRouter } from '../http/tus-router';
 import { UploadLocks } from '../http/upload-locks';
+import { UploadExpiry } from '../http/upload-expiry';
 import { UploadWrites } from '../http/upload-writes';
 import { MemoryLocker } from '../locker/memory-locker';
 import { serializeMetadata } from '../protocol/metadata';
 import type { TusDataStore, Upload, UploadConcat } from '../store/tus-data-store';
-import { TUS_CLOCK, TUS_HOOKS, TUS_LOCKER, TUS_MOUNT_PATH, TUS_S3_OPTIONS, TUS_STORE } from '../tus-s3.constants';
+import { Clock, TUS_CLOCK, TUS_HOOKS, TUS_LOCKER, TUS_MOUNT_PATH, TUS_S3_OPTIONS, TUS_STORE } from '../tus-s3.constants';
 import { resolveOptions, ResolvedTusS3Options, TusS3ModuleOptions } from '../tus-s3.options';
 import { FakeRequest, FakeRequestInit, FakeResponse, RecordingEmitter } from './http-doubles';
 import { MemoryStore } from './memory-store';
@@ -40,6 +41,8 @@ export interface HarnessInit {
   mountPath?: string;
   /** How long a request waits for a busy upload before 423 (lock.waitMs). Default 1000 ms. */
   lockWaitMs?: number;
+  /** TUS_CLOCK (what tells whether an upload expired). Default: the system clock. */
+  clock?: Clock;
 }
 
 export interface RequestInit extends Omit<FakeRequestInit, 'method' | 'url'> {
@@ -85,6 +88,7 @@ const HTTP_PROVIDERS: Provider[] = [
   DownloadHandler,
   TusRouter,
   UploadEvents,
+  UploadExpiry,
 ];
 
 /**
@@ -122,6 +126,7 @@ export class TusHarness {
         { provide: TUS_S3_OPTIONS, useValue: options },
         { provide: TUS_HOOKS, useValue: hooks },
         { provide: TUS_MOUNT_PATH, useValue: mountPath },
+        { provide: TUS_CLOCK, useValue: init.clock ?? { now: () => new Date() } },
         { provide: EventEmitter2, useValue: events },
       ],
     })
@@ -258,6 +263,7 @@ export const PUBLIC_UPLOAD_KEYS = [
   'metadataHeader',
   'createdAt',
   'finishedAt',
+  'expiresAt',
   'concat',
   'location',
 ] as const;

@@ -11,6 +11,7 @@ import { CreationRules } from '../creation-rules';
 import { describe } from '../errors';
 import { hasBody, isOffsetStream, parseContentLength, tusHeader, TusRequest } from '../request';
 import { send } from '../tus-response';
+import { uploadExpiresHeader } from '../upload-expiry';
 import { UploadLocks } from '../upload-locks';
 import { UploadWrites } from '../upload-writes';
 
@@ -53,7 +54,7 @@ export class CreationHandler {
         await this.writes.finishedAtCreation(req, upload);
         await this.writes.announce(upload);
       }
-      return send(res, 201, { Location: location, 'Upload-Offset': size === 0 ? 0 : undefined });
+      return send(res, 201, { Location: location, 'Upload-Offset': size === 0 ? 0 : undefined, 'Upload-Expires': uploadExpiresHeader(upload) });
     }
     const outcome = await this.locks.withLock(upload.id, async (lock) => {
       try {

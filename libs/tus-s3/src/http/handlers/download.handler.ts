@@ -12,6 +12,7 @@ import { contentDispositionOf } from '../content-disposition';
 import { tusHeader, TusRequest } from '../request';
 import { send } from '../tus-response';
 import { FinishedAnnouncements } from '../announcements';
+import { UploadExpiry } from '../upload-expiry';
 import { UploadLocks } from '../upload-locks';
 
 /** GET: a finished upload's bytes, whole or a range, with headers that keep a browser from running them. */
@@ -22,6 +23,7 @@ export class DownloadHandler {
     @Inject(TUS_HOOKS) private readonly hooks: TusHooks,
     private readonly locks: UploadLocks,
     private readonly announcements: FinishedAnnouncements,
+    private readonly expiry: UploadExpiry,
   ) {}
 
   async handle(req: TusRequest, res: ServerResponse, uploadId: string): Promise<void> {
@@ -30,6 +32,7 @@ export class DownloadHandler {
     if (!isFinished(upload)) {
       // It may be finishing right now: look again under the lock before refusing.
       upload = await this.locks.withLock(uploadId, (lock) => this.store.get(uploadId, lock));
+      this.expiry.assertLive(upload);
       if (!isFinished(upload)) throw TusErrors.badRequest('the upload is not finished yet; only finished uploads can be downloaded');
     }
     void this.announcements.resume(upload);

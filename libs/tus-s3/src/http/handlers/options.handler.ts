@@ -17,7 +17,10 @@ export class OptionsHandler {
     @Inject(TUS_S3_OPTIONS) private readonly options: ResolvedTusS3Options,
   ) {
     const served = TUS_ALL_EXTENSIONS.filter(
-      (name) => options.extensions.has(name) && (name !== 'concatenation' || supportsConcatenation(store)),
+      (name) =>
+        options.extensions.has(name) &&
+        (name !== 'concatenation' || supportsConcatenation(store)) &&
+        (name !== 'expiration' || options.expireAfterMs !== null),
     );
     this.extensions = served.join(',');
   }

@@ -9,6 +9,7 @@ import type { ResolvedTusS3Options } from '../../tus-s3.options';
 import { bodyHasBytes, isOffsetStream, parseContentLength, tusHeader, TusRequest } from '../request';
 import { send } from '../tus-response';
 import { FinishedAnnouncements } from '../announcements';
+import { UploadExpiry, uploadExpiresHeader } from '../upload-expiry';
 import { UploadLocks } from '../upload-locks';
 import { CreationRules } from '../creation-rules';
 import { UploadWrites } from '../upload-writes';
@@ -24,6 +25,7 @@ export class PatchHandler {
     private readonly writes: UploadWrites,
     private readonly rules: CreationRules,
     private readonly announcements: FinishedAnnouncements,
+    private readonly expiry: UploadExpiry,
   ) {}
 
   async handle(req: TusRequest, res: ServerResponse, uploadId: string): Promise<void> {
@@ -39,6 +41,7 @@ export class PatchHandler {
     const { before, after, outcome } = await this.locks.withLock(uploadId, async (lock) => {
       let upload = await this.store.get(uploadId, lock);
       await this.hooks.onUploadRequest?.({ req, upload, kind: 'patch' });
+      this.expiry.assertLive(upload);
       if (upload.concat?.kind === 'final') {
         throw TusErrors.forbidden('a final upload is assembled from its partial uploads and cannot be patched');
       }
@@ -74,7 +77,7 @@ export class PatchHandler {
     if (!isFinished(before) && isFinished(after)) await this.writes.announce(after);
     else if (isFinished(after)) void this.announcements.resume(after);
     if (outcome) return this.writes.answer(req, res, outcome);
-    send(res, 204, { 'Upload-Offset': after.offset });
+    send(res, 204, { 'Upload-Offset': after.offset, 'Upload-Expires': uploadExpiresHeader(after) });
   }
 
   private sizeLimitOf(upload: Upload): number {
