@@ -13,7 +13,11 @@ export function evaluateChecks(scenarios: ScenarioResult[], rss: RssSample[]): C
     const ours = s.targets.nest.median;
     const direct = s.targets.direct.median;
     const r = direct > 0 ? ours / direct : 0;
-    checks.push({ name, pass: r >= min, detail: `${ours.toFixed(1)} / ${direct.toFixed(1)} MB/s = ${r.toFixed(3)}x (need >= ${min}x)` });
+    checks.push({
+      name,
+      pass: r >= min,
+      detail: `${ours.toFixed(1)} / ${direct.toFixed(1)} MB/s = ${r.toFixed(3)}x (need >= ${min}x)`,
+    });
   };
   ratio('one-patch', 0.9, 'one big PATCH >= 0.9x direct');
   ratio('patch-1mib', 0.5, '1 MiB PATCHes >= 0.5x direct');
@@ -40,7 +44,9 @@ export function evaluateChecks(scenarios: ScenarioResult[], rss: RssSample[]): C
     name: `temp disk <= (${OUR_PART_CONCURRENCY} + 1) x ${mib(PART_SIZE)} per concurrent upload`,
     pass: over.length === 0,
     detail: scenarios
-      .map((s) => `${s.scenario.id} ${mib(s.targets.nest.server?.tempPeak ?? 0)} / ${mib(s.scenario.uploads * perUpload)}`)
+      .map(
+        (s) => `${s.scenario.id} ${mib(s.targets.nest.server?.tempPeak ?? 0)} / ${mib(s.scenario.uploads * perUpload)}`,
+      )
       .join(', '),
   });
   const leftovers = [

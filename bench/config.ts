@@ -68,11 +68,35 @@ export function loadConfig(env = process.env): BenchConfig {
   const concurrent = size(16, 4);
   const all: Scenario[] = [
     { id: 'one-patch', title: `${mib(big)} in one PATCH`, size: big, patchSize: big, uploads: 1, sha256: false },
-    { id: 'patch-1mib', title: `${mib(series)} in 1 MiB PATCHes`, size: series, patchSize: MiB, uploads: 1, sha256: true },
-    { id: 'patch-5mib1', title: `${mib(series)} in 5 MiB + 1 B PATCHes`, size: series, patchSize: 5 * MiB + 1, uploads: 1, sha256: true },
-    { id: 'concurrent', title: `${concurrent} concurrent x ${mib(each)}`, size: each, patchSize: each, uploads: concurrent, sha256: false },
+    {
+      id: 'patch-1mib',
+      title: `${mib(series)} in 1 MiB PATCHes`,
+      size: series,
+      patchSize: MiB,
+      uploads: 1,
+      sha256: true,
+    },
+    {
+      id: 'patch-5mib1',
+      title: `${mib(series)} in 5 MiB + 1 B PATCHes`,
+      size: series,
+      patchSize: 5 * MiB + 1,
+      uploads: 1,
+      sha256: true,
+    },
+    {
+      id: 'concurrent',
+      title: `${concurrent} concurrent x ${mib(each)}`,
+      size: each,
+      patchSize: each,
+      uploads: concurrent,
+      sha256: false,
+    },
   ];
-  const only = (env.BENCH_SCENARIOS ?? '').split(',').map((s) => s.trim()).filter(Boolean);
+  const only = (env.BENCH_SCENARIOS ?? '')
+    .split(',')
+    .map((s) => s.trim())
+    .filter(Boolean);
   const scenarios = only.length > 0 ? all.filter((s) => only.includes(s.id)) : all;
   const official = !quick && !cpuProfile && only.length === 0 && env.BENCH_ROUNDS === undefined;
   const outDir = official ? root : join(workDir, quick ? 'quick' : 'partial');
@@ -88,8 +112,18 @@ export function loadConfig(env = process.env): BenchConfig {
     root,
     workDir,
     output: official
-      ? { markdown: join(root, 'BENCHMARKS.md'), svg: join(root, 'bench', 'results.svg'), json: join(root, 'bench', 'results.json'), svgLink: 'bench/results.svg' }
-      : { markdown: join(outDir, 'BENCHMARKS.md'), svg: join(outDir, 'results.svg'), json: join(outDir, 'results.json'), svgLink: 'results.svg' },
+      ? {
+          markdown: join(root, 'BENCHMARKS.md'),
+          svg: join(root, 'bench', 'results.svg'),
+          json: join(root, 'bench', 'results.json'),
+          svgLink: 'bench/results.svg',
+        }
+      : {
+          markdown: join(outDir, 'BENCHMARKS.md'),
+          svg: join(outDir, 'results.svg'),
+          json: join(outDir, 'results.json'),
+          svgLink: 'results.svg',
+        },
     profileDir: join(root, 'bench', 'profiles'),
   };
 }

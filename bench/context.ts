@@ -38,7 +38,11 @@ export interface RunningTargets {
 }
 
 /** The three targets for one step (`label`): fresh server children, so that their peak RSS belongs to this step. */
-export async function startTargets(ctx: BenchContext, label: string, kinds: ServerKind[] = ['nest', 'peer']): Promise<RunningTargets> {
+export async function startTargets(
+  ctx: BenchContext,
+  label: string,
+  kinds: ServerKind[] = ['nest', 'peer'],
+): Promise<RunningTargets> {
   const servers = {} as Record<ServerKind, ServerChild>;
   const tempDirs = {} as Record<ServerKind, string>;
   const targets: Partial<Record<TargetName, Target>> = {

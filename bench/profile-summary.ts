@@ -35,10 +35,19 @@ export function summarize(file: string, top = 15): string {
   }
   const busy = total - (areas.get('(idle)') ?? 0);
   const pct = (us: number) => `${((us / busy) * 100).toFixed(1).padStart(5)}%`;
-  const lines = [`${basename(file)}: ${(total / 1e6).toFixed(1)} s sampled, ${(busy / 1e6).toFixed(1)} s busy (percentages of busy)`, '  by area:'];
-  for (const [area, us] of sortDesc(areas).filter(([area]) => area !== '(idle)').slice(0, top)) lines.push(`    ${pct(us)}  ${area}`);
+  const lines = [
+    `${basename(file)}: ${(total / 1e6).toFixed(1)} s sampled, ${(busy / 1e6).toFixed(1)} s busy (percentages of busy)`,
+    '  by area:',
+  ];
+  for (const [area, us] of sortDesc(areas)
+    .filter(([area]) => area !== '(idle)')
+    .slice(0, top))
+    lines.push(`    ${pct(us)}  ${area}`);
   lines.push(`  top ${top} functions (self time):`);
-  for (const [fn, us] of sortDesc(functions).filter(([fn]) => !fn.startsWith('(idle)')).slice(0, top)) lines.push(`    ${pct(us)}  ${fn}`);
+  for (const [fn, us] of sortDesc(functions)
+    .filter(([fn]) => !fn.startsWith('(idle)'))
+    .slice(0, top))
+    lines.push(`    ${pct(us)}  ${fn}`);
   return lines.join('\n');
 }
 
@@ -47,14 +56,18 @@ function areaOf(frame: ProfileNode['callFrame']): string {
   if (!url) return functionName.startsWith('(') ? functionName : '(native)';
   const pkg = /node_modules\/((?:@[^/]+\/)?[^/]+)/.exec(url);
   if (pkg) return pkg[1];
-  if (url.startsWith('node:')) return `node:${url.slice(5).split('/')[0] === 'internal' ? url.slice(5).split('/')[1] ?? 'internal' : url.slice(5)}`;
+  if (url.startsWith('node:'))
+    return `node:${url.slice(5).split('/')[0] === 'internal' ? (url.slice(5).split('/')[1] ?? 'internal') : url.slice(5)}`;
   if (url.includes('/libs/tus-s3/')) return 'this module (libs/tus-s3)';
   if (url.includes('/bench/')) return 'bench harness';
   return url;
 }
 
 function shortUrl(url: string): string {
-  return url.replace(/^file:\/\//, '').replace(/^.*node_modules\//, '').replace(/^.*\/\.bench-tmp\/build\//, '');
+  return url
+    .replace(/^file:\/\//, '')
+    .replace(/^.*node_modules\//, '')
+    .replace(/^.*\/\.bench-tmp\/build\//, '');
 }
 
 function sortDesc(map: Map<string, number>): Array<[string, number]> {

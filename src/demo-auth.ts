@@ -1,6 +1,14 @@
 import { timingSafeEqual } from 'node:crypto';
 import type { IncomingMessage, ServerResponse } from 'node:http';
-import { ArgumentsHost, CanActivate, Catch, ExceptionFilter, ExecutionContext, Injectable, SetMetadata } from '@nestjs/common';
+import {
+  ArgumentsHost,
+  CanActivate,
+  Catch,
+  ExceptionFilter,
+  ExecutionContext,
+  Injectable,
+  SetMetadata,
+} from '@nestjs/common';
 import { Reflector } from '@nestjs/core';
 import { demoConfigFromEnv } from './demo.config';
 

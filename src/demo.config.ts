@@ -23,7 +23,10 @@ export function demoConfigFromEnv(env: NodeJS.ProcessEnv = process.env): DemoCon
   // Seconds in the environment, milliseconds in the module; '0' switches either off.
   const expireAfterSeconds = Number(env.TUS_EXPIRE_AFTER ?? 24 * 3600);
   const sweepEverySeconds = Number(env.TUS_SWEEP_EVERY ?? 3600);
-  const redisUrls = (env.REDIS_URLS ?? '').split(',').map((u) => u.trim()).filter((u) => u !== '');
+  const redisUrls = (env.REDIS_URLS ?? '')
+    .split(',')
+    .map((u) => u.trim())
+    .filter((u) => u !== '');
   return {
     port: Number(env.PORT ?? 3000),
     tusPath: env.TUS_PATH || '/files',

@@ -51,7 +51,11 @@ export class FinishedUploads implements OnModuleInit, OnModuleDestroy {
     const url = demoConfigFromEnv().eventsRedisUrl;
     if (url === undefined) return;
     // Publishing fails at once while Redis is away (no offline queue), and the event is then shown here only.
-    this.publisher = this.connect(url, 'publisher', { enableOfflineQueue: false, maxRetriesPerRequest: 1, commandTimeout: 2_000 });
+    this.publisher = this.connect(url, 'publisher', {
+      enableOfflineQueue: false,
+      maxRetriesPerRequest: 1,
+      commandTimeout: 2_000,
+    });
     // The subscriber waits for Redis as long as it takes (its SUBSCRIBE stays queued), then subscribes again by
     // itself after each reconnection (ioredis' autoResubscribe).
     this.subscriber = this.connect(url, 'subscriber', { maxRetriesPerRequest: null });
@@ -67,7 +71,9 @@ export class FinishedUploads implements OnModuleInit, OnModuleDestroy {
       () => 'ready',
       (error: Error) => error.message,
     );
-    const timeout = new Promise<string>((resolve) => setTimeout(resolve, CONNECT_WAIT_MS, `no answer within ${CONNECT_WAIT_MS} ms`).unref());
+    const timeout = new Promise<string>((resolve) =>
+      setTimeout(resolve, CONNECT_WAIT_MS, `no answer within ${CONNECT_WAIT_MS} ms`).unref(),
+    );
     const outcome = await Promise.race([ready, timeout]);
     if (outcome !== 'ready') {
       this.logger.warn(`Redis not ready (${outcome}): finished uploads of other instances show once it is`);
@@ -100,7 +106,9 @@ export class FinishedUploads implements OnModuleInit, OnModuleDestroy {
       try {
         await this.publisher.publish(FINISHED_CHANNEL, JSON.stringify(finished));
       } catch (error) {
-        this.logger.warn(`could not publish upload ${finished.id} to Redis (${(error as Error).message}): shown on this instance only`);
+        this.logger.warn(
+          `could not publish upload ${finished.id} to Redis (${(error as Error).message}): shown on this instance only`,
+        );
         this.deliver(finished);
       }
     } catch (error) {

@@ -10,6 +10,8 @@ export class UploadLogListener {
   @OnEvent(TusEvents.UploadFinished)
   onFinished(event: UploadFinishedEvent): void {
     const name = event.upload.metadata.filename ?? '(no name)';
-    this.logger.log(`finished ${event.upload.id} "${name}" (${event.upload.size} bytes) at s3://${event.object.bucket}/${event.object.key}`);
+    this.logger.log(
+      `finished ${event.upload.id} "${name}" (${event.upload.size} bytes) at s3://${event.object.bucket}/${event.object.key}`,
+    );
   }
 }

@@ -78,7 +78,8 @@ class UploadRules implements TusHooks {
     const user = userOf(req)!;
     if (metadata.explode) throw new Error('a bug in the hook');
     const remaining = this.quota.remaining(user);
-    if (size !== null && size > remaining) throw new TusHookRefusal(507, `quota exceeded: ${user} may store ${remaining} more bytes`);
+    if (size !== null && size > remaining)
+      throw new TusHookRefusal(507, `quota exceeded: ${user} may store ${remaining} more bytes`);
     const id = metadata.tenant ? `${metadata.tenant}/2026/11/${randomBytes(8).toString('hex')}` : undefined;
     return { id, metadata: { ...metadata, owner: user }, maxSize: remaining };
   }
@@ -125,7 +126,11 @@ const metadataOf = (entries: Record<string, string>) =>
     .join(',');
 
 async function create(user: string, size: number, metadata: Record<string, string> = {}): Promise<string> {
-  const reply = await call('POST', t.endpoint, as(user, { 'Upload-Length': size, 'Upload-Metadata': metadataOf(metadata) }));
+  const reply = await call(
+    'POST',
+    t.endpoint,
+    as(user, { 'Upload-Length': size, 'Upload-Metadata': metadataOf(metadata) }),
+  );
   expect(reply.status).toBe(201);
   return reply.get('location')!;
 }
@@ -178,7 +183,12 @@ describe('body parsers', () => {
     ['invalid JSON', '{"a":'],
   ])('answers a PATCH sent as application/json (%s) with the tus 415, and stores nothing', async (_, body) => {
     const url = await create('alice', 100);
-    const reply = await call('PATCH', url, as('alice', { 'Content-Type': 'application/json', 'Upload-Offset': 0 }), body);
+    const reply = await call(
+      'PATCH',
+      url,
+      as('alice', { 'Content-Type': 'application/json', 'Upload-Offset': 0 }),
+      body,
+    );
     expect(reply.status).toBe(415);
     expect(reply.get('tus-resumable')).toBe('1.0.0');
     expect(reply.get('content-type')).toMatch(/^text\/plain/);
@@ -189,7 +199,12 @@ describe('body parsers', () => {
   it('still lets the app parse JSON on its own routes outside the tus path', async () => {
     // The shield hides Content-Type only under the mount path: elsewhere Nest's parsers see it (a 404 here, with
     // the app's JSON error body, proves the request went through Nest's usual pipeline untouched).
-    const reply = await call('POST', `${t.origin}/not-tus`, as('alice', { 'Content-Type': 'application/json' }), '{"a":1}');
+    const reply = await call(
+      'POST',
+      `${t.origin}/not-tus`,
+      as('alice', { 'Content-Type': 'application/json' }),
+      '{"a":1}',
+    );
     expect(reply.status).toBe(404);
     expect(reply.get('content-type')).toMatch(/application\/json/);
   });
@@ -231,27 +246,57 @@ describe('hooks', () => {
   });
 
   it('beforeCreate sets a size limit that a deferred-length upload keeps: its creation body and later PATCHes', async () => {
-    const tooLong = await call('POST', t.endpoint, as('carol', { 'Upload-Defer-Length': 1, 'Content-Type': OCTET }), Buffer.alloc(MiB + 1, 7));
+    const tooLong = await call(
+      'POST',
+      t.endpoint,
+      as('carol', { 'Upload-Defer-Length': 1, 'Content-Type': OCTET }),
+      Buffer.alloc(MiB + 1, 7),
+    );
     expect(tooLong.status).toBe(413);
 
-    const url = await call('POST', t.endpoint, as('carol', { 'Upload-Defer-Length': 1 })).then((reply) => reply.get('location')!);
-    const declared = await call('PATCH', url, as('carol', { 'Content-Type': OCTET, 'Upload-Offset': 0, 'Upload-Length': 2 * MiB }), '');
+    const url = await call('POST', t.endpoint, as('carol', { 'Upload-Defer-Length': 1 })).then((reply) =>
+      reply.get('location')!,
+    );
+    const declared = await call(
+      'PATCH',
+      url,
+      as('carol', { 'Content-Type': OCTET, 'Upload-Offset': 0, 'Upload-Length': 2 * MiB }),
+      '',
+    );
     expect(declared.status).toBe(413);
-    const past = await call('PATCH', url, as('carol', { 'Content-Type': OCTET, 'Upload-Offset': 0 }), Buffer.alloc(MiB + 1, 7));
+    const past = await call(
+      'PATCH',
+      url,
+      as('carol', { 'Content-Type': OCTET, 'Upload-Offset': 0 }),
+      Buffer.alloc(MiB + 1, 7),
+    );
     expect(past.status).toBe(413);
     expect((await call('HEAD', url, as('carol'))).get('upload-offset')).toBe('0');
-    const fits = await call('PATCH', url, as('carol', { 'Content-Type': OCTET, 'Upload-Offset': 0, 'Upload-Length': MiB }), Buffer.alloc(MiB, 7));
+    const fits = await call(
+      'PATCH',
+      url,
+      as('carol', { 'Content-Type': OCTET, 'Upload-Offset': 0, 'Upload-Length': MiB }),
+      Buffer.alloc(MiB, 7),
+    );
     expect(fits.status).toBe(204);
     expect(fits.get('upload-offset')).toBe(String(MiB));
   });
 
   it('onUploadRequest enforces ownership: another user gets 403 on HEAD, PATCH, GET and DELETE, and nothing changes', async () => {
     const url = await create('alice', 100);
-    expect((await call('PATCH', url, as('alice', { 'Content-Type': OCTET, 'Upload-Offset': 0 }), Buffer.alloc(10, 1))).status).toBe(204);
+    expect(
+      (await call('PATCH', url, as('alice', { 'Content-Type': OCTET, 'Upload-Offset': 0 }), Buffer.alloc(10, 1)))
+        .status,
+    ).toBe(204);
     const objects = await t.s3.keys(`${t.prefix}${idIn(url)}`);
 
     expect((await call('HEAD', url, as('bob'))).status).toBe(403);
-    const patched = await call('PATCH', url, as('bob', { 'Content-Type': OCTET, 'Upload-Offset': 10 }), Buffer.alloc(10, 2));
+    const patched = await call(
+      'PATCH',
+      url,
+      as('bob', { 'Content-Type': OCTET, 'Upload-Offset': 10 }),
+      Buffer.alloc(10, 2),
+    );
     expect(patched.status).toBe(403);
     expect(patched.text).toMatch(/belongs to someone else/);
     expect((await call('GET', url, as('bob'))).status).toBe(403);
@@ -265,7 +310,11 @@ describe('hooks', () => {
 
   it('a hook that throws unexpectedly is a 500 and creates nothing', async () => {
     const before = await t.s3.keys(t.prefix);
-    const reply = await call('POST', t.endpoint, as('alice', { 'Upload-Length': 10, 'Upload-Metadata': metadataOf({ explode: 'yes' }) }));
+    const reply = await call(
+      'POST',
+      t.endpoint,
+      as('alice', { 'Upload-Length': 10, 'Upload-Metadata': metadataOf({ explode: 'yes' }) }),
+    );
     expect(reply.status).toBe(500);
     expect(reply.text).not.toMatch(/a bug in the hook/);
     expect(await t.s3.keys(t.prefix)).toEqual(before);
@@ -274,7 +323,12 @@ describe('hooks', () => {
   it('beforeFinish refuses completion: the client gets the refusal, the upload is gone from S3 and never announced', async () => {
     const url = await create('alice', 6 * MiB, { verdict: 'reject' });
     const id = idIn(url);
-    const reply = await call('PATCH', url, as('alice', { 'Content-Type': OCTET, 'Upload-Offset': 0 }), randomPayload(6 * MiB));
+    const reply = await call(
+      'PATCH',
+      url,
+      as('alice', { 'Content-Type': OCTET, 'Upload-Offset': 0 }),
+      randomPayload(6 * MiB),
+    );
     expect(reply.status).toBe(422);
     expect(reply.text).toMatch(/virus scan/);
     expect(await t.s3.keys(`${t.prefix}${id}`)).toEqual([]);

@@ -15,7 +15,11 @@ describe('concatenation', () => {
   });
 
   async function partial(data: Buffer): Promise<string> {
-    const created = await rawRequest(t.endpoint, 'POST', { ...TUS, 'Upload-Concat': 'partial', 'Upload-Length': String(data.length) });
+    const created = await rawRequest(t.endpoint, 'POST', {
+      ...TUS,
+      'Upload-Concat': 'partial',
+      'Upload-Length': String(data.length),
+    });
     expect(created.status).toBe(201);
     const url = created.headers.location as string;
     if (data.length > 0) expect((await patch(url, 0, data)).status).toBe(204);
@@ -59,7 +63,11 @@ describe('concatenation', () => {
     const urls = [];
     for (const piece of pieces) urls.push(await partial(piece));
     const header = `final;${urls.join(' ')}`;
-    const final = await rawRequest(t.endpoint, 'POST', { ...TUS, 'Upload-Concat': header, 'Upload-Metadata': `name ${b64('x')}` });
+    const final = await rawRequest(t.endpoint, 'POST', {
+      ...TUS,
+      'Upload-Concat': header,
+      'Upload-Metadata': `name ${b64('x')}`,
+    });
     expect(final.status).toBe(201);
     const url = final.headers.location as string;
     expect((await t.s3.bytes(`${t.prefix}${idOf(url)}`)).equals(Buffer.concat(pieces))).toBe(true);
@@ -69,11 +77,19 @@ describe('concatenation', () => {
   });
 
   it('refuses unfinished, unknown and non-partial uploads with 400, creating nothing', async () => {
-    const unfinished = await rawRequest(t.endpoint, 'POST', { ...TUS, 'Upload-Concat': 'partial', 'Upload-Length': '10' });
+    const unfinished = await rawRequest(t.endpoint, 'POST', {
+      ...TUS,
+      'Upload-Concat': 'partial',
+      'Upload-Length': '10',
+    });
     const regular = await createUpload(t.endpoint, 0);
     const done = await partial(randomBytes(5));
     const keysBefore = await t.s3.keys(t.prefix);
-    for (const urls of [[done, unfinished.headers.location], [done, regular], [done, `${t.endpoint}/${'f'.repeat(32)}`]]) {
+    for (const urls of [
+      [done, unfinished.headers.location],
+      [done, regular],
+      [done, `${t.endpoint}/${'f'.repeat(32)}`],
+    ]) {
       const res = await rawRequest(t.endpoint, 'POST', { ...TUS, 'Upload-Concat': `final;${urls.join(' ')}` });
       expect(res.status).toBe(400);
       expect(res.body).toMatch(/partial upload|not created as a partial/);
@@ -88,12 +104,21 @@ describe('concatenation', () => {
     const refused = await patch(url, 10, Buffer.from('x'));
     expect(refused.status).toBe(403);
     expect((await headOffset(url)).offset).toBe(10);
-    const withLength = await rawRequest(t.endpoint, 'POST', { ...TUS, 'Upload-Concat': `final;${url1}`, 'Upload-Length': '10' });
+    const withLength = await rawRequest(t.endpoint, 'POST', {
+      ...TUS,
+      'Upload-Concat': `final;${url1}`,
+      'Upload-Length': '10',
+    });
     expect(withLength.status).toBe(400);
     const withData = await rawRequest(
       t.endpoint,
       'POST',
-      { ...TUS, 'Upload-Concat': `final;${url1}`, 'Content-Type': 'application/offset+octet-stream', 'Content-Length': '1' },
+      {
+        ...TUS,
+        'Upload-Concat': `final;${url1}`,
+        'Content-Type': 'application/offset+octet-stream',
+        'Content-Length': '1',
+      },
       Buffer.from('x'),
     );
     expect(withData.status).toBe(400);

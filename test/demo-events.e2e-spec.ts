@@ -68,7 +68,9 @@ describe('demo: finished uploads reach the /events of every instance', () => {
     const client = testS3Client();
     const s3 = new S3Inspector(client, DEMO_ENV.S3_BUCKET);
     const uploadIds = async () =>
-      (await s3.keys(DEMO_ENV.S3_OBJECT_PREFIX)).map((key) => key.slice(DEMO_ENV.S3_OBJECT_PREFIX.length)).filter((id) => /^[0-9a-f]{32}$/.test(id));
+      (await s3.keys(DEMO_ENV.S3_OBJECT_PREFIX))
+        .map((key) => key.slice(DEMO_ENV.S3_OBJECT_PREFIX.length))
+        .filter((id) => /^[0-9a-f]{32}$/.test(id));
     try {
       const before = new Set(await uploadIds());
       const data = randomBytes(2 * MiB + 1);

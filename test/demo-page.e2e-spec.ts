@@ -109,7 +109,9 @@ describe('demo upload page in Chromium', () => {
       ([wanted, until, min]) => {
         const file = uppy.getFiles().find((f) => f.name === wanted);
         if (!file) return false;
-        return until === 'complete' ? Boolean(file.progress.uploadComplete) : Number(file.progress.bytesUploaded || 0) >= Number(min);
+        return until === 'complete'
+          ? Boolean(file.progress.uploadComplete)
+          : Number(file.progress.bytesUploaded || 0) >= Number(min);
       },
       [name, condition, minBytes] as const,
       { polling: 50, timeout: 40_000 },
@@ -224,7 +226,15 @@ describe('demo upload page in Chromium', () => {
 
     // The page loaded its assets, its stream and its uploads, all from the demo's origin and nothing else.
     const paths = new Set(requests.map((r) => `${r.method} ${new URL(r.url).pathname}`));
-    for (const expected of ['GET /', 'GET /demo.js', 'GET /uppy/uppy.min.mjs', 'GET /uppy/uppy.min.css', 'GET /events', 'POST /uploads', 'HEAD /uploads/' + idOf(interrupted)]) {
+    for (const expected of [
+      'GET /',
+      'GET /demo.js',
+      'GET /uppy/uppy.min.mjs',
+      'GET /uppy/uppy.min.css',
+      'GET /events',
+      'POST /uploads',
+      'HEAD /uploads/' + idOf(interrupted),
+    ]) {
       expect(paths).toContain(expected);
     }
     expect([...paths].some((p) => p.startsWith('PATCH /uploads/'))).toBe(true);

@@ -49,7 +49,11 @@ describe('demo app', () => {
 
   it('accepts an upload with the token into the configured bucket and prefix, holding small chunks where configured', async () => {
     const data = randomBytes(2 * MiB + 3);
-    const url = await uploadWithTusClient(data, { endpoint: `${origin}/uploads`, chunkSize: MiB, headers: { ...DEMO_AUTH } });
+    const url = await uploadWithTusClient(data, {
+      endpoint: `${origin}/uploads`,
+      chunkSize: MiB,
+      headers: { ...DEMO_AUTH },
+    });
     const client = testS3Client();
     try {
       const s3 = new S3Inspector(client, 'tus-demo-e2e');
@@ -108,7 +112,11 @@ describe('demo app', () => {
       'Access-Control-Request-Headers': 'authorization, tus-resumable, upload-length',
     });
     expect(preflight.get('access-control-allow-origin')).toBeUndefined();
-    const post = await call('POST', `${origin}/uploads`, { Origin: 'https://elsewhere.example', 'Upload-Length': 1, ...DEMO_AUTH });
+    const post = await call('POST', `${origin}/uploads`, {
+      Origin: 'https://elsewhere.example',
+      'Upload-Length': 1,
+      ...DEMO_AUTH,
+    });
     expect(post.status).toBe(201);
     expect(post.get('access-control-allow-origin')).toBeUndefined();
   });

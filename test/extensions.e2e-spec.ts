@@ -65,7 +65,9 @@ it('answers POST with 405 when creation itself is off', async () => {
   try {
     const reply = await call('POST', closed.endpoint, { 'Upload-Length': 3 });
     expect(reply.status).toBe(405);
-    expect((await call('OPTIONS', closed.endpoint, { 'Tus-Resumable': undefined })).get('tus-extension')).not.toMatch(/(^|,)creation(,|$)/);
+    expect((await call('OPTIONS', closed.endpoint, { 'Tus-Resumable': undefined })).get('tus-extension')).not.toMatch(
+      /(^|,)creation(,|$)/,
+    );
   } finally {
     await closed.close();
   }

@@ -88,13 +88,17 @@ describe('held-back bytes in Redis', () => {
     const url = await createUpload(t.a.endpoint, data.length);
     const id = idOf(url);
     expect((await patch(url, 0, data.subarray(0, 5 * MiB + 1))).status).toBe(204);
-    expect((await t.a.s3.info(`${t.a.prefix}${id}.info`)).parts).toEqual([expect.objectContaining({ partNumber: 1, size: 5 * MiB + 1 })]);
+    expect((await t.a.s3.info(`${t.a.prefix}${id}.info`)).parts).toEqual([
+      expect.objectContaining({ partNumber: 1, size: 5 * MiB + 1 }),
+    ]);
 
     // A flusher of another instance said it is at work: part 2 could be on its way as a full 8 MiB part.
     await t.redis.set(`${t.keyPrefix}flushing:${id}`, '1', 'PX', 60_000);
     expect((await patch(url, 5 * MiB + 1, data.subarray(5 * MiB + 1, 2 * (5 * MiB + 1)))).status).toBe(204);
     expect((await t.a.s3.info(`${t.a.prefix}${id}.info`)).parts).toHaveLength(1);
-    expect((await heldRun(t.redis, t.keyPrefix, id, 5 * MiB + 1))?.equals(data.subarray(5 * MiB + 1, 2 * (5 * MiB + 1)))).toBe(true);
+    expect(
+      (await heldRun(t.redis, t.keyPrefix, id, 5 * MiB + 1))?.equals(data.subarray(5 * MiB + 1, 2 * (5 * MiB + 1))),
+    ).toBe(true);
     await t.redis.del(`${t.keyPrefix}flushing:${id}`);
 
     expect((await patch(url, 2 * (5 * MiB + 1), data.subarray(2 * (5 * MiB + 1)))).status).toBe(204);
@@ -107,7 +111,10 @@ describe('held-back bytes in Redis', () => {
       const url = await createUpload(t.a.endpoint, size);
       const mine = randomBytes(MiB);
       const theirs = randomBytes(MiB);
-      const [first, second] = await Promise.all([patch(url, 0, mine), patch(url.replace(t.a.origin, t.b.origin), 0, theirs)]);
+      const [first, second] = await Promise.all([
+        patch(url, 0, mine),
+        patch(url.replace(t.a.origin, t.b.origin), 0, theirs),
+      ]);
       for (const s of [first.status, second.status]) expect([204, 409, 423]).toContain(s);
       const { offset } = await headOffset(url);
       const winner = first.status === 204 && Number(first.headers['upload-offset']) === offset ? mine : theirs;
@@ -149,7 +156,12 @@ describe('held-back bytes in Redis, across instances, with background part uploa
     }
     expect((await t.a.s3.bytes(`${t.a.prefix}${id}`)).equals(data)).toBe(true);
     const info = await t.a.s3.info(`${t.a.prefix}${id}.info`);
-    expect((info.parts as Array<{ size: number }>).map((p) => p.size)).toEqual([8 * MiB, 8 * MiB, 8 * MiB, 3 * MiB + 11]);
+    expect((info.parts as Array<{ size: number }>).map((p) => p.size)).toEqual([
+      8 * MiB,
+      8 * MiB,
+      8 * MiB,
+      3 * MiB + 11,
+    ]);
     // Finished: nothing of it is left in Redis (run, flushed-part records, journal version).
     expect(await t.redis.keys(`${t.keyPrefix}*${id}*`)).toEqual([]);
   });

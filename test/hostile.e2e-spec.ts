@@ -1322,50 +1322,44 @@ describe('regressions: what the hostile battery found once', () => {
     ['Transfer-Encoding', 'chunked'],
   ];
 
-  it(
-    'a chunked PATCH at the end of a finished upload whose body breaks at once leaves the upload unlocked',
-    async () => {
-      const variants: Array<[string, string, 'abort' | 'half-close' | 'wait']> = [
-        ['the client closes at once', '4\r\nabcd\r\n', 'abort'],
-        ['the client sends FIN before any chunk', '', 'half-close'],
-        ['a bogus chunk size (Node answers 400)', 'zz\r\n', 'wait'],
-      ];
-      const heads = await Promise.all(
-        variants.map(async ([label, body, then]) => {
-          const path = await finishedUpload();
-          await exchange(t.origin, {
-            method: 'PATCH',
-            path,
-            headers: chunkedPatchAtTheEnd,
-            body,
-            then,
-            abortAfterMs: 0,
-            timeoutMs: TIMEOUT_MS,
-          });
-          const head = await exchange(t.origin, { method: 'HEAD', path, headers: tus, timeoutMs: 10_000 });
-          return `${label}: HEAD ${head.status ?? head.outcome}`;
-        }),
-      );
-      expect(heads).toEqual(variants.map(([label]) => `${label}: HEAD 200`));
-    },
-  );
-
-  it(
-    'a chunked PATCH at the end of a finished upload that stalls before its first byte lets go when asked',
-    async () => {
-      const path = await finishedUpload();
-      const socket = await openSocket(t.origin);
-      socket.on('error', () => undefined);
-      try {
-        socket.write(requestHead(new URL(t.origin).host, { method: 'PATCH', path, headers: chunkedPatchAtTheEnd }));
-        await sleep(300);
+  it('a chunked PATCH at the end of a finished upload whose body breaks at once leaves the upload unlocked', async () => {
+    const variants: Array<[string, string, 'abort' | 'half-close' | 'wait']> = [
+      ['the client closes at once', '4\r\nabcd\r\n', 'abort'],
+      ['the client sends FIN before any chunk', '', 'half-close'],
+      ['a bogus chunk size (Node answers 400)', 'zz\r\n', 'wait'],
+    ];
+    const heads = await Promise.all(
+      variants.map(async ([label, body, then]) => {
+        const path = await finishedUpload();
+        await exchange(t.origin, {
+          method: 'PATCH',
+          path,
+          headers: chunkedPatchAtTheEnd,
+          body,
+          then,
+          abortAfterMs: 0,
+          timeoutMs: TIMEOUT_MS,
+        });
         const head = await exchange(t.origin, { method: 'HEAD', path, headers: tus, timeoutMs: 10_000 });
-        expect(head.status).toBe(200);
-      } finally {
-        socket.destroy();
-      }
-    },
-  );
+        return `${label}: HEAD ${head.status ?? head.outcome}`;
+      }),
+    );
+    expect(heads).toEqual(variants.map(([label]) => `${label}: HEAD 200`));
+  });
+
+  it('a chunked PATCH at the end of a finished upload that stalls before its first byte lets go when asked', async () => {
+    const path = await finishedUpload();
+    const socket = await openSocket(t.origin);
+    socket.on('error', () => undefined);
+    try {
+      socket.write(requestHead(new URL(t.origin).host, { method: 'PATCH', path, headers: chunkedPatchAtTheEnd }));
+      await sleep(300);
+      const head = await exchange(t.origin, { method: 'HEAD', path, headers: tus, timeoutMs: 10_000 });
+      expect(head.status).toBe(200);
+    } finally {
+      socket.destroy();
+    }
+  });
 
   it('a valid id of 401 or 512 characters is a 404, not a 503', async () => {
     const answers: string[] = [];
@@ -1378,19 +1372,16 @@ describe('regressions: what the hostile battery found once', () => {
     expect(answers).toEqual(answers.map((a) => a.replace(/: .*$/, ': 404')));
   });
 
-  it(
-    'an Upload-Metadata of 1,500 keys without values is accepted or refused with a 4xx, never a 503',
-    async () => {
-      const metadata = Array.from({ length: 1500 }, (_, i) => `k${i}`).join(',');
-      const reply = await exchange(t.origin, {
-        method: 'POST',
-        path: MOUNT,
-        headers: [...tus, ['Upload-Length', '4'], ['Upload-Metadata', metadata]],
-        timeoutMs: TIMEOUT_MS,
-      });
-      expect(reply.status).toBeLessThan(500);
-    },
-  );
+  it('an Upload-Metadata of 1,500 keys without values is accepted or refused with a 4xx, never a 503', async () => {
+    const metadata = Array.from({ length: 1500 }, (_, i) => `k${i}`).join(',');
+    const reply = await exchange(t.origin, {
+      method: 'POST',
+      path: MOUNT,
+      headers: [...tus, ['Upload-Length', '4'], ['Upload-Metadata', metadata]],
+      timeoutMs: TIMEOUT_MS,
+    });
+    expect(reply.status).toBeLessThan(500);
+  });
 
   it.each([
     ['/', 'api'],

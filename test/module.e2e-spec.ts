@@ -94,7 +94,11 @@ describe('the module in a user app', () => {
     });
     try {
       const data = randomBytes(6 * MiB + 1);
-      const url = await uploadWithTusClient(data, { endpoint: t.endpoint, chunkSize: 2 * MiB, metadata: { filename: 'a.bin' } });
+      const url = await uploadWithTusClient(data, {
+        endpoint: t.endpoint,
+        chunkSize: 2 * MiB,
+        metadata: { filename: 'a.bin' },
+      });
       const id = idOf(url);
       const { events } = t.app.get(RecordingListener);
       expect(events.map(([name]) => name)).toEqual([
@@ -105,7 +109,9 @@ describe('the module in a user app', () => {
         TusEvents.UploadProgress,
         TusEvents.UploadFinished,
       ]);
-      const progress = events.filter(([name]) => name === TusEvents.UploadProgress).map(([, e]) => (e as UploadProgressEvent).offset);
+      const progress = events
+        .filter(([name]) => name === TusEvents.UploadProgress)
+        .map(([, e]) => (e as UploadProgressEvent).offset);
       expect(progress).toEqual([2 * MiB, 4 * MiB, 6 * MiB, 6 * MiB + 1]);
       const finished = events.at(-1)![1] as UploadFinishedEvent;
       expect(finished.upload.id).toBe(id);
@@ -126,7 +132,9 @@ describe('the module in a user app', () => {
   });
 
   it('refuses to boot with invalid options, naming the problem', async () => {
-    await expect(startTestApp({ options: { bucket: 'Bad_Bucket' } })).rejects.toThrow(/bucket must be a valid S3 bucket name/);
+    await expect(startTestApp({ options: { bucket: 'Bad_Bucket' } })).rejects.toThrow(
+      /bucket must be a valid S3 bucket name/,
+    );
   });
 });
 
@@ -134,7 +142,10 @@ describe('Location of new uploads', () => {
   it('includes the global prefix, and honours X-Forwarded-* only with trustProxy', async () => {
     const t = await startTestApp({ options: { trustProxy: true }, globalPrefix: 'api/v1' });
     try {
-      const plain = await fetch(`${t.origin}/api/v1/files`, { method: 'POST', headers: { 'Tus-Resumable': '1.0.0', 'Upload-Length': '1' } });
+      const plain = await fetch(`${t.origin}/api/v1/files`, {
+        method: 'POST',
+        headers: { 'Tus-Resumable': '1.0.0', 'Upload-Length': '1' },
+      });
       expect(plain.headers.get('location')).toMatch(new RegExp(`^${t.origin}/api/v1/files/[0-9a-f]{32}$`));
       const proxied = await fetch(`${t.origin}/api/v1/files`, {
         method: 'POST',
@@ -145,7 +156,9 @@ describe('Location of new uploads', () => {
           'X-Forwarded-Host': 'uploads.example.com',
         },
       });
-      expect(proxied.headers.get('location')).toMatch(/^https:\/\/uploads\.example\.com\/api\/v1\/files\/[0-9a-f]{32}$/);
+      expect(proxied.headers.get('location')).toMatch(
+        /^https:\/\/uploads\.example\.com\/api\/v1\/files\/[0-9a-f]{32}$/,
+      );
     } finally {
       await t.close();
     }

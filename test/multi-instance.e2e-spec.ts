@@ -68,7 +68,9 @@ describe('several instances, one upload', () => {
       if (statuses.every((s) => s === 204)) {
         // Both answered 204: the first winner was interrupted and the second continued at its offset: impossible,
         // since the second PATCH claimed offset 0. Only one may have stored anything.
-        expect(Number(first.headers['upload-offset']) === 0 || Number(second.headers['upload-offset']) === 0).toBe(true);
+        expect(Number(first.headers['upload-offset']) === 0 || Number(second.headers['upload-offset']) === 0).toBe(
+          true,
+        );
       }
       if (offset < size) await finishWith(url, winner);
       await expectFinalBytes(url, winner);

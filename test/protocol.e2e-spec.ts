@@ -14,7 +14,14 @@ import { idOf } from './support/tus-client';
 // helpers
 
 const OCTET = 'application/offset+octet-stream';
-const EXTENSIONS = ['checksum', 'concatenation', 'creation', 'creation-with-upload', 'creation-defer-length', 'termination'];
+const EXTENSIONS = [
+  'checksum',
+  'concatenation',
+  'creation',
+  'creation-with-upload',
+  'creation-defer-length',
+  'termination',
+];
 
 /** Sends raw bytes on a socket and returns the status code of the answer (for requests node:http would not send). */
 function rawRequest(origin: string, text: string): Promise<number> {
@@ -66,8 +73,12 @@ afterAll(async () => {
 });
 
 const create = (headers: HeaderMap, body?: Buffer | string | Buffer[]) => call('POST', t.endpoint, headers, body);
-const patch = (url: string, offset: number | string | undefined, body?: Buffer | string | Buffer[], headers: HeaderMap = {}) =>
-  call('PATCH', url, { 'Content-Type': OCTET, 'Upload-Offset': offset, ...headers }, body ?? Buffer.alloc(0));
+const patch = (
+  url: string,
+  offset: number | string | undefined,
+  body?: Buffer | string | Buffer[],
+  headers: HeaderMap = {},
+) => call('PATCH', url, { 'Content-Type': OCTET, 'Upload-Offset': offset, ...headers }, body ?? Buffer.alloc(0));
 const head = (url: string, headers: HeaderMap = {}) => call('HEAD', url, headers);
 const del = (url: string, headers: HeaderMap = {}) => call('DELETE', url, headers);
 const get = (url: string, headers: HeaderMap = {}) => call('GET', url, headers);
@@ -114,7 +125,13 @@ describe('Tus-Resumable and OPTIONS', () => {
       expect(reply.status).toBe(204);
       expect(reply.get('tus-resumable')).toBe('1.0.0');
       expect(reply.get('tus-version')).toBe('1.0.0');
-      expect(reply.get('tus-extension')!.split(',').map((e) => e.trim()).sort()).toEqual([...EXTENSIONS].sort());
+      expect(
+        reply
+          .get('tus-extension')!
+          .split(',')
+          .map((e) => e.trim())
+          .sort(),
+      ).toEqual([...EXTENSIONS].sort());
       expect(reply.get('tus-max-size')).toBe(String(5 * 1024 ** 4));
       expect(reply.body.length).toBe(0);
     }
@@ -214,7 +231,11 @@ describe('POST (creation)', () => {
 
   it('refuses Upload-Length together with Upload-Defer-Length with 400', async () => {
     const before = await allKeys();
-    expectError(await create({ 'Upload-Length': 10, 'Upload-Defer-Length': 1 }), 400, /Upload-Length|Upload-Defer-Length/);
+    expectError(
+      await create({ 'Upload-Length': 10, 'Upload-Defer-Length': 1 }),
+      400,
+      /Upload-Length|Upload-Defer-Length/,
+    );
     expect(await allKeys()).toEqual(before);
   });
 
@@ -323,7 +344,10 @@ describe('creation-with-upload', () => {
 
   it('a chunked POST body longer than Upload-Length is refused with 413 and leaves no unreachable upload in S3', async () => {
     const before = await allKeys();
-    const reply = await create({ 'Upload-Length': 5, 'Content-Type': OCTET }, [bytes('hello'), bytes(' world, and more')]);
+    const reply = await create({ 'Upload-Length': 5, 'Content-Type': OCTET }, [
+      bytes('hello'),
+      bytes(' world, and more'),
+    ]);
     expect(reply.status).toBe(413);
     // The client got no Location, so nothing may stay behind that it can neither resume nor delete.
     expect(reply.get('location')).toBeUndefined();
@@ -474,24 +498,30 @@ describe('HEAD', () => {
       `${realId}%00`,
     ];
 
-    it.each(['HEAD', 'GET', 'PATCH', 'DELETE'])('%s on an invalid id answers 404 and the real upload is untouched', async (method) => {
-      const data = randomPayload(20);
-      const url = await uploadWith(data, 20); // finished: final object + info object
-      const realId = idOf(url);
-      const before = await stateOf(url);
-      const wrong: string[] = [];
-      for (const id of invalidIds(realId)) {
-        const reply =
-          method === 'PATCH' ? await patch(`${t.endpoint}/${id}`, 0, 'abc') : await call(method, `${t.endpoint}/${id}`);
-        if (reply.status !== 404) wrong.push(`${method} /${id}: ${reply.status}`);
-        // The info object is JSON; it must never be served.
-        if (reply.text.includes('multipartUploadId') || reply.text.includes(realId)) wrong.push(`${method} /${id} leaked ${reply.text.slice(0, 80)}`);
-      }
-      expect(wrong).toEqual([]);
-      expect(await stateOf(url)).toEqual(before);
-      expect(await t.s3.exists(`${keyOf(url)}.info`)).toBe(true);
-      expect((await t.s3.bytes(keyOf(url))).equals(data)).toBe(true);
-    });
+    it.each(['HEAD', 'GET', 'PATCH', 'DELETE'])(
+      '%s on an invalid id answers 404 and the real upload is untouched',
+      async (method) => {
+        const data = randomPayload(20);
+        const url = await uploadWith(data, 20); // finished: final object + info object
+        const realId = idOf(url);
+        const before = await stateOf(url);
+        const wrong: string[] = [];
+        for (const id of invalidIds(realId)) {
+          const reply =
+            method === 'PATCH'
+              ? await patch(`${t.endpoint}/${id}`, 0, 'abc')
+              : await call(method, `${t.endpoint}/${id}`);
+          if (reply.status !== 404) wrong.push(`${method} /${id}: ${reply.status}`);
+          // The info object is JSON; it must never be served.
+          if (reply.text.includes('multipartUploadId') || reply.text.includes(realId))
+            wrong.push(`${method} /${id} leaked ${reply.text.slice(0, 80)}`);
+        }
+        expect(wrong).toEqual([]);
+        expect(await stateOf(url)).toEqual(before);
+        expect(await t.s3.exists(`${keyOf(url)}.info`)).toBe(true);
+        expect((await t.s3.bytes(keyOf(url))).equals(data)).toBe(true);
+      },
+    );
   });
 });
 
@@ -549,13 +579,16 @@ describe('PATCH', () => {
     },
   );
 
-  it.each([0, 4, 6, 30])('refuses Upload-Offset %d when the upload is at 5 with 409 and writes nothing', async (offset) => {
-    const url = await uploadWith(randomPayload(30), 5);
-    const before = await stateOf(url);
-    expectError(await patch(url, offset, 'abc'), 409, /offset/i);
-    expect(await stateOf(url)).toEqual(before);
-    expect(before.offset).toBe('5');
-  });
+  it.each([0, 4, 6, 30])(
+    'refuses Upload-Offset %d when the upload is at 5 with 409 and writes nothing',
+    async (offset) => {
+      const url = await uploadWith(randomPayload(30), 5);
+      const before = await stateOf(url);
+      expectError(await patch(url, offset, 'abc'), 409, /offset/i);
+      expect(await stateOf(url)).toEqual(before);
+      expect(before.offset).toBe('5');
+    },
+  );
 
   it('answers 404 for an unknown upload and creates nothing', async () => {
     const before = await allKeys();
@@ -600,7 +633,12 @@ describe('X-HTTP-Method-Override', () => {
   it('POST with X-HTTP-Method-Override: PATCH obeys the PATCH rules (409 on a wrong offset, nothing written)', async () => {
     const url = await uploadWith(randomPayload(20), 3);
     const before = await stateOf(url);
-    const reply = await call('POST', url, { 'X-HTTP-Method-Override': 'PATCH', 'Content-Type': OCTET, 'Upload-Offset': 0 }, 'abc');
+    const reply = await call(
+      'POST',
+      url,
+      { 'X-HTTP-Method-Override': 'PATCH', 'Content-Type': OCTET, 'Upload-Offset': 0 },
+      'abc',
+    );
     expectError(reply, 409);
     expect(await stateOf(url)).toEqual(before);
   });
@@ -663,7 +701,9 @@ describe('CORS (origins: https://app.example)', () => {
     });
     expect(reply.status).toBe(204);
     expect(reply.get('access-control-allow-origin')).toBe(ORIGIN);
-    expect(list(reply.get('access-control-allow-methods'))).toEqual(expect.arrayContaining(['post', 'head', 'patch', 'delete']));
+    expect(list(reply.get('access-control-allow-methods'))).toEqual(
+      expect.arrayContaining(['post', 'head', 'patch', 'delete']),
+    );
     expect(list(reply.get('access-control-allow-headers'))).toEqual(
       expect.arrayContaining(['upload-offset', 'tus-resumable', 'upload-metadata', 'upload-length', 'content-type']),
     );
@@ -754,15 +794,36 @@ describe('bad input never yields 5xx', () => {
     const probes: Probe[] = [];
     for (const g of garbage) {
       probes.push([`Upload-Length ${JSON.stringify(g.slice(0, 10))}`, () => create({ 'Upload-Length': g })]);
-      probes.push([`Upload-Defer-Length ${JSON.stringify(g.slice(0, 10))}`, () => create({ 'Upload-Defer-Length': g })]);
-      probes.push([`Tus-Resumable ${JSON.stringify(g.slice(0, 10))}`, () => create({ 'Upload-Length': 1, 'Tus-Resumable': g })]);
-      probes.push([`Upload-Metadata ${JSON.stringify(g.slice(0, 10))}`, () => create({ 'Upload-Length': 1, 'Upload-Metadata': `k ${g}!` })]);
-      probes.push([`Upload-Concat ${JSON.stringify(g.slice(0, 10))}`, () => create({ 'Upload-Length': 1, 'Upload-Concat': g })]);
-      probes.push([`X-HTTP-Method-Override ${JSON.stringify(g.slice(0, 10))}`, () => create({ 'Upload-Length': 1, 'X-HTTP-Method-Override': g })]);
+      probes.push([
+        `Upload-Defer-Length ${JSON.stringify(g.slice(0, 10))}`,
+        () => create({ 'Upload-Defer-Length': g }),
+      ]);
+      probes.push([
+        `Tus-Resumable ${JSON.stringify(g.slice(0, 10))}`,
+        () => create({ 'Upload-Length': 1, 'Tus-Resumable': g }),
+      ]);
+      probes.push([
+        `Upload-Metadata ${JSON.stringify(g.slice(0, 10))}`,
+        () => create({ 'Upload-Length': 1, 'Upload-Metadata': `k ${g}!` }),
+      ]);
+      probes.push([
+        `Upload-Concat ${JSON.stringify(g.slice(0, 10))}`,
+        () => create({ 'Upload-Length': 1, 'Upload-Concat': g }),
+      ]);
+      probes.push([
+        `X-HTTP-Method-Override ${JSON.stringify(g.slice(0, 10))}`,
+        () => create({ 'Upload-Length': 1, 'X-HTTP-Method-Override': g }),
+      ]);
     }
     probes.push(['Upload-Concat: final', () => create({ 'Upload-Concat': `final;${t.endpoint}/a ${t.endpoint}/b` })]);
-    probes.push(['Upload-Metadata 20 KB (over the header limit)', () => create({ 'Upload-Length': 1, 'Upload-Metadata': `a ${'QUJD'.repeat(5000)}` })]);
-    probes.push(['creation body with a Content-Length over Upload-Length', () => create({ 'Upload-Length': 1, 'Content-Type': OCTET }, 'abc')]);
+    probes.push([
+      'Upload-Metadata 20 KB (over the header limit)',
+      () => create({ 'Upload-Length': 1, 'Upload-Metadata': `a ${'QUJD'.repeat(5000)}` }),
+    ]);
+    probes.push([
+      'creation body with a Content-Length over Upload-Length',
+      () => create({ 'Upload-Length': 1, 'Content-Type': OCTET }, 'abc'),
+    ]);
     await expectAll4xx(probes);
   });
 
@@ -803,16 +864,45 @@ describe('bad input never yields 5xx', () => {
     probes.push(['PATCH Upload-Offset 20 KB', () => patch(url, '1'.repeat(20000), 'abc')]);
     probes.push(['PATCH Upload-Offset 10 KB of digits', () => patch(url, '1'.repeat(10000), 'abc')]);
     probes.push(['PATCH Content-Length over the upload length', () => patch(url, 5, 'x'.repeat(100))]);
-    probes.push(['PATCH with JSON that is not JSON', () => patch(url, 5, '{{{', { 'Content-Type': 'application/json' })]);
-    probes.push(['Content-Length: abc (raw)', () => rawRequest(t.origin, `PATCH ${new URL(url).pathname} HTTP/1.1\r\nHost: x\r\nTus-Resumable: 1.0.0\r\nContent-Type: ${OCTET}\r\nUpload-Offset: 5\r\nContent-Length: abc\r\n\r\n`)]);
-    probes.push(['Content-Length and Transfer-Encoding (raw)', () => rawRequest(t.origin, `PATCH ${new URL(url).pathname} HTTP/1.1\r\nHost: x\r\nTus-Resumable: 1.0.0\r\nContent-Type: ${OCTET}\r\nUpload-Offset: 5\r\nContent-Length: 3\r\nTransfer-Encoding: chunked\r\n\r\n3\r\nabc\r\n0\r\n\r\n`)]);
+    probes.push([
+      'PATCH with JSON that is not JSON',
+      () => patch(url, 5, '{{{', { 'Content-Type': 'application/json' }),
+    ]);
+    probes.push([
+      'Content-Length: abc (raw)',
+      () =>
+        rawRequest(
+          t.origin,
+          `PATCH ${new URL(url).pathname} HTTP/1.1\r\nHost: x\r\nTus-Resumable: 1.0.0\r\nContent-Type: ${OCTET}\r\nUpload-Offset: 5\r\nContent-Length: abc\r\n\r\n`,
+        ),
+    ]);
+    probes.push([
+      'Content-Length and Transfer-Encoding (raw)',
+      () =>
+        rawRequest(
+          t.origin,
+          `PATCH ${new URL(url).pathname} HTTP/1.1\r\nHost: x\r\nTus-Resumable: 1.0.0\r\nContent-Type: ${OCTET}\r\nUpload-Offset: 5\r\nContent-Length: 3\r\nTransfer-Encoding: chunked\r\n\r\n3\r\nabc\r\n0\r\n\r\n`,
+        ),
+    ]);
     await expectAll4xx(probes);
     expect(await stateOf(url)).toEqual(before);
   });
 
   it('on GET of a finished upload: garbage Range headers are served whole, partially or 416, never 5xx', async () => {
     const url = await uploadWith(randomPayload(50), 50);
-    const ranges = ['bytes=abc', 'bytes=99999999999999999999-', 'bytes=-99999999999999999999', 'bytes=0-99999999999999999999', 'bytes=5-2', 'bytes=0-1,3-4', 'bytes=', 'bytes=-', 'bits=0-1', '\t', 'bytes=50-50'];
+    const ranges = [
+      'bytes=abc',
+      'bytes=99999999999999999999-',
+      'bytes=-99999999999999999999',
+      'bytes=0-99999999999999999999',
+      'bytes=5-2',
+      'bytes=0-1,3-4',
+      'bytes=',
+      'bytes=-',
+      'bits=0-1',
+      '\t',
+      'bytes=50-50',
+    ];
     const wrong: string[] = [];
     for (const range of ranges) {
       const reply = await get(url, { Range: range });

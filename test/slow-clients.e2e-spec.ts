@@ -20,7 +20,9 @@ it('ends a PATCH whose body stalls after idleTimeoutMs, keeps what arrived and f
   const sent = randomPayload(300 * KiB);
   const socket = await stalledPatch(url, 0, 1024 * KiB, sent);
   const startedAt = Date.now();
-  const closedAfter = await new Promise<number>((resolve) => socket.once('close', () => resolve(Date.now() - startedAt)));
+  const closedAfter = await new Promise<number>((resolve) =>
+    socket.once('close', () => resolve(Date.now() - startedAt)),
+  );
   expect(closedAfter).toBeGreaterThanOrEqual(900);
   expect(closedAfter).toBeLessThan(5_000);
 
@@ -30,7 +32,12 @@ it('ends a PATCH whose body stalls after idleTimeoutMs, keeps what arrived and f
   expect(head.get('upload-offset')).toBe(String(300 * KiB));
   expect(Date.now() - before).toBeLessThan(1_000); // the lock was released: no release request was needed
   const rest = randomPayload(724 * KiB);
-  const patched = await call('PATCH', url, { 'Content-Type': 'application/offset+octet-stream', 'Upload-Offset': 300 * KiB }, rest);
+  const patched = await call(
+    'PATCH',
+    url,
+    { 'Content-Type': 'application/offset+octet-stream', 'Upload-Offset': 300 * KiB },
+    rest,
+  );
   expect(patched.status).toBe(204);
   const id = url.slice(url.lastIndexOf('/') + 1);
   expect(Buffer.compare(await t.s3.bytes(`${t.prefix}${id}`), Buffer.concat([sent, rest]))).toBe(0);

@@ -29,7 +29,11 @@ const patch = (url: string, offset: number, body: Buffer | string) =>
 
 /** Creates an upload of `data.length` bytes and PATCHes its first `sent` bytes; returns its URL. */
 async function uploadWith(data: Buffer, sent: number, metadata?: Record<string, string>): Promise<string> {
-  const header = metadata && Object.entries(metadata).map(([k, v]) => `${k} ${b64(v)}`).join(',');
+  const header =
+    metadata &&
+    Object.entries(metadata)
+      .map(([k, v]) => `${k} ${b64(v)}`)
+      .join(',');
   const created = await call('POST', t.endpoint, { 'Upload-Length': data.length, 'Upload-Metadata': header });
   expect(created.status).toBe(201);
   const url = created.get('location')!;

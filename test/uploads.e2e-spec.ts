@@ -36,7 +36,9 @@ describe('uploads with tus-js-client into S3', () => {
     const response = await fetch(url, { method: 'HEAD', headers: { 'Tus-Resumable': '1.0.0' } });
     expect(response.status).toBe(200);
     expect(response.headers.get('upload-offset')).toBe(String(data.length));
-    expect(response.headers.get('upload-metadata')).toBe(`filename ${b64('Menü.pdf')},filetype ${b64('application/pdf')}`);
+    expect(response.headers.get('upload-metadata')).toBe(
+      `filename ${b64('Menü.pdf')},filetype ${b64('application/pdf')}`,
+    );
 
     // Layout: the final object and the info object, nothing held back, no multipart upload left.
     expect(await t.s3.keys(`${t.prefix}${id}`)).toEqual([`${t.prefix}${id}`, `${t.prefix}${id}.info`]);

@@ -15,7 +15,10 @@ export function processCpuSplitMs(pid: number): { user: number; system: number }
     const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
     // Fields after "(comm)": state is field 3, utime 14 and stime 15 (1-based, counting pid and comm).
     const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
-    return { user: (Number(fields[11]) * 1000) / TICKS_PER_SECOND, system: (Number(fields[12]) * 1000) / TICKS_PER_SECOND };
+    return {
+      user: (Number(fields[11]) * 1000) / TICKS_PER_SECOND,
+      system: (Number(fields[12]) * 1000) / TICKS_PER_SECOND,
+    };
   } catch {
     return { user: 0, system: 0 };
   }

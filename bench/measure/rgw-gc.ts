@@ -7,12 +7,17 @@ import { join } from 'node:path';
  * 30-60 s later, in the middle of another target's timed upload, and keeps the in-memory OSD from filling up.
  * Only for the RGW of scripts/services.sh; a no-op against any other S3 (returns false).
  */
-export async function flushRgwGarbage(servicesDir = process.env.SERVICES_DIR ?? '/tmp/tus-s3-services'): Promise<boolean> {
+export async function flushRgwGarbage(
+  servicesDir = process.env.SERVICES_DIR ?? '/tmp/tus-s3-services',
+): Promise<boolean> {
   const conf = join(servicesDir, 'ceph.conf');
   if (!existsSync(conf)) return false;
   return new Promise((resolve) => {
-    execFile('radosgw-admin', ['-c', conf, '-n', 'client.admin', 'gc', 'process', '--include-all'], { timeout: 120_000 }, (error) =>
-      resolve(!error),
+    execFile(
+      'radosgw-admin',
+      ['-c', conf, '-n', 'client.admin', 'gc', 'process', '--include-all'],
+      { timeout: 120_000 },
+      (error) => resolve(!error),
     );
   });
 }

@@ -49,7 +49,9 @@ export class BenchBucket {
     let deleted = 0;
     let token: string | undefined;
     do {
-      const page = await this.client.send(new ListObjectsV2Command({ Bucket: this.bucket, Prefix: prefix, ContinuationToken: token }));
+      const page = await this.client.send(
+        new ListObjectsV2Command({ Bucket: this.bucket, Prefix: prefix, ContinuationToken: token }),
+      );
       const keys = (page.Contents ?? []).map((o) => o.Key!).filter(Boolean);
       // One by one: DeleteObjects needs a Content-MD5/checksum that not every S3-compatible server takes.
       await inBatches(keys, 16, (key) => this.client.send(new DeleteObjectCommand({ Bucket: this.bucket, Key: key })));

@@ -19,7 +19,11 @@ export function fingerprintSources(root: string, dir = 'libs/tus-s3/src'): Sourc
     hash.update(relative(root, file)).update('\0').update(readFileSync(file)).update('\0');
     newest = Math.max(newest, statSync(file).mtimeMs);
   }
-  return { sha256: hash.digest('hex').slice(0, 12), files: files.length, newest: new Date(newest).toISOString().replace(/\.\d+Z$/, 'Z') };
+  return {
+    sha256: hash.digest('hex').slice(0, 12),
+    files: files.length,
+    newest: new Date(newest).toISOString().replace(/\.\d+Z$/, 'Z'),
+  };
 }
 
 function listTs(dir: string): string[] {

@@ -32,7 +32,10 @@ export function machineInfo(): MachineInfo {
 }
 
 function command(file: string, args: string[]): string {
-  return safe(() => execFileSync(file, args, { encoding: 'utf8', timeout: 5000, stdio: ['ignore', 'pipe', 'ignore'] }), '');
+  return safe(
+    () => execFileSync(file, args, { encoding: 'utf8', timeout: 5000, stdio: ['ignore', 'pipe', 'ignore'] }),
+    '',
+  );
 }
 
 function firstWord(text: string, pattern: RegExp): string {

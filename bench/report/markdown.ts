@@ -27,7 +27,7 @@ export function renderMarkdown(r: BenchResults, svgLink: string, previousWhy?: s
     `- **(a) direct**: \`@aws-sdk/lib-storage\` \`Upload\` of the same bytes into the same RGW, part size ${mib(PART_SIZE)}, queue size 4 (the ceiling).`,
     `- **(b) this module**: a Nest app with \`TusS3Module.forRoot({ bucket: 'tus-bench', createBucket: true, redis: { urls: [REDIS_URL] }, holdBackIn: ${JSON.stringify(HOLD_BACK_IN)}, partSize: { preferred: ${mib(PART_SIZE)} }, tempDir })\` (Redlock locks, ${OUR_PART_CONCURRENCY} part uploads per PATCH) in its own process (\`bench/servers/nest-server.ts\`).`,
     `- **(c) peer**: \`@tus/server\` + \`@tus/s3-store\` (part size ${mib(PART_SIZE)}, other options at their defaults: in-memory locker and cache, up to 60 part uploads) in its own process (\`bench/servers/tus-node-server.ts\`).`,
-    '- All S3 clients: path-style, `requestChecksumCalculation`/`responseChecksumValidation: WHEN_REQUIRED` (RGW refuses the SDK\'s default aws-chunked CRC32 bodies).',
+    "- All S3 clients: path-style, `requestChecksumCalculation`/`responseChecksumValidation: WHEN_REQUIRED` (RGW refuses the SDK's default aws-chunked CRC32 bodies).",
     '- The tus client (`bench/targets/tus-client.ts`) sends POST, then PATCHes over a keep-alive agent, writing zero-copy 1 MiB slices of an in-memory random pattern with backpressure.',
     `- Targets alternate (a, b, c, a, b, c, …), ${r.rounds} round${r.rounds > 1 ? 's' : ''} per scenario${r.warmupRounds > 0 ? ` after ${r.warmupRounds} warm-up round${r.warmupRounds > 1 ? 's' : ''} (not counted; the server children are fresh for each scenario)` : ''}; the **median** round is reported. MB/s = 10^6 bytes/s, timed from the first request to the last answer (POST and completion included).`,
     '- Between uploads (untimed) the bench deletes the objects and runs `radosgw-admin gc process --include-all`, so that RGW frees deleted data then rather than during a later timed upload.',
@@ -45,7 +45,7 @@ export function renderMarkdown(r: BenchResults, svgLink: string, previousWhy?: s
   lines.push('', `![MB/s per scenario](${svgLink})`, '', '### Per request (tus targets)', '');
   lines.push(
     'S3 requests are counted by a middleware on each server\'s S3 client; "S3 time" sums their durations (parallel',
-    'part uploads overlap, so it can exceed the wall time). Redis commands are the Redis server\'s counters while (b) ran.',
+    "part uploads overlap, so it can exceed the wall time). Redis commands are the Redis server's counters while (b) ran.",
     '',
     '| scenario | target | POST ms | PATCH ms (mean) | S3 requests per upload | S3 time per upload (summed, ms) | Redis commands per upload |',
     '|---|---|---:|---:|---|---:|---|',
@@ -55,7 +55,9 @@ export function renderMarkdown(r: BenchResults, svgLink: string, previousWhy?: s
       const x = s.targets[t];
       const s3 = countList(x.server?.s3PerUpload);
       const redis = t === 'nest' ? countList(x.server?.redisPerUpload) : 'none (in-memory locker)';
-      lines.push(`| ${s.scenario.title} | ${TARGET_LABELS[t]} | ${fmtMs(x.postMs)} | ${fmtMs(x.patchMs)} | ${s3} | ${fmtMs(x.server?.s3MsPerUpload)} | ${redis} |`);
+      lines.push(
+        `| ${s.scenario.title} | ${TARGET_LABELS[t]} | ${fmtMs(x.postMs)} | ${fmtMs(x.patchMs)} | ${s3} | ${fmtMs(x.server?.s3MsPerUpload)} | ${redis} |`,
+      );
     }
   }
 
@@ -77,19 +79,28 @@ export function renderMarkdown(r: BenchResults, svgLink: string, previousWhy?: s
       const c = s.targets[t].cpuMsPerMiB;
       const total = c.client + c.server + c.services;
       const ceiling = total > 0 ? (m.cores * 1000 * (MiB / 1e6)) / total : 0;
-      lines.push(`| ${s.scenario.title} | ${TARGET_LABELS[t]} | ${c.client.toFixed(1)} | ${t === 'direct' ? '–' : `${c.server.toFixed(1)} (${c.serverKernel.toFixed(1)})`} | ${c.services.toFixed(1)} | ${total.toFixed(1)} | ${ceiling.toFixed(0)} | ${c.other.toFixed(1)} |`);
+      lines.push(
+        `| ${s.scenario.title} | ${TARGET_LABELS[t]} | ${c.client.toFixed(1)} | ${t === 'direct' ? '–' : `${c.server.toFixed(1)} (${c.serverKernel.toFixed(1)})`} | ${c.services.toFixed(1)} | ${total.toFixed(1)} | ${ceiling.toFixed(0)} | ${c.other.toFixed(1)} |`,
+      );
     }
   }
 
   lines.push('', '## Memory against upload size', '', 'One upload in one PATCH through a fresh server child.', '');
-  lines.push('| target | upload | RSS at start | peak RSS (VmHWM) | peak RSS (50 ms polling) | MB/s | verified |', '|---|---:|---:|---:|---:|---:|---|');
+  lines.push(
+    '| target | upload | RSS at start | peak RSS (VmHWM) | peak RSS (50 ms polling) | MB/s | verified |',
+    '|---|---:|---:|---:|---:|---:|---|',
+  );
   for (const s of r.rss) {
-    lines.push(`| ${TARGET_LABELS[s.target]} | ${mib(s.size)} | ${mib(s.startRss)} | ${mib(s.peakRss)} | ${mib(s.polledPeakRss)} | ${s.mbps.toFixed(1)} | ${s.verified ? 'yes' : `**no**: ${s.error ?? ''}`} |`);
+    lines.push(
+      `| ${TARGET_LABELS[s.target]} | ${mib(s.size)} | ${mib(s.startRss)} | ${mib(s.peakRss)} | ${mib(s.polledPeakRss)} | ${s.mbps.toFixed(1)} | ${s.verified ? 'yes' : `**no**: ${s.error ?? ''}`} |`,
+    );
   }
 
   lines.push('', '## Targets', '');
   for (const c of r.checks) lines.push(`- **${c.pass ? 'PASS' : 'FAIL'}** ${c.name}: ${c.detail}`);
-  const failures = r.scenarios.flatMap((s) => TARGETS.flatMap((t) => s.targets[t].errors.map((e) => `${s.scenario.id}/${t}: ${e}`)));
+  const failures = r.scenarios.flatMap((s) =>
+    TARGETS.flatMap((t) => s.targets[t].errors.map((e) => `${s.scenario.id}/${t}: ${e}`)),
+  );
   if (failures.length > 0) {
     lines.push('', 'Errors:', '', ...failures.map((f) => `- ${f}`));
   }
@@ -112,7 +123,9 @@ export function renderMarkdown(r: BenchResults, svgLink: string, previousWhy?: s
     '',
     '## Why',
     '',
-    previousWhy && previousWhy.trim() !== '' && previousWhy.trim() !== WHY_PLACEHOLDER ? previousWhy.trim() : WHY_PLACEHOLDER,
+    previousWhy && previousWhy.trim() !== '' && previousWhy.trim() !== WHY_PLACEHOLDER
+      ? previousWhy.trim()
+      : WHY_PLACEHOLDER,
     '',
   );
   return lines.join('\n');
@@ -142,7 +155,9 @@ function resultRow(s: ScenarioResult, x: TargetResult): string {
     server ? (server.tempAfter === 0 ? '0' : `**${server.tempAfter} B**`) : '–',
     x.verified ? 'yes' : '**no**',
     '',
-  ].join(' | ').trim();
+  ]
+    .join(' | ')
+    .trim();
 }
 
 function mib(bytes: number): string {

@@ -16,7 +16,9 @@ export async function runRssCheck(ctx: BenchContext, log: (line: string) => void
     for (const size of [ctx.config.rssSmall, ctx.config.rssLarge]) {
       samples.push(await measureOne(ctx, kind, size));
       const s = samples[samples.length - 1];
-      log(`  rss ${kind.padEnd(4)} ${mib(size).padStart(9)}: peak ${mib(s.peakRss)} (start ${mib(s.startRss)}), ${s.mbps.toFixed(1)} MB/s${s.error ? `  FAILED: ${s.error}` : ''}`);
+      log(
+        `  rss ${kind.padEnd(4)} ${mib(size).padStart(9)}: peak ${mib(s.peakRss)} (start ${mib(s.startRss)}), ${s.mbps.toFixed(1)} MB/s${s.error ? `  FAILED: ${s.error}` : ''}`,
+      );
     }
   }
   return samples;

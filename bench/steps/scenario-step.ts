@@ -39,10 +39,14 @@ export async function runScenario(ctx: BenchContext, scenario: Scenario, log: Lo
     }
     const targets = {} as Record<TargetName, TargetResult>;
     for (const name of TARGETS) {
-      const memory = name === 'direct' ? undefined : { startRss: startRss[name], peakRss: running.servers[name].peakRss() };
+      const memory =
+        name === 'direct' ? undefined : { startRss: startRss[name], peakRss: running.servers[name].peakRss() };
       targets[name] = tallies[name].result(scenario, memory);
       const server = targets[name].server;
-      if (server) log(`  ${scenario.id} ${name}: peak RSS ${mib(server.peakRss)}, temp peak ${mib(server.tempPeak)}, left ${server.tempAfter} B`);
+      if (server)
+        log(
+          `  ${scenario.id} ${name}: peak RSS ${mib(server.peakRss)}, temp peak ${mib(server.tempPeak)}, left ${server.tempAfter} B`,
+        );
     }
     return { scenario, targets };
   } finally {
@@ -81,7 +85,8 @@ async function measuredRound(
 }
 
 function roundLine(scenario: Scenario, label: string, name: TargetName, outcome: RoundOutcome): string {
-  const noise = outcome.cpu.other > 200 ? `  (other processes used ${(outcome.cpu.other / 1000).toFixed(1)} CPU-s)` : '';
+  const noise =
+    outcome.cpu.other > 200 ? `  (other processes used ${(outcome.cpu.other / 1000).toFixed(1)} CPU-s)` : '';
   const failure = outcome.error ? `  FAILED: ${outcome.error}` : '';
   return `  ${scenario.id} ${label} ${name.padEnd(6)} ${outcome.mbps.toFixed(1).padStart(7)} MB/s${noise}${failure}`;
 }

@@ -27,7 +27,7 @@ export class TusClient {
     expectStatus(created, 201, 'POST');
     const url = new URL(String(created.headers.location), this.endpoint).toString();
     const patchMs: number[] = [];
-    for (let offset = 0; offset < size; ) {
+    for (let offset = 0; offset < size;) {
       const end = Math.min(size, offset + patchSize);
       const patched = await this.send(
         'PATCH',
@@ -48,19 +48,33 @@ export class TusClient {
     this.agent.destroy();
   }
 
-  private send(method: string, url: string, headers: OutgoingHttpHeaders, body?: [number, number]): Promise<TusResponse> {
+  private send(
+    method: string,
+    url: string,
+    headers: OutgoingHttpHeaders,
+    body?: [number, number],
+  ): Promise<TusResponse> {
     const started = performance.now();
     return new Promise<TusResponse>((resolve, reject) => {
       let answered = false;
-      const req = request(url, { method, agent: this.agent, headers: { 'Tus-Resumable': '1.0.0', ...headers } }, (res) => {
-        answered = true;
-        const parts: Buffer[] = [];
-        res.on('data', (chunk: Buffer) => parts.push(chunk));
-        res.on('error', reject);
-        res.on('end', () =>
-          resolve({ status: res.statusCode ?? 0, headers: res.headers, body: Buffer.concat(parts).toString('utf8'), ms: performance.now() - started }),
-        );
-      });
+      const req = request(
+        url,
+        { method, agent: this.agent, headers: { 'Tus-Resumable': '1.0.0', ...headers } },
+        (res) => {
+          answered = true;
+          const parts: Buffer[] = [];
+          res.on('data', (chunk: Buffer) => parts.push(chunk));
+          res.on('error', reject);
+          res.on('end', () =>
+            resolve({
+              status: res.statusCode ?? 0,
+              headers: res.headers,
+              body: Buffer.concat(parts).toString('utf8'),
+              ms: performance.now() - started,
+            }),
+          );
+        },
+      );
       req.on('error', reject);
       if (!body) return void req.end();
       const chunks = this.payload.chunks(body[0], body[1]);

@@ -18,7 +18,9 @@ export interface Browser {
  */
 export async function launchChromium(): Promise<Browser> {
   if (!existsSync(CHROMIUM_PATH)) {
-    throw new Error(`no Chromium at ${CHROMIUM_PATH}: install it (as root: apt-get update && apt-get install -y chromium; .ci/run does) or set CHROMIUM_PATH`);
+    throw new Error(
+      `no Chromium at ${CHROMIUM_PATH}: install it (as root: apt-get update && apt-get install -y chromium; .ci/run does) or set CHROMIUM_PATH`,
+    );
   }
   const profile = await mkdtemp(join(tmpdir(), 'demo-chromium-'));
   const context = await chromium.launchPersistentContext(profile, {

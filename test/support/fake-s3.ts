@@ -37,7 +37,11 @@ export class FakeS3 {
     this.uploads.clear();
     this.nextUpload = 1;
     this.mock.on(PutObjectCommand).callsFake(async (input) => {
-      this.objects.set(`${input.Bucket}/${input.Key}`, { body: await drain(input.Body), contentType: input.ContentType, metadata: input.Metadata });
+      this.objects.set(`${input.Bucket}/${input.Key}`, {
+        body: await drain(input.Body),
+        contentType: input.ContentType,
+        metadata: input.Metadata,
+      });
       return {};
     });
     this.mock.on(GetObjectCommand).callsFake(async (input) => {
@@ -63,7 +67,8 @@ export class FakeS3 {
     });
     this.mock.on(UploadPartCommand).callsFake(async (input) => {
       const body = await drain(input.Body);
-      if (body.length !== input.ContentLength) throw new Error(`part of ${body.length} bytes sent as ${input.ContentLength}`);
+      if (body.length !== input.ContentLength)
+        throw new Error(`part of ${body.length} bytes sent as ${input.ContentLength}`);
       return { ETag: this.storePart(input, body) };
     });
     this.mock.on(UploadPartCopyCommand).callsFake(async (input) => {
@@ -146,7 +151,9 @@ export async function drain(body: unknown): Promise<Buffer> {
 
 /** A response body as the SDK returns it: a stream that can also be read whole. */
 function sdkBody(bytes: Buffer): Readable {
-  return Object.assign(Readable.from([bytes]), { transformToString: async (encoding?: BufferEncoding) => bytes.toString(encoding) });
+  return Object.assign(Readable.from([bytes]), {
+    transformToString: async (encoding?: BufferEncoding) => bytes.toString(encoding),
+  });
 }
 
 function notFound(name: string): Error {

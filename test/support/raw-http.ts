@@ -17,7 +17,12 @@ export interface Reply {
  * A Buffer/string body gets a Content-Length (unless one is given); an array of Buffers is sent chunked.
  * `url` is used verbatim (no normalization of `..` or `%2e`), so it may carry raw paths.
  */
-export function call(method: string, url: string, headers: HeaderMap = {}, body?: Buffer | string | Buffer[]): Promise<Reply> {
+export function call(
+  method: string,
+  url: string,
+  headers: HeaderMap = {},
+  body?: Buffer | string | Buffer[],
+): Promise<Reply> {
   const match = /^http:\/\/([^/:]+):(\d+)(\/.*)?$/.exec(url);
   if (!match) throw new Error(`not an http URL: ${url}`);
   const merged: HeaderMap = { 'tus-resumable': '1.0.0' };
@@ -74,7 +79,12 @@ export interface RawResponse {
 }
 
 /** `call` without the default Tus-Resumable header: exactly the headers given. */
-export async function rawRequest(url: string, method: string, headers: Record<string, string>, body?: Buffer): Promise<RawResponse> {
+export async function rawRequest(
+  url: string,
+  method: string,
+  headers: Record<string, string>,
+  body?: Buffer,
+): Promise<RawResponse> {
   const reply = await call(method, url, { 'tus-resumable': undefined, ...headers }, body);
   return { status: reply.status, headers: reply.headers, body: reply.text };
 }
@@ -110,10 +120,15 @@ export async function headOffset(url: string): Promise<RawResponse & { offset: n
 }
 
 export function patch(url: string, offset: number, body: Buffer): Promise<RawResponse> {
-  return rawRequest(url, 'PATCH', {
-    ...TUS,
-    'Content-Type': 'application/offset+octet-stream',
-    'Upload-Offset': String(offset),
-    'Content-Length': String(body.length),
-  }, body);
+  return rawRequest(
+    url,
+    'PATCH',
+    {
+      ...TUS,
+      'Content-Type': 'application/offset+octet-stream',
+      'Upload-Offset': String(offset),
+      'Content-Length': String(body.length),
+    },
+    body,
+  );
 }

@@ -13,9 +13,13 @@ export class RedisMaster {
   }
 
   async start(): Promise<void> {
-    const child = spawn('redis-server', ['--port', `${this.port}`, '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no'], {
-      stdio: ['ignore', 'pipe', 'pipe'],
-    });
+    const child = spawn(
+      'redis-server',
+      ['--port', `${this.port}`, '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no'],
+      {
+        stdio: ['ignore', 'pipe', 'pipe'],
+      },
+    );
     this.process = child;
     await new Promise<void>((resolve, reject) => {
       let output = '';
@@ -84,4 +88,3 @@ export async function freePorts(count: number, from = 6390): Promise<number[]> {
   if (ports.length < count) throw new Error('no free ports for test Redis masters');
   return ports;
 }
-

@@ -14,11 +14,16 @@ export async function heldRun(redis: Redis, keyPrefix: string, id: string, base 
   const index = await redis.get(`${keyPrefix}run:${id}:${base}`);
   if (index === null) return null;
   const length = Number(index.slice(0, 16));
-  const segments = index.slice(16).split(';').filter(Boolean).map((entry) => entry.split(','));
+  const segments = index
+    .slice(16)
+    .split(';')
+    .filter(Boolean)
+    .map((entry) => entry.split(','));
   const bytes: Buffer[] = [];
   for (const [name, size] of segments) {
     const segment = await redis.getBuffer(`${keyPrefix}seg:${id}:${name}`);
-    if (segment === null || segment.length !== Number(size)) throw new Error(`segment ${name} of run ${id}:${base} is missing`);
+    if (segment === null || segment.length !== Number(size))
+      throw new Error(`segment ${name} of run ${id}:${base} is missing`);
     bytes.push(segment);
   }
   const run = Buffer.concat(bytes);

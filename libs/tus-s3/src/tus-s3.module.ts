@@ -57,7 +57,15 @@ const httpProviders = [
  * see the README for every option.
  */
 @Module({
-  providers: [...tusS3Providers, ...httpProviders, UploadEvents, TusS3Lifecycle, TusHealthIndicator, TusMetricsBinding, TusSweeper],
+  providers: [
+    ...tusS3Providers,
+    ...httpProviders,
+    UploadEvents,
+    TusS3Lifecycle,
+    TusHealthIndicator,
+    TusMetricsBinding,
+    TusSweeper,
+  ],
   exports: [
     S3Store,
     TUS_STORE,

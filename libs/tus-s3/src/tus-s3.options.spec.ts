@@ -68,8 +68,15 @@ describe('module options', () => {
 
   it('checks the expiry options: off by default, positive milliseconds, a sweep needs an expiry', () => {
     const defaults = resolveOptions({ bucket: 'uploads' });
-    expect(defaults).toMatchObject({ expireAfterMs: null, sweepEveryMs: null, sweepMaxCallsPerMinute: 600, tagIncomplete: true });
-    expect(resolveOptions({ bucket: 'uploads', expireAfterMs: 1000, sweepEveryMs: 500, tagIncomplete: false })).toMatchObject({
+    expect(defaults).toMatchObject({
+      expireAfterMs: null,
+      sweepEveryMs: null,
+      sweepMaxCallsPerMinute: 600,
+      tagIncomplete: true,
+    });
+    expect(
+      resolveOptions({ bucket: 'uploads', expireAfterMs: 1000, sweepEveryMs: 500, tagIncomplete: false }),
+    ).toMatchObject({
       expireAfterMs: 1000,
       sweepEveryMs: 500,
       tagIncomplete: false,
@@ -79,6 +86,8 @@ describe('module options', () => {
     expect(() => resolveOptions({ bucket: 'uploads', sweepEveryMs: 1000 })).toThrow(/sweepEveryMs needs expireAfterMs/);
     expect(() => resolveOptions({ bucket: 'uploads', sweepMaxCallsPerMinute: -1 })).toThrow(/sweepMaxCallsPerMinute/);
     expect(() => resolveOptions({ bucket: 'uploads', tagIncomplete: 'yes' as never })).toThrow(/tagIncomplete/);
-    expect(resolveOptions({ bucket: 'uploads', expireAfterMs: 1000, extensions: { expiration: false } }).expireAfterMs).toBeNull();
+    expect(
+      resolveOptions({ bucket: 'uploads', expireAfterMs: 1000, extensions: { expiration: false } }).expireAfterMs,
+    ).toBeNull();
   });
 });

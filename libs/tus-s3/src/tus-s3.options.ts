@@ -158,7 +158,9 @@ export function resolveOptions(options: TusS3ModuleOptions): ResolvedTusS3Option
   };
 
   if (!options || typeof options.bucket !== 'string' || !BUCKET_NAME.test(options.bucket)) {
-    problems.push(`bucket must be a valid S3 bucket name (3-63 lowercase letters, digits, dots, hyphens), got ${JSON.stringify(options?.bucket)}`);
+    problems.push(
+      `bucket must be a valid S3 bucket name (3-63 lowercase letters, digits, dots, hyphens), got ${JSON.stringify(options?.bucket)}`,
+    );
   }
   const objectPrefix = options?.objectPrefix ?? '';
   if (typeof objectPrefix !== 'string' || objectPrefix.startsWith('/') || objectPrefix.length > 128) {
@@ -189,7 +191,11 @@ export function resolveOptions(options: TusS3ModuleOptions): ResolvedTusS3Option
       problems.push('cors.origins must be "*" or an array of origins');
     }
     if (origins === '*' && options.cors.credentials) problems.push('cors.credentials cannot be used with origins "*"');
-    cors = { origins, credentials: options.cors.credentials ?? false, maxAgeSeconds: options.cors.maxAgeSeconds ?? 86400 };
+    cors = {
+      origins,
+      credentials: options.cors.credentials ?? false,
+      maxAgeSeconds: options.cors.maxAgeSeconds ?? 86400,
+    };
   }
 
   const urls = (options?.redis?.urls ?? []).map((u) => u.trim()).filter(Boolean);
@@ -198,26 +204,31 @@ export function resolveOptions(options: TusS3ModuleOptions): ResolvedTusS3Option
   }
 
   const holdBackIn = options?.holdBackIn ?? 's3';
-  if (holdBackIn !== 's3' && holdBackIn !== 'redis') problems.push(`holdBackIn must be 's3' or 'redis', got ${String(holdBackIn)}`);
+  if (holdBackIn !== 's3' && holdBackIn !== 'redis')
+    problems.push(`holdBackIn must be 's3' or 'redis', got ${String(holdBackIn)}`);
   if (holdBackIn === 'redis' && urls.length === 0 && !options?.redis?.clients?.length) {
     problems.push("holdBackIn 'redis' needs redis.urls (or redis.clients)");
   }
 
   let copyOnFinish: ResolvedTusS3Options['copyOnFinish'];
   if (options?.copyOnFinish) {
-    if (!BUCKET_NAME.test(options.copyOnFinish.bucket ?? '')) problems.push('copyOnFinish.bucket must be a valid bucket name');
+    if (!BUCKET_NAME.test(options.copyOnFinish.bucket ?? ''))
+      problems.push('copyOnFinish.bucket must be a valid bucket name');
     const { multipartAbove, partSize } = options.copyOnFinish;
     copyOnFinish = {
       bucket: options.copyOnFinish.bucket,
       prefix: options.copyOnFinish.prefix ?? '',
-      ...(multipartAbove !== undefined ? { multipartAbove: positiveInt('copyOnFinish.multipartAbove', multipartAbove, 0) } : {}),
+      ...(multipartAbove !== undefined
+        ? { multipartAbove: positiveInt('copyOnFinish.multipartAbove', multipartAbove, 0) }
+        : {}),
       ...(partSize !== undefined ? { partSize: positiveInt('copyOnFinish.partSize', partSize, 0) } : {}),
     };
   }
 
   const switches = options?.extensions ?? {};
   for (const name of Object.keys(switches)) {
-    if (!(TUS_ALL_EXTENSIONS as readonly string[]).includes(name)) problems.push(`extensions: unknown extension ${name}`);
+    if (!(TUS_ALL_EXTENSIONS as readonly string[]).includes(name))
+      problems.push(`extensions: unknown extension ${name}`);
   }
   const extensions = new Set(TUS_ALL_EXTENSIONS.filter((name) => switches[name] !== false));
 
@@ -237,7 +248,8 @@ export function resolveOptions(options: TusS3ModuleOptions): ResolvedTusS3Option
 
   const optionalPositive = (name: string, value: number | undefined): number | null => {
     if (value === undefined) return null;
-    if (!Number.isSafeInteger(value) || value <= 0) problems.push(`${name} must be a positive integer (ms), got ${String(value)}`);
+    if (!Number.isSafeInteger(value) || value <= 0)
+      problems.push(`${name} must be a positive integer (ms), got ${String(value)}`);
     return value;
   };
   // Switching the extension off (`extensions: { expiration: false }`) switches expiry off too.
@@ -245,7 +257,8 @@ export function resolveOptions(options: TusS3ModuleOptions): ResolvedTusS3Option
   const sweepEveryMs = optionalPositive('sweepEveryMs', options?.sweepEveryMs);
   if (sweepEveryMs !== null && expireAfterMs === null) problems.push('sweepEveryMs needs expireAfterMs');
   const sweepMaxCallsPerMinute = positiveInt('sweepMaxCallsPerMinute', options?.sweepMaxCallsPerMinute, 600);
-  if (options?.tagIncomplete !== undefined && typeof options.tagIncomplete !== 'boolean') problems.push('tagIncomplete must be a boolean');
+  if (options?.tagIncomplete !== undefined && typeof options.tagIncomplete !== 'boolean')
+    problems.push('tagIncomplete must be a boolean');
 
   if (problems.length > 0) throw new TusS3OptionsError(problems);
   return {

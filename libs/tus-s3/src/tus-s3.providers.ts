@@ -81,12 +81,16 @@ export const tusS3Providers: Provider[] = [
     provide: TUS_HELD_BYTES,
     useFactory: (options: ResolvedTusS3Options, client: S3Client): RedisHeldBytes | null =>
       options.holdBackIn === 'redis'
-        ? new RedisHeldBytes(createHeldBytesRedis(options.redis), new S3Objects(client, options.bucket, options.tagIncomplete), {
-            objectPrefix: options.objectPrefix,
-            keyPrefix: options.redis.keyPrefix,
-            minPartSize: options.minPartSize,
-            equalParts: options.equalParts,
-          })
+        ? new RedisHeldBytes(
+            createHeldBytesRedis(options.redis),
+            new S3Objects(client, options.bucket, options.tagIncomplete),
+            {
+              objectPrefix: options.objectPrefix,
+              keyPrefix: options.redis.keyPrefix,
+              minPartSize: options.minPartSize,
+              equalParts: options.equalParts,
+            },
+          )
         : null,
     inject: [TUS_S3_OPTIONS, TUS_S3_CLIENT],
   },

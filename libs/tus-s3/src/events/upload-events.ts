@@ -68,7 +68,9 @@ export class UploadEvents implements OnModuleInit {
     try {
       await this.emitter?.emitAsync(TusEvents.UploadFinished, event);
     } catch (error) {
-      this.logger.error(`upload ${upload.id}: a listener of ${TusEvents.UploadFinished} threw: ${(error as Error).message}`);
+      this.logger.error(
+        `upload ${upload.id}: a listener of ${TusEvents.UploadFinished} threw: ${(error as Error).message}`,
+      );
     }
   }
 

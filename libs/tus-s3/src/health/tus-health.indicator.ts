@@ -11,7 +11,10 @@ import type { ResolvedTusS3Options } from '../tus-s3.options';
  * What an indicator answers: Terminus's `HealthIndicatorResult`, spelled out here so that apps without
  * @nestjs/terminus (an optional peer) compile against the published types.
  */
-export type TusHealthResult<Key extends string> = Record<Key, { status: 'up' | 'down' | 'degraded'; [detail: string]: unknown }>;
+export type TusHealthResult<Key extends string> = Record<
+  Key,
+  { status: 'up' | 'down' | 'degraded'; [detail: string]: unknown }
+>;
 
 export interface TusHealthCheckOptions {
   /** Longest wait for an answer; the indicator is `down` past it. Default 2000 for S3, 1000 for Redis. */

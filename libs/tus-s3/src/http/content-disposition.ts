@@ -10,7 +10,9 @@ export function contentDispositionOf(metadata: UploadMetadata, inline: boolean):
   if (!name) return kind;
   // Cut by code points: half a surrogate pair cannot be percent-encoded.
   // [\s\S]: a directory is stripped even when the name holds a line break.
-  const base = Array.from(wellFormed(name.replace(/^[\s\S]*[\\/]/, ''))).slice(0, 255).join('');
+  const base = Array.from(wellFormed(name.replace(/^[\s\S]*[\\/]/, '')))
+    .slice(0, 255)
+    .join('');
   const fallback = base.replace(/[^\x20-\x7e]|["\\%;]/g, '_').trim() || 'download';
   const encoded = encodeURIComponent(base).replace(/['()*]/g, (c) => `%${c.charCodeAt(0).toString(16).toUpperCase()}`);
   return `${kind}; filename="${fallback}"; filename*=UTF-8''${encoded}`;

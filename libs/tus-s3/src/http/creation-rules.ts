@@ -26,7 +26,8 @@ export class CreationRules {
 
   /** Refuses a request that needs an extension switched off in the options. */
   requireExtension(name: TusExtension, what: string): void {
-    if (!this.options.extensions.has(name)) throw TusErrors.badRequest(`${what}: the ${name} extension is switched off here`);
+    if (!this.options.extensions.has(name))
+      throw TusErrors.badRequest(`${what}: the ${name} extension is switched off here`);
   }
 
   /** Upload-Checksum of a request that carries data (the checksum extension), when sent. */
@@ -47,7 +48,9 @@ export class CreationRules {
     const { metadataHeader, metadata } = this.metadataOf(req);
     const decision: CreationDecision = (await this.hooks.beforeCreate?.({ req, size, metadata, concat })) ?? {};
     if (decision.id !== undefined && !isValidUploadId(decision.id)) {
-      throw new Error(`beforeCreate chose an invalid upload id ${JSON.stringify(decision.id)}: see CreationDecision.id`);
+      throw new Error(
+        `beforeCreate chose an invalid upload id ${JSON.stringify(decision.id)}: see CreationDecision.id`,
+      );
     }
     const sizeLimit = Math.min(this.options.maxSize, decision.maxSize ?? Infinity);
     if (size !== null && size > sizeLimit) {

@@ -18,10 +18,14 @@ export function toTusError(error: unknown): TusError {
   if (error instanceof UploadNotFoundError) return TusErrors.notFound();
   if (error instanceof ChecksumMismatchError) return TusErrors.checksumMismatch(error.algorithm);
   if (error instanceof LockTimeoutError) return TusErrors.locked();
-  if (error instanceof LockUnavailableError) return TusErrors.unavailable('the lock service is unavailable; retry later');
-  if (error instanceof LockInterruptedError) return TusErrors.unavailable('the upload lock was lost; send HEAD and resume');
-  if (isHeldBytesMissing(error)) return TusErrors.unavailable('bytes held for this upload were lost; send HEAD and resume from its offset');
-  if (error instanceof StorageError) return TusErrors.unavailable('the storage is unavailable; send HEAD and resume later');
+  if (error instanceof LockUnavailableError)
+    return TusErrors.unavailable('the lock service is unavailable; retry later');
+  if (error instanceof LockInterruptedError)
+    return TusErrors.unavailable('the upload lock was lost; send HEAD and resume');
+  if (isHeldBytesMissing(error))
+    return TusErrors.unavailable('bytes held for this upload were lost; send HEAD and resume from its offset');
+  if (error instanceof StorageError)
+    return TusErrors.unavailable('the storage is unavailable; send HEAD and resume later');
   return new TusError(500, 'internal error');
 }
 
@@ -29,7 +33,8 @@ export function toTusError(error: unknown): TusError {
 export function sendError(req: TusRequest, res: ServerResponse, error: unknown, uploadId?: string): void {
   const tus = toTusError(error);
   const refusal = error instanceof TusHookRefusal || error instanceof HttpException;
-  if (tus.status >= 500 && !refusal) logger.error(`${req.method} ${uploadId ? `upload ${uploadId}` : 'collection'}: ${describe(error)}`);
+  if (tus.status >= 500 && !refusal)
+    logger.error(`${req.method} ${uploadId ? `upload ${uploadId}` : 'collection'}: ${describe(error)}`);
   // A body we refused may still be arriving: close the connection rather than read megabytes to discard them.
   if (hasBody(req) && !req.readableEnded) res.setHeader('Connection', 'close');
   send(res, tus.status, tus.headers, tus.message, req.method === 'HEAD');

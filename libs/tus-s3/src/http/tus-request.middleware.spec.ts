@@ -29,11 +29,14 @@ describe('TusRequestMiddleware', () => {
       expect(next).toHaveBeenCalledTimes(1);
     });
 
-    it.each([['GET'], ['HEAD'], ['PATCH'], ['OPTIONS']])('leaves a %s as it is: only a POST may be overridden', (method) => {
-      const { req, next } = run(middleware(), method, { 'X-HTTP-Method-Override': 'DELETE' });
-      expect(req.method).toBe(method);
-      expect(next).toHaveBeenCalledTimes(1);
-    });
+    it.each([['GET'], ['HEAD'], ['PATCH'], ['OPTIONS']])(
+      'leaves a %s as it is: only a POST may be overridden',
+      (method) => {
+        const { req, next } = run(middleware(), method, { 'X-HTTP-Method-Override': 'DELETE' });
+        expect(req.method).toBe(method);
+        expect(next).toHaveBeenCalledTimes(1);
+      },
+    );
 
     it('leaves a POST without the header as a POST', () => {
       expect(run(middleware(), 'POST', {}).req.method).toBe('POST');
@@ -43,9 +46,17 @@ describe('TusRequestMiddleware', () => {
       const h = await TusHarness.create();
       try {
         const upload = await h.seed({ bytes: 'keep me' });
-        const req = new FakeRequest({ method: 'GET', url: h.pathOf(upload.id), headers: { 'x-http-method-override': 'DELETE', ...TUS_HEADERS } });
+        const req = new FakeRequest({
+          method: 'GET',
+          url: h.pathOf(upload.id),
+          headers: { 'x-http-method-override': 'DELETE', ...TUS_HEADERS },
+        });
         const res = new FakeResponse();
-        middleware().use(req.asTusRequest, res as never, () => void h.router.handle(req.asTusRequest, res as never, upload.id));
+        middleware().use(
+          req.asTusRequest,
+          res as never,
+          () => void h.router.handle(req.asTusRequest, res as never, upload.id),
+        );
         await res.done;
         expect(res.statusCode).toBe(200);
         expect(res.text).toBe('keep me');
@@ -59,10 +70,21 @@ describe('TusRequestMiddleware', () => {
       const h = await TusHarness.create();
       try {
         const upload = await h.seed({ size: 10 });
-        for (const [override, status] of [['PUT', 405], ['DELETE', 204]] as const) {
-          const req = new FakeRequest({ method: 'POST', url: h.pathOf(upload.id), headers: { 'x-http-method-override': override, ...TUS_HEADERS } });
+        for (const [override, status] of [
+          ['PUT', 405],
+          ['DELETE', 204],
+        ] as const) {
+          const req = new FakeRequest({
+            method: 'POST',
+            url: h.pathOf(upload.id),
+            headers: { 'x-http-method-override': override, ...TUS_HEADERS },
+          });
           const res = new FakeResponse();
-          middleware().use(req.asTusRequest, res as never, () => void h.router.handle(req.asTusRequest, res as never, upload.id));
+          middleware().use(
+            req.asTusRequest,
+            res as never,
+            () => void h.router.handle(req.asTusRequest, res as never, upload.id),
+          );
           await res.done;
           expect([override, res.statusCode]).toEqual([override, status]);
         }
@@ -77,7 +99,11 @@ describe('TusRequestMiddleware', () => {
     const preflight = { Origin: 'https://app.example', 'Access-Control-Request-Method': 'PATCH' };
 
     it('answers a preflight itself (204, every tus header allowed) without calling next', () => {
-      const { res, next } = run(middleware({ cors: { origins: ['https://app.example'], maxAgeSeconds: 600 } }), 'OPTIONS', preflight);
+      const { res, next } = run(
+        middleware({ cors: { origins: ['https://app.example'], maxAgeSeconds: 600 } }),
+        'OPTIONS',
+        preflight,
+      );
       expect(next).not.toHaveBeenCalled();
       expect(res.statusCode).toBe(204);
       expect(res.writableEnded).toBe(true);
@@ -99,7 +125,11 @@ describe('TusRequestMiddleware', () => {
     });
 
     it('adds credentials when configured', () => {
-      const { res } = run(middleware({ cors: { origins: ['https://app.example'], credentials: true } }), 'POST', preflight);
+      const { res } = run(
+        middleware({ cors: { origins: ['https://app.example'], credentials: true } }),
+        'POST',
+        preflight,
+      );
       expect(res.header('Access-Control-Allow-Credentials')).toBe('true');
     });
 

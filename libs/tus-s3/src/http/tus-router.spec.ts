@@ -12,20 +12,23 @@ describe('TusRouter', () => {
   afterEach(() => jest.restoreAllMocks());
 
   describe('Tus-Resumable', () => {
-    it.each([['POST'], ['HEAD'], ['PATCH'], ['DELETE']])('answers %s without it with 412 and Tus-Version', async (method) => {
-      const upload = await h.seed({ size: 10 });
-      const path = method === 'POST' ? '/files' : h.pathOf(upload.id);
-      const res = await h.request(method, path, {
-        withoutTusResumable: true,
-        headers: { 'Upload-Length': '1', 'Upload-Offset': '0', 'Content-Type': 'application/offset+octet-stream' },
-      });
-      expect(res.statusCode).toBe(412);
-      expect(res.header('Tus-Version')).toBe('1.0.0');
-      if (method === 'HEAD') expect(res.body.length).toBe(0);
-      else expect(res.text).toMatch(/Tus-Resumable header is missing/);
-      expect(h.store.ids()).toEqual([upload.id]);
-      expect(await h.store.get(upload.id)).toEqual(upload);
-    });
+    it.each([['POST'], ['HEAD'], ['PATCH'], ['DELETE']])(
+      'answers %s without it with 412 and Tus-Version',
+      async (method) => {
+        const upload = await h.seed({ size: 10 });
+        const path = method === 'POST' ? '/files' : h.pathOf(upload.id);
+        const res = await h.request(method, path, {
+          withoutTusResumable: true,
+          headers: { 'Upload-Length': '1', 'Upload-Offset': '0', 'Content-Type': 'application/offset+octet-stream' },
+        });
+        expect(res.statusCode).toBe(412);
+        expect(res.header('Tus-Version')).toBe('1.0.0');
+        if (method === 'HEAD') expect(res.body.length).toBe(0);
+        else expect(res.text).toMatch(/Tus-Resumable header is missing/);
+        expect(h.store.ids()).toEqual([upload.id]);
+        expect(await h.store.get(upload.id)).toEqual(upload);
+      },
+    );
 
     it('answers 412 for a version it does not speak', async () => {
       const res = await h.request('POST', '/files', { headers: { 'Tus-Resumable': '0.2.2', 'Upload-Length': '1' } });
@@ -42,24 +45,34 @@ describe('TusRouter', () => {
   });
 
   describe('methods', () => {
-    it.each([['GET'], ['PATCH'], ['DELETE'], ['HEAD'], ['PUT']])('answers %s on the collection with 405, allowing POST', async (method) => {
-      const res = await h.request(method, '/files');
-      expect(res.statusCode).toBe(405);
-      expect(res.header('Allow')).toBe('POST, OPTIONS');
-    });
+    it.each([['GET'], ['PATCH'], ['DELETE'], ['HEAD'], ['PUT']])(
+      'answers %s on the collection with 405, allowing POST',
+      async (method) => {
+        const res = await h.request(method, '/files');
+        expect(res.statusCode).toBe(405);
+        expect(res.header('Allow')).toBe('POST, OPTIONS');
+      },
+    );
 
-    it.each([['POST'], ['PUT'], ['PROPFIND'], ['TRACE']])('answers %s on an upload with 405, listing what is allowed', async (method) => {
-      const upload = await h.seed({ size: 10 });
-      const res = await h.request(method, h.pathOf(upload.id), { headers: { 'Upload-Length': '5' } });
-      expect(res.statusCode).toBe(405);
-      expect(res.header('Allow')).toBe('HEAD, PATCH, DELETE, GET, OPTIONS');
-      expect(h.store.ids()).toEqual([upload.id]);
-    });
+    it.each([['POST'], ['PUT'], ['PROPFIND'], ['TRACE']])(
+      'answers %s on an upload with 405, listing what is allowed',
+      async (method) => {
+        const upload = await h.seed({ size: 10 });
+        const res = await h.request(method, h.pathOf(upload.id), { headers: { 'Upload-Length': '5' } });
+        expect(res.statusCode).toBe(405);
+        expect(res.header('Allow')).toBe('HEAD, PATCH, DELETE, GET, OPTIONS');
+        expect(h.store.ids()).toEqual([upload.id]);
+      },
+    );
 
     it('sends POST with Upload-Concat: final to concatenation and partial to creation', async () => {
-      const partial = await h.request('POST', '/files', { headers: { 'Upload-Concat': 'partial', 'Upload-Length': '0' } });
+      const partial = await h.request('POST', '/files', {
+        headers: { 'Upload-Concat': 'partial', 'Upload-Length': '0' },
+      });
       expect(partial.statusCode).toBe(201);
-      const final = await h.request('POST', '/files', { headers: { 'Upload-Concat': `final;${partial.header('Location')}` } });
+      const final = await h.request('POST', '/files', {
+        headers: { 'Upload-Concat': `final;${partial.header('Location')}` },
+      });
       expect(final.statusCode).toBe(201);
       expect(h.store.ids()).toHaveLength(2);
     });
@@ -68,18 +81,21 @@ describe('TusRouter', () => {
   describe('upload ids', () => {
     const invalid = ['a.b', '..', 'a/../b', 'x.info', 'a b', 'a//b', 'a/', 'ü', 'x'.repeat(513)];
 
-    it.each([['HEAD'], ['PATCH'], ['DELETE'], ['GET']])('answers %s of ids that are no upload id with 404, asking no store', async (method) => {
-      const get = jest.spyOn(h.store, 'get');
-      const lock = jest.spyOn(h.locker, 'lock');
-      for (const id of invalid) {
-        const res = await h.request(method, `/files/${id}`, {
-          headers: { 'Upload-Offset': '0', 'Content-Type': 'application/offset+octet-stream' },
-        });
-        expect([id, res.statusCode]).toEqual([id, 404]);
-      }
-      expect(lock).not.toHaveBeenCalled();
-      if (method !== 'GET') expect(get).not.toHaveBeenCalled();
-    });
+    it.each([['HEAD'], ['PATCH'], ['DELETE'], ['GET']])(
+      'answers %s of ids that are no upload id with 404, asking no store',
+      async (method) => {
+        const get = jest.spyOn(h.store, 'get');
+        const lock = jest.spyOn(h.locker, 'lock');
+        for (const id of invalid) {
+          const res = await h.request(method, `/files/${id}`, {
+            headers: { 'Upload-Offset': '0', 'Content-Type': 'application/offset+octet-stream' },
+          });
+          expect([id, res.statusCode]).toEqual([id, 404]);
+        }
+        expect(lock).not.toHaveBeenCalled();
+        if (method !== 'GET') expect(get).not.toHaveBeenCalled();
+      },
+    );
 
     it('serves ids of several segments', async () => {
       const upload = await h.seed({ id: 'tenant-a/2026/11/x', size: 3, bytes: 'a' });

@@ -48,7 +48,8 @@ export class TusRouter {
         case 'PATCH':
           return await this.patch.handle(req, res, uploadId);
         case 'DELETE':
-          if (!this.settings.extensions.has('termination')) throw TusErrors.methodNotAllowed('HEAD, PATCH, GET, OPTIONS');
+          if (!this.settings.extensions.has('termination'))
+            throw TusErrors.methodNotAllowed('HEAD, PATCH, GET, OPTIONS');
           return await this.termination.handle(req, res, uploadId);
         case 'GET':
           return await this.download.handle(req, res, uploadId);

@@ -15,15 +15,20 @@ describe('uploadIdOfUrl', () => {
     expect(uploadIdOfUrl('/abc', '/', '')).toBe('abc');
   });
 
-  it.each(['http://h/files/a.info', '/files/..', '/files/%2e%2e', '/files/%zz', '/files/', '/files/a//b', 'http://h/files/a/'])(
-    'refuses "%s" with 400',
-    (url) => {
-      expect(() => uploadIdOfUrl(url, '/files')).toThrow(TusError);
-      try {
-        uploadIdOfUrl(url, '/files');
-      } catch (error) {
-        expect((error as TusError).status).toBe(400);
-      }
-    },
-  );
+  it.each([
+    'http://h/files/a.info',
+    '/files/..',
+    '/files/%2e%2e',
+    '/files/%zz',
+    '/files/',
+    '/files/a//b',
+    'http://h/files/a/',
+  ])('refuses "%s" with 400', (url) => {
+    expect(() => uploadIdOfUrl(url, '/files')).toThrow(TusError);
+    try {
+      uploadIdOfUrl(url, '/files');
+    } catch (error) {
+      expect((error as TusError).status).toBe(400);
+    }
+  });
 });

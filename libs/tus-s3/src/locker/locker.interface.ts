@@ -89,7 +89,10 @@ export class LockTimeoutError extends Error {
 }
 
 export class LockUnavailableError extends Error {
-  constructor(message: string, override readonly cause?: unknown) {
+  constructor(
+    message: string,
+    override readonly cause?: unknown,
+  ) {
     super(message);
     this.name = 'LockUnavailableError';
   }

@@ -187,9 +187,10 @@ export class RedlockLocker implements Locker, OnModuleDestroy {
    */
   private async triageFailedVote(error: ExecutionError): Promise<AttemptOutcome> {
     const lastAttempt = error.attempts[error.attempts.length - 1];
-    const stats = lastAttempt !== undefined
-      ? await withTimeout(lastAttempt, this.options.operationTimeoutMs, 'lock vote').catch(() => undefined)
-      : undefined;
+    const stats =
+      lastAttempt !== undefined
+        ? await withTimeout(lastAttempt, this.options.operationTimeoutMs, 'lock vote').catch(() => undefined)
+        : undefined;
     // Without all votes in, a majority still answered promptly; treating it as contention retries until waitMs.
     if (!stats) return { lockedBy: 'someone-else' };
     const failures = failedVotes(stats);

@@ -45,9 +45,7 @@ export class ReleaseRequestBus {
         lazyConnect: false,
       });
       logConnectionChanges(subscriber, `${client.options.host}:${client.options.port} (release requests)`);
-      subscriber.on('pmessage', (_pattern: string, channel: string, message: string) =>
-        this.receive(channel, message),
-      );
+      subscriber.on('pmessage', (_pattern: string, channel: string, message: string) => this.receive(channel, message));
       subscriber.psubscribe(pattern).catch((error: Error) => {
         if (!this.closed) this.logger.warn(`cannot subscribe to release requests: ${error.message}`);
       });

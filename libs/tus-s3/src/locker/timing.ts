@@ -29,10 +29,13 @@ export function withTimeout<T>(
 ): Promise<T> {
   return new Promise<T>((resolve, reject) => {
     let timedOut = false;
-    const timer = setTimeout(() => {
-      timedOut = true;
-      reject(new OperationTimeoutError(what, ms));
-    }, Math.max(0, ms));
+    const timer = setTimeout(
+      () => {
+        timedOut = true;
+        reject(new OperationTimeoutError(what, ms));
+      },
+      Math.max(0, ms),
+    );
     timer.unref();
     operation.then(
       (value) => {

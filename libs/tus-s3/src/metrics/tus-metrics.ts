@@ -194,7 +194,9 @@ export class TusMetrics {
   }
 
   private gauge(name: string, help: string): Gauge {
-    return this.reuse(name, this.client.Gauge, []) ?? new this.client.Gauge({ name, help, registers: [this.promRegistry] });
+    return (
+      this.reuse(name, this.client.Gauge, []) ?? new this.client.Gauge({ name, help, registers: [this.promRegistry] })
+    );
   }
 
   private histogram<L extends string>(name: string, help: string, labelNames: L[], buckets: number[]): Histogram<L> {

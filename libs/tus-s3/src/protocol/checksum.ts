@@ -24,12 +24,16 @@ export function parseUploadChecksum(header: string | undefined): ExpectedChecksu
   const [name, value] = parts;
   const algorithm = CHECKSUM_ALGORITHMS.find((known) => known === name.toLowerCase());
   if (!algorithm) {
-    throw TusErrors.badRequest(`Upload-Checksum: algorithm ${name.slice(0, 20)} is not supported; use one of ${CHECKSUM_ALGORITHMS.join(', ')}`);
+    throw TusErrors.badRequest(
+      `Upload-Checksum: algorithm ${name.slice(0, 20)} is not supported; use one of ${CHECKSUM_ALGORITHMS.join(', ')}`,
+    );
   }
   if (!BASE64.test(value)) throw TusErrors.badRequest('Upload-Checksum: the digest is not base64');
   const digest = Buffer.from(value, 'base64');
   if (digest.length !== DIGEST_BYTES[algorithm]) {
-    throw TusErrors.badRequest(`Upload-Checksum: a ${algorithm} digest has ${DIGEST_BYTES[algorithm]} bytes, this one ${digest.length}`);
+    throw TusErrors.badRequest(
+      `Upload-Checksum: a ${algorithm} digest has ${DIGEST_BYTES[algorithm]} bytes, this one ${digest.length}`,
+    );
   }
   return { algorithm, digest };
 }

@@ -11,7 +11,8 @@ export function parseUploadConcat(header: string | undefined): ConcatRequest | u
   if (header === undefined) return undefined;
   const value = header.trim();
   if (value === 'partial') return { kind: 'partial' };
-  if (!value.startsWith('final;')) throw TusErrors.badRequest('Upload-Concat must be "partial" or "final;<url> <url> ..."');
+  if (!value.startsWith('final;'))
+    throw TusErrors.badRequest('Upload-Concat must be "partial" or "final;<url> <url> ..."');
   const urls = value.slice('final;'.length).trim().split(/ +/).filter(Boolean);
   if (urls.length === 0) throw TusErrors.badRequest('Upload-Concat: final needs the URLs of the partial uploads');
   if (urls.length > 10_000) throw TusErrors.badRequest('Upload-Concat: too many partial uploads');

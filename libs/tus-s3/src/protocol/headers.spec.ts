@@ -15,9 +15,12 @@ describe('tus integer headers', () => {
     expect(parseNonNegativeInteger('Upload-Offset', raw)).toBe(Number(raw));
   });
 
-  it.each(['', '-1', '+1', '1.5', '01', '1e3', 'abc', '0x10', '9007199254740993', ' 1 2'])('rejects "%s" with 400', (raw) => {
-    expect(statusOf(() => parseNonNegativeInteger('Upload-Offset', raw))).toBe(400);
-  });
+  it.each(['', '-1', '+1', '1.5', '01', '1e3', 'abc', '0x10', '9007199254740993', ' 1 2'])(
+    'rejects "%s" with 400',
+    (raw) => {
+      expect(statusOf(() => parseNonNegativeInteger('Upload-Offset', raw))).toBe(400);
+    },
+  );
 
   it('refuses a header sent twice', () => {
     expect(statusOf(() => singleHeader('Upload-Offset', ['1', '2']))).toBe(400);

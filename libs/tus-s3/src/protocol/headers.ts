@@ -32,7 +32,8 @@ export function parseDeclaredLength(uploadLength: string | undefined, deferLengt
   if (uploadLength !== undefined && deferLength !== undefined) {
     throw TusErrors.badRequest('send either Upload-Length or Upload-Defer-Length, not both');
   }
-  if (uploadLength !== undefined) return { kind: 'known', size: parseNonNegativeInteger('Upload-Length', uploadLength) };
+  if (uploadLength !== undefined)
+    return { kind: 'known', size: parseNonNegativeInteger('Upload-Length', uploadLength) };
   if (deferLength !== undefined) {
     if (deferLength.trim() !== '1') throw TusErrors.badRequest('Upload-Defer-Length must be 1');
     return { kind: 'deferred' };

@@ -1,7 +1,12 @@
 export const TUS_RESUMABLE = '1.0.0';
 export const TUS_VERSION = '1.0.0';
 /** Extensions every store gets from the protocol layer; the store's capabilities add more (e.g. concatenation). */
-export const TUS_CORE_EXTENSIONS = ['creation', 'creation-with-upload', 'creation-defer-length', 'termination'] as const;
+export const TUS_CORE_EXTENSIONS = [
+  'creation',
+  'creation-with-upload',
+  'creation-defer-length',
+  'termination',
+] as const;
 /** Every extension this module can serve. */
 export const TUS_ALL_EXTENSIONS = [...TUS_CORE_EXTENSIONS, 'checksum', 'concatenation', 'expiration'] as const;
 export type TusExtension = (typeof TUS_ALL_EXTENSIONS)[number];

@@ -30,12 +30,17 @@ export const TusErrors = {
   badRequest: (message: string) => new TusError(400, message),
   conflict: (message: string) => new TusError(409, message),
   checksumMismatch: (algorithm: string) =>
-    new TusError(460, `Checksum Mismatch: the body does not match its Upload-Checksum (${algorithm}); nothing of it was kept, send it again`),
+    new TusError(
+      460,
+      `Checksum Mismatch: the body does not match its Upload-Checksum (${algorithm}); nothing of it was kept, send it again`,
+    ),
   offsetMismatch: (expected: number, got: number) =>
-    new TusError(409, `Upload-Offset ${got} does not match the upload's current offset ${expected}; send HEAD to resume`),
+    new TusError(
+      409,
+      `Upload-Offset ${got} does not match the upload's current offset ${expected}; send HEAD to resume`,
+    ),
   tooLarge: (message: string) => new TusError(413, message),
-  unsupportedMediaType: () =>
-    new TusError(415, 'PATCH requests need Content-Type: application/offset+octet-stream'),
+  unsupportedMediaType: () => new TusError(415, 'PATCH requests need Content-Type: application/offset+octet-stream'),
   locked: () => new TusError(423, 'the upload is in use by another request; retry in a moment', { 'Retry-After': '1' }),
   unavailable: (message: string) => new TusError(503, message, { 'Retry-After': '2' }),
 } as const;

@@ -16,7 +16,9 @@ describe('isValidUploadId (properties)', () => {
       }),
     );
     fc.assert(
-      fc.property(fc.integer({ min: 1, max: 2000 }), (n) => expect(isValidUploadId('a'.repeat(n))).toBe(n <= MAX_UPLOAD_ID_LENGTH)),
+      fc.property(fc.integer({ min: 1, max: 2000 }), (n) =>
+        expect(isValidUploadId('a'.repeat(n))).toBe(n <= MAX_UPLOAD_ID_LENGTH),
+      ),
     );
   });
 

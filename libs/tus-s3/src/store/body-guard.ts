@@ -17,7 +17,8 @@ export async function sendWithBody<T>(
   try {
     return await send(signal ? AbortSignal.any([signal, bodyFailed.signal]) : bodyFailed.signal);
   } catch (error) {
-    if (bodyFailed.signal.aborted) throw new StorageError('could not read the bytes to upload', bodyFailed.signal.reason);
+    if (bodyFailed.signal.aborted)
+      throw new StorageError('could not read the bytes to upload', bodyFailed.signal.reason);
     throw error;
   } finally {
     body.destroy();

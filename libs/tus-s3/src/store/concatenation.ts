@@ -51,7 +51,12 @@ export class Concatenation {
     return Readable.from(bytes(), { objectMode: false });
   }
 
-  private async copyPart(final: UploadInfo, partial: UploadInfo, partNumber: number, lock: UploadLock): Promise<UploadedPart> {
+  private async copyPart(
+    final: UploadInfo,
+    partial: UploadInfo,
+    partNumber: number,
+    lock: UploadLock,
+  ): Promise<UploadedPart> {
     lock.assertHeld();
     const etag = await this.objects.copyPart(
       this.keys.final(final.id),

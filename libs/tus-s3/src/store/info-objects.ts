@@ -24,7 +24,12 @@ export class InfoObjects {
   }
 
   async write(stored: StoredJournal): Promise<void> {
-    await this.objects.putJson(this.keys.info(stored.id), JSON.stringify(stored), 'save the upload info', stored.finishedAt === null);
+    await this.objects.putJson(
+      this.keys.info(stored.id),
+      JSON.stringify(stored),
+      'save the upload info',
+      stored.finishedAt === null,
+    );
   }
 
   async delete(id: string): Promise<void> {

@@ -69,7 +69,12 @@ beforeEach(() => {
   s3.reset();
   received = [];
   s3.on(UploadPartCommand).callsFake(async (input) => {
-    received.push({ command: 'UploadPart', key: input.Key, partNumber: input.PartNumber, bytes: await drain(input.Body) });
+    received.push({
+      command: 'UploadPart',
+      key: input.Key,
+      partNumber: input.PartNumber,
+      bytes: await drain(input.Body),
+    });
     return { ETag: `"etag-${input.PartNumber}"` };
   });
   s3.on(PutObjectCommand).callsFake(async (input) => {
@@ -91,8 +96,14 @@ describe('PatchWriter', () => {
     ]);
     expect(result.pending).toHaveLength(1);
     expect(result.pending[0].size).toBe(4 * MiB);
-    expect(result.pending[0]).toEqual({ in: 's3', key: expect.stringMatching(/^p\/abc\.chunk\.16777216\.[0-9a-f]+$/), size: 4 * MiB });
-    const sent = Buffer.concat(received.sort((a, b) => (a.partNumber ?? 99) - (b.partNumber ?? 99)).map((r) => r.bytes));
+    expect(result.pending[0]).toEqual({
+      in: 's3',
+      key: expect.stringMatching(/^p\/abc\.chunk\.16777216\.[0-9a-f]+$/),
+      size: 4 * MiB,
+    });
+    const sent = Buffer.concat(
+      received.sort((a, b) => (a.partNumber ?? 99) - (b.partNumber ?? 99)).map((r) => r.bytes),
+    );
     expect(sent.equals(data)).toBe(true);
     expect(result.stop).toBe('end');
   });
@@ -130,7 +141,10 @@ describe('PatchWriter', () => {
 
   it('holds the rest back with equal parts, even above the minimum', async () => {
     const lock = await new MemoryLocker().lock('abc');
-    const result = await new PatchWriter({ ...config(), equalParts: true }, inS3, info(), lock).write(body(pattern(6 * MiB, 5)), Infinity);
+    const result = await new PatchWriter({ ...config(), equalParts: true }, inS3, info(), lock).write(
+      body(pattern(6 * MiB, 5)),
+      Infinity,
+    );
     expect(result.parts).toEqual([]);
     expect(result.pending.map((c) => c.size)).toEqual([6 * MiB]);
   });
@@ -172,9 +186,9 @@ describe('PatchWriter', () => {
   it('writes nothing once the lock is lost', async () => {
     const lock = await new MemoryLocker().lock('abc');
     await lock.release(); // a released lock is as unusable as a lost one
-    await expect(new PatchWriter(config(), inS3, info(), lock).write(body(pattern(9 * MiB, 1)), Infinity)).rejects.toBeInstanceOf(
-      LockInterruptedError,
-    );
+    await expect(
+      new PatchWriter(config(), inS3, info(), lock).write(body(pattern(9 * MiB, 1)), Infinity),
+    ).rejects.toBeInstanceOf(LockInterruptedError);
     expect(received).toEqual([]);
   });
 });

@@ -97,7 +97,12 @@ export class PatchWriter {
    * @param checksum Upload-Checksum: the body's bytes count only if all of them arrived and match it
    * @throws ChecksumMismatchError when the whole body arrived and does not match (nothing of it was kept)
    */
-  async write(body: Readable, maxBytes: number, expectedBytes?: number, checksum?: ExpectedChecksum): Promise<WrittenBytes> {
+  async write(
+    body: Readable,
+    maxBytes: number,
+    expectedBytes?: number,
+    checksum?: ExpectedChecksum,
+  ): Promise<WrittenBytes> {
     this.checksum = checksum ? new BodyChecksum(checksum) : undefined;
     const plan = await this.held.planWrite(this.info, expectedBytes);
     this.equalParts ||= plan.equalParts;
@@ -226,7 +231,10 @@ export class PatchWriter {
       if (refused) return refused;
       let pending: HeldKey[];
       try {
-        pending = await this.holdRest({ held: [...info.pending], spool, size: heldSize(info.pending) + spool.size }, startOffset + received);
+        pending = await this.holdRest(
+          { held: [...info.pending], spool, size: heldSize(info.pending) + spool.size },
+          startOffset + received,
+        );
       } catch (error) {
         if (error instanceof StorageError) return this.result([], [...info.pending], received, stop, error);
         throw error;
@@ -241,7 +249,7 @@ export class PatchWriter {
   /** The upload is complete and its tail is held: cut it into the remaining parts, the last one short. */
   private async cutLastParts(pending: HeldKey[], received: number, stop: WriteStop): Promise<WrittenBytes> {
     let nextPartNumber = this.info.parts.length + 1;
-    for (let rest = pending; heldSize(rest) > 0; ) {
+    for (let rest = pending; heldSize(rest) > 0;) {
       const size = Math.min(this.info.partSize, heldSize(rest));
       const [part, after] = this.held.split(rest, size);
       await this.startPartUpload(nextPartNumber++, { held: part, spool: null, size });
@@ -267,7 +275,13 @@ export class PatchWriter {
     });
   }
 
-  private result(newParts: UploadedPart[], pending: HeldKey[], bytesReceived: number, stop: WriteStop, failure?: StorageError): WrittenBytes {
+  private result(
+    newParts: UploadedPart[],
+    pending: HeldKey[],
+    bytesReceived: number,
+    stop: WriteStop,
+    failure?: StorageError,
+  ): WrittenBytes {
     const parts = [...this.info.parts, ...newParts];
     // Held bytes of the journal last saved that now lie within the parts (a checkpoint dealt with those before).
     const inParts = partsEnd({ parts });
@@ -280,10 +294,15 @@ export class PatchWriter {
     await this.semaphore.acquire();
     const upload = this.uploadPart(partNumber, source).finally(() => this.semaphore.release());
     const index = this.uploads.length;
-    void upload.then((part) => this.landedPart(index, part), () => undefined);
+    void upload.then(
+      (part) => this.landedPart(index, part),
+      () => undefined,
+    );
     upload.catch((error: unknown) => {
       if (error instanceof LockInterruptedError) this.lockLost ??= error;
-      else this.firstFailure ??= error instanceof StorageError ? error : new StorageError(`part ${partNumber} upload failed`, error);
+      else
+        this.firstFailure ??=
+          error instanceof StorageError ? error : new StorageError(`part ${partNumber} upload failed`, error);
     });
     this.uploads.push(upload);
   }

@@ -81,7 +81,14 @@ export class S3Objects {
   }
 
   /** Part `partNumber` of the multipart upload of `key`, copied server-side from the object `sourceKey`. */
-  async copyPart(key: string, uploadId: string, partNumber: number, sourceKey: string, what: string, signal: AbortSignal): Promise<string> {
+  async copyPart(
+    key: string,
+    uploadId: string,
+    partNumber: number,
+    sourceKey: string,
+    what: string,
+    signal: AbortSignal,
+  ): Promise<string> {
     const output = await this.call(what, key, () =>
       this.client.send(
         new UploadPartCopyCommand({
@@ -97,7 +104,12 @@ export class S3Objects {
     return output.CopyPartResult!.ETag!;
   }
 
-  async completeMultipartUpload(key: string, uploadId: string, parts: readonly UploadedPart[], bucket = this.bucket): Promise<void> {
+  async completeMultipartUpload(
+    key: string,
+    uploadId: string,
+    parts: readonly UploadedPart[],
+    bucket = this.bucket,
+  ): Promise<void> {
     await this.call('complete the multipart upload', key, () =>
       this.client.send(
         new CompleteMultipartUploadCommand({
@@ -111,8 +123,15 @@ export class S3Objects {
   }
 
   /** Aborts a multipart upload; one that is gone already is fine. */
-  async abortMultipartUpload(key: string, uploadId: string, what = 'abort the multipart upload', bucket = this.bucket): Promise<void> {
-    await this.ignoreMissing(what, () => this.client.send(new AbortMultipartUploadCommand({ Bucket: bucket, Key: key, UploadId: uploadId })));
+  async abortMultipartUpload(
+    key: string,
+    uploadId: string,
+    what = 'abort the multipart upload',
+    bucket = this.bucket,
+  ): Promise<void> {
+    await this.ignoreMissing(what, () =>
+      this.client.send(new AbortMultipartUploadCommand({ Bucket: bucket, Key: key, UploadId: uploadId })),
+    );
   }
 
   /** The final object of an upload without bytes (S3 cannot complete a multipart upload without parts). */
@@ -135,7 +154,9 @@ export class S3Objects {
   async putJson(key: string, body: string, what: string, incomplete = false): Promise<void> {
     const Tagging = incomplete && this.tagIncomplete ? INCOMPLETE_TAG : undefined;
     await this.call(what, key, () =>
-      this.client.send(new PutObjectCommand({ Bucket: this.bucket, Key: key, Body: body, ContentType: 'application/json', Tagging })),
+      this.client.send(
+        new PutObjectCommand({ Bucket: this.bucket, Key: key, Body: body, ContentType: 'application/json', Tagging }),
+      ),
     );
   }
 
@@ -143,13 +164,18 @@ export class S3Objects {
   async putStream(key: string, body: Readable, size: number, signal: AbortSignal | undefined): Promise<void> {
     const Tagging = this.tagIncomplete ? INCOMPLETE_TAG : undefined;
     await sendWithBody(body, signal, (abortSignal) =>
-      this.client.send(new PutObjectCommand({ Bucket: this.bucket, Key: key, Body: body, ContentLength: size, Tagging }), { abortSignal }),
+      this.client.send(
+        new PutObjectCommand({ Bucket: this.bucket, Key: key, Body: body, ContentLength: size, Tagging }),
+        { abortSignal },
+      ),
     );
   }
 
   /** The object's bytes, as a stream; failures (a missing object too) come back as thrown. */
   async getStream(key: string, signal?: AbortSignal): Promise<Readable> {
-    const object = await this.client.send(new GetObjectCommand({ Bucket: this.bucket, Key: key }), { abortSignal: signal });
+    const object = await this.client.send(new GetObjectCommand({ Bucket: this.bucket, Key: key }), {
+      abortSignal: signal,
+    });
     return object.Body as Readable;
   }
 
@@ -163,7 +189,11 @@ export class S3Objects {
   async read(key: string, range: ByteRange | undefined, fallbackLength: number): Promise<UploadContent> {
     const output = await this.call('read the upload', key, () =>
       this.client.send(
-        new GetObjectCommand({ Bucket: this.bucket, Key: key, Range: range ? `bytes=${range.start}-${range.end}` : undefined }),
+        new GetObjectCommand({
+          Bucket: this.bucket,
+          Key: key,
+          Range: range ? `bytes=${range.start}-${range.end}` : undefined,
+        }),
       ),
     );
     return {
@@ -175,16 +205,25 @@ export class S3Objects {
   /** Server-side copy of `sourceKey` to another bucket (a single CopyObject: up to 5 GiB). */
   async copyObject(sourceKey: string, to: { bucket: string; key: string }): Promise<void> {
     await this.call(`copy the upload to ${to.bucket}`, sourceKey, () =>
-      this.client.send(new CopyObjectCommand({ Bucket: to.bucket, Key: to.key, CopySource: this.copySource(sourceKey) })),
+      this.client.send(
+        new CopyObjectCommand({ Bucket: to.bucket, Key: to.key, CopySource: this.copySource(sourceKey) }),
+      ),
     );
   }
 
   /** Starts a multipart copy of `sourceKey` to `to`, with the source's content type and metadata; returns its UploadId. */
   async createCopyUpload(sourceKey: string, to: { bucket: string; key: string }): Promise<string> {
-    const source = await this.call('read the upload to copy', sourceKey, () => this.client.send(new HeadObjectCommand({ Bucket: this.bucket, Key: sourceKey })));
+    const source = await this.call('read the upload to copy', sourceKey, () =>
+      this.client.send(new HeadObjectCommand({ Bucket: this.bucket, Key: sourceKey })),
+    );
     const created = await this.call(`start the multipart copy to ${to.bucket}`, sourceKey, () =>
       this.client.send(
-        new CreateMultipartUploadCommand({ Bucket: to.bucket, Key: to.key, ContentType: source.ContentType, Metadata: source.Metadata }),
+        new CreateMultipartUploadCommand({
+          Bucket: to.bucket,
+          Key: to.key,
+          ContentType: source.ContentType,
+          Metadata: source.Metadata,
+        }),
       ),
     );
     return created.UploadId!;
@@ -228,7 +267,9 @@ export class S3Objects {
 
   /** Deletes an object; one that is gone already is fine. */
   async delete(key: string): Promise<void> {
-    await this.ignoreMissing(`delete ${key}`, () => this.client.send(new DeleteObjectCommand({ Bucket: this.bucket, Key: key })));
+    await this.ignoreMissing(`delete ${key}`, () =>
+      this.client.send(new DeleteObjectCommand({ Bucket: this.bucket, Key: key })),
+    );
   }
 
   private copySource(key: string): string {

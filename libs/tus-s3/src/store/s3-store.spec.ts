@@ -16,7 +16,13 @@ let ids: number;
 
 /** Parts of 8 KiB, 5 KiB at least: the rules of S3's megabytes, at a size a spec can afford. */
 function store(options: Partial<TusS3ModuleOptions> = {}): S3Store {
-  const resolved = resolveOptions({ bucket: 'uploads', objectPrefix: 'p/', partSize: { min: 5 * KiB, preferred: 8 * KiB }, maxSize: 64 * KiB * KiB, ...options });
+  const resolved = resolveOptions({
+    bucket: 'uploads',
+    objectPrefix: 'p/',
+    partSize: { min: 5 * KiB, preferred: 8 * KiB },
+    maxSize: 64 * KiB * KiB,
+    ...options,
+  });
   const clock = { now: () => new Date('2026-01-01T00:00:00.000Z') };
   return new S3Store(new S3Client({ region: 'us-east-1' }), resolved, clock, () => `upload${++ids}`, null);
 }
@@ -36,7 +42,10 @@ async function write(tus: S3Store, upload: Upload, data: Buffer) {
   }
 }
 
-async function withLock<T>(id: string, action: (lock: Awaited<ReturnType<MemoryLocker['lock']>>) => Promise<T>): Promise<T> {
+async function withLock<T>(
+  id: string,
+  action: (lock: Awaited<ReturnType<MemoryLocker['lock']>>) => Promise<T>,
+): Promise<T> {
   const lock = await locker.lock(id);
   try {
     return await action(lock);
@@ -60,7 +69,11 @@ beforeEach(() => {
 
 describe('S3Store', () => {
   it('creates an upload: a multipart upload, and its journal in .info', async () => {
-    const upload = await store().create({ size: 20 * KiB, metadataHeader: 'filename bWVudS50eHQ=', metadata: { filename: 'menu.txt' } });
+    const upload = await store().create({
+      size: 20 * KiB,
+      metadataHeader: 'filename bWVudS50eHQ=',
+      metadata: { filename: 'menu.txt' },
+    });
 
     expect(upload).toEqual({
       id: 'upload1',
@@ -95,7 +108,11 @@ describe('S3Store', () => {
     expect(upload.finishedAt).toBe('2026-01-01T00:00:00.000Z');
     expect(s3.body('uploads/p/upload1')).toEqual(Buffer.alloc(0));
     expect(s3.uploads.size).toBe(0);
-    expect(s3.json('uploads/p/upload1.info')).toMatchObject({ multipartUploadId: null, finishedAt: '2026-01-01T00:00:00.000Z', pending: [] });
+    expect(s3.json('uploads/p/upload1.info')).toMatchObject({
+      multipartUploadId: null,
+      finishedAt: '2026-01-01T00:00:00.000Z',
+      pending: [],
+    });
   });
 
   it('says an upload is not found when it has no .info, or its id could never name one', async () => {
@@ -115,7 +132,10 @@ describe('S3Store', () => {
     const [chunk] = s3.names('uploads/p/upload1.chunk.');
     expect(chunk).toMatch(/^uploads\/p\/upload1\.chunk\.16384\.[0-9a-f]{8}$/);
     expect(s3.body(chunk)).toEqual(data.subarray(16 * KiB));
-    expect([...s3.uploads.get('mpu-1')!.parts.values()].map((p) => p.body)).toEqual([data.subarray(0, 8 * KiB), data.subarray(8 * KiB, 16 * KiB)]);
+    expect([...s3.uploads.get('mpu-1')!.parts.values()].map((p) => p.body)).toEqual([
+      data.subarray(0, 8 * KiB),
+      data.subarray(8 * KiB, 16 * KiB),
+    ]);
     const journal = s3.json('uploads/p/upload1.info');
     expect(journal.parts).toEqual([
       { partNumber: 1, size: 8 * KiB, etag: expect.any(String) },
@@ -129,7 +149,11 @@ describe('S3Store', () => {
   it('folds the held-back chunk into the next part and deletes it once the journal no longer lists it', async () => {
     const tus = store();
     const data = randomBytes(30 * KiB);
-    await write(tus, await tus.create({ size: data.length, metadataHeader: '', metadata: {} }), data.subarray(0, 3 * KiB));
+    await write(
+      tus,
+      await tus.create({ size: data.length, metadataHeader: '', metadata: {} }),
+      data.subarray(0, 3 * KiB),
+    );
     const [first] = s3.names('uploads/p/upload1.chunk.');
 
     const outcome = await write(tus, await tus.get('upload1'), data.subarray(3 * KiB, 9 * KiB));
@@ -139,13 +163,20 @@ describe('S3Store', () => {
     const chunks = s3.names('uploads/p/upload1.chunk.');
     expect(chunks).not.toContain(first);
     expect(chunks).toEqual([expect.stringMatching(/^uploads\/p\/upload1\.chunk\.8192\./)]);
-    expect(s3.json('uploads/p/upload1.info')).toMatchObject({ parts: [{ partNumber: 1, size: 8 * KiB }], pending: [{ size: KiB }] });
+    expect(s3.json('uploads/p/upload1.info')).toMatchObject({
+      parts: [{ partNumber: 1, size: 8 * KiB }],
+      pending: [{ size: KiB }],
+    });
   });
 
   it('saves the journal as soon as a part lands, while the body still streams: the held chunk is folded in and gone', async () => {
     const tus = store();
     const data = randomBytes(30 * KiB);
-    await write(tus, await tus.create({ size: data.length, metadataHeader: '', metadata: {} }), data.subarray(0, 3 * KiB));
+    await write(
+      tus,
+      await tus.create({ size: data.length, metadataHeader: '', metadata: {} }),
+      data.subarray(0, 3 * KiB),
+    );
     const [chunk] = s3.names('uploads/p/upload1.chunk.');
     const upload = await tus.get('upload1');
     const stream = new PassThrough();
@@ -154,7 +185,10 @@ describe('S3Store', () => {
 
     stream.write(data.subarray(3 * KiB, 12 * KiB)); // part 1 (the held chunk, then 5 KiB) and 4 KiB more
     await until(() => (s3.json('uploads/p/upload1.info').parts as unknown[]).length === 1);
-    expect(s3.json('uploads/p/upload1.info')).toMatchObject({ parts: [{ partNumber: 1, size: 8 * KiB, etag: expect.any(String) }], pending: [] });
+    expect(s3.json('uploads/p/upload1.info')).toMatchObject({
+      parts: [{ partNumber: 1, size: 8 * KiB, etag: expect.any(String) }],
+      pending: [],
+    });
     await until(() => s3.names('uploads/p/upload1.chunk.').length === 0); // deleted once the journal no longer names it
     expect(s3.names('uploads/p/upload1.chunk.')).not.toContain(chunk);
     expect((await tus.get('upload1')).offset).toBe(8 * KiB); // what a crash now would leave: the part, not 0
@@ -163,7 +197,10 @@ describe('S3Store', () => {
     const outcome = await writing;
     await lock.release();
     expect(outcome.upload.offset).toBe(20 * KiB);
-    expect(s3.json('uploads/p/upload1.info')).toMatchObject({ parts: [{ partNumber: 1 }, { partNumber: 2 }], pending: [{ size: 4 * KiB }] });
+    expect(s3.json('uploads/p/upload1.info')).toMatchObject({
+      parts: [{ partNumber: 1 }, { partNumber: 2 }],
+      pending: [{ size: 4 * KiB }],
+    });
     await write(tus, await tus.get('upload1'), data.subarray(20 * KiB));
     expect(s3.body('uploads/p/upload1')).toEqual(data);
   });
@@ -212,18 +249,26 @@ describe('S3Store', () => {
     await write(tus, await tus.create({ size: null, metadataHeader: '', metadata: {} }), data);
     expect(s3.names('uploads/p/upload1.chunk.')).toHaveLength(1);
 
-    const declared = await withLock('upload1', async (lock) => tus.declareLength(await tus.get('upload1', lock), data.length, lock));
+    const declared = await withLock('upload1', async (lock) =>
+      tus.declareLength(await tus.get('upload1', lock), data.length, lock),
+    );
 
     expect(declared).toMatchObject({ size: data.length, offset: data.length, finishedAt: '2026-01-01T00:00:00.000Z' });
     expect(s3.body('uploads/p/upload1')).toEqual(data);
     expect(s3.names('uploads/p/upload1.chunk.')).toEqual([]);
-    expect(s3.json('uploads/p/upload1.info')).toMatchObject({ size: data.length, multipartUploadId: null, pending: [] });
+    expect(s3.json('uploads/p/upload1.info')).toMatchObject({
+      size: data.length,
+      multipartUploadId: null,
+      pending: [],
+    });
   });
 
   it('declares a deferred length that more bytes are still to reach', async () => {
     const tus = store();
     await write(tus, await tus.create({ size: null, metadataHeader: '', metadata: {} }), randomBytes(KiB));
-    const declared = await withLock('upload1', async (lock) => tus.declareLength(await tus.get('upload1', lock), 2 * KiB, lock));
+    const declared = await withLock('upload1', async (lock) =>
+      tus.declareLength(await tus.get('upload1', lock), 2 * KiB, lock),
+    );
     expect(declared).toMatchObject({ size: 2 * KiB, offset: KiB, finishedAt: null });
     expect(s3.json('uploads/p/upload1.info').size).toBe(2 * KiB);
   });
@@ -250,7 +295,11 @@ describe('S3Store', () => {
   it('reads a finished upload, or a range of it, and says a missing final object is not found', async () => {
     const tus = store();
     const data = randomBytes(3 * KiB);
-    const { upload } = await write(tus, await tus.create({ size: data.length, metadataHeader: '', metadata: {} }), data);
+    const { upload } = await write(
+      tus,
+      await tus.create({ size: data.length, metadataHeader: '', metadata: {} }),
+      data,
+    );
     const whole = await tus.read(upload);
     expect(whole.contentLength).toBe(data.length);
     expect(await drain(whole.body)).toEqual(data);
@@ -266,15 +315,29 @@ describe('S3Store', () => {
     const second = randomBytes(2 * KiB);
     const partials: Upload[] = [];
     for (const data of [first, second]) {
-      const created = await tus.create({ size: data.length, metadataHeader: '', metadata: {}, concat: { kind: 'partial' } });
+      const created = await tus.create({
+        size: data.length,
+        metadataHeader: '',
+        metadata: {},
+        concat: { kind: 'partial' },
+      });
       partials.push((await write(tus, created, data)).upload);
     }
-    const final = await tus.create({ size: 8 * KiB, metadataHeader: '', metadata: {}, concat: { kind: 'final', uploadIds: ['upload1', 'upload2'], header: 'final;a b' } });
+    const final = await tus.create({
+      size: 8 * KiB,
+      metadataHeader: '',
+      metadata: {},
+      concat: { kind: 'final', uploadIds: ['upload1', 'upload2'], header: 'final;a b' },
+    });
     const uploadParts = s3.counts().UploadPart;
 
     const outcome = await withLock(final.id, (lock) => tus.concatenate(final, partials, lock));
 
-    expect(outcome.upload).toMatchObject({ offset: 8 * KiB, finishedAt: '2026-01-01T00:00:00.000Z', concat: { kind: 'final' } });
+    expect(outcome.upload).toMatchObject({
+      offset: 8 * KiB,
+      finishedAt: '2026-01-01T00:00:00.000Z',
+      concat: { kind: 'final' },
+    });
     expect(s3.body('uploads/p/upload3')).toEqual(Buffer.concat([first, second]));
     expect(s3.counts()).toMatchObject({ UploadPartCopy: 2, UploadPart: uploadParts });
     expect(s3.json('uploads/p/upload3.info').parts).toEqual([
@@ -288,10 +351,20 @@ describe('S3Store', () => {
     const pieces = [randomBytes(KiB), randomBytes(2 * KiB)];
     const partials: Upload[] = [];
     for (const data of pieces) {
-      const created = await tus.create({ size: data.length, metadataHeader: '', metadata: {}, concat: { kind: 'partial' } });
+      const created = await tus.create({
+        size: data.length,
+        metadataHeader: '',
+        metadata: {},
+        concat: { kind: 'partial' },
+      });
       partials.push((await write(tus, created, data)).upload);
     }
-    const final = await tus.create({ size: 3 * KiB, metadataHeader: '', metadata: {}, concat: { kind: 'final', uploadIds: ['upload1', 'upload2'], header: 'final;a b' } });
+    const final = await tus.create({
+      size: 3 * KiB,
+      metadataHeader: '',
+      metadata: {},
+      concat: { kind: 'final', uploadIds: ['upload1', 'upload2'], header: 'final;a b' },
+    });
     const outcome = await withLock(final.id, (lock) => tus.concatenate(final, partials, lock));
     expect(outcome.stop).toBe('end');
     expect(s3.body('uploads/p/upload3')).toEqual(Buffer.concat(pieces));
@@ -301,42 +374,77 @@ describe('S3Store', () => {
   it('copies a finished upload to copyOnFinish, server-side, and nowhere without it', async () => {
     const tus = store({ copyOnFinish: { bucket: 'archive', prefix: 'done/' } });
     const data = randomBytes(KiB);
-    const { upload } = await write(tus, await tus.create({ size: data.length, metadataHeader: '', metadata: {} }), data);
+    const { upload } = await write(
+      tus,
+      await tus.create({ size: data.length, metadataHeader: '', metadata: {} }),
+      data,
+    );
 
     expect(await tus.copyFinished(upload)).toEqual({ bucket: 'archive', key: 'done/upload1' });
     expect(s3.body('archive/done/upload1')).toEqual(data);
     const withoutCopies = store();
-    const { upload: plain } = await write(withoutCopies, await withoutCopies.create({ size: data.length, metadataHeader: '', metadata: {} }), data);
+    const { upload: plain } = await write(
+      withoutCopies,
+      await withoutCopies.create({ size: data.length, metadataHeader: '', metadata: {} }),
+      data,
+    );
     expect(await withoutCopies.copyFinished(plain)).toBeUndefined();
     // One that finished with copyOnFinish keeps the destination its journal recorded.
-    expect(await withoutCopies.copyFinished(await withoutCopies.get('upload1'))).toEqual({ bucket: 'archive', key: 'done/upload1' });
+    expect(await withoutCopies.copyFinished(await withoutCopies.get('upload1'))).toEqual({
+      bucket: 'archive',
+      key: 'done/upload1',
+    });
   });
 
   it('records with the finish that a copy and upload.finished are due, and each as it is delivered', async () => {
     const tus = store({ copyOnFinish: { bucket: 'archive', prefix: 'done/' } });
     const data = randomBytes(KiB);
-    const { upload } = await write(tus, await tus.create({ size: data.length, metadataHeader: '', metadata: {} }), data);
+    const { upload } = await write(
+      tus,
+      await tus.create({ size: data.length, metadataHeader: '', metadata: {} }),
+      data,
+    );
     const copy = { bucket: 'archive', key: 'done/upload1' };
     expect(s3.json('uploads/p/upload1.info')).toMatchObject({
       finishedAt: '2026-01-01T00:00:00.000Z',
       announce: { due: true, attempt: 1, claimedAt: '2026-01-01T00:00:00.000Z', copy },
     });
-    expect(tus.dueAnnouncement(upload)).toEqual({ attempt: 1, claimedAt: '2026-01-01T00:00:00.000Z', copy, copied: false });
+    expect(tus.dueAnnouncement(upload)).toEqual({
+      attempt: 1,
+      claimedAt: '2026-01-01T00:00:00.000Z',
+      copy,
+      copied: false,
+    });
 
-    const claimed = await withLock('upload1', async (lock) => tus.claimAnnouncement(await tus.get('upload1', lock), lock));
+    const claimed = await withLock('upload1', async (lock) =>
+      tus.claimAnnouncement(await tus.get('upload1', lock), lock),
+    );
     expect(tus.dueAnnouncement(claimed)).toMatchObject({ attempt: 2, copied: false });
     const copied = await withLock('upload1', async (lock) => tus.markCopied(await tus.get('upload1', lock), lock));
     expect(tus.dueAnnouncement(copied)).toMatchObject({ attempt: 2, copy, copied: true });
-    const announced = await withLock('upload1', async (lock) => tus.markAnnounced(await tus.get('upload1', lock), lock));
+    const announced = await withLock('upload1', async (lock) =>
+      tus.markAnnounced(await tus.get('upload1', lock), lock),
+    );
     expect(tus.dueAnnouncement(announced)).toBeUndefined();
-    expect(s3.json('uploads/p/upload1.info').announce).toEqual({ due: false, attempt: 2, claimedAt: expect.any(String), copy: { ...copy, done: true } });
+    expect(s3.json('uploads/p/upload1.info').announce).toEqual({
+      due: false,
+      attempt: 2,
+      claimedAt: expect.any(String),
+      copy: { ...copy, done: true },
+    });
     expect(tus.dueAnnouncement(await tus.get('upload1'))).toBeUndefined();
   });
 
   it('copies part by part above multipartAbove, with byte ranges', async () => {
-    const tus = store({ copyOnFinish: { bucket: 'archive', prefix: 'done/', multipartAbove: 2 * KiB, partSize: 5 * KiB } });
+    const tus = store({
+      copyOnFinish: { bucket: 'archive', prefix: 'done/', multipartAbove: 2 * KiB, partSize: 5 * KiB },
+    });
     const data = randomBytes(12 * KiB);
-    const { upload } = await write(tus, await tus.create({ size: data.length, metadataHeader: '', metadata: {} }), data);
+    const { upload } = await write(
+      tus,
+      await tus.create({ size: data.length, metadataHeader: '', metadata: {} }),
+      data,
+    );
 
     expect(await tus.copyFinished(upload)).toEqual({ bucket: 'archive', key: 'done/upload1' });
     expect(s3.mock.commandCalls(UploadPartCopyCommand).map((c) => c.args[0].input.CopySourceRange)).toEqual([

@@ -3,7 +3,15 @@ import { S3Client } from '@aws-sdk/client-s3';
 import { Inject, Injectable } from '@nestjs/common';
 import { UploadLock } from '../locker/locker.interface';
 import { isValidUploadId } from '../protocol/upload-id';
-import { Clock, IdGenerator, TUS_CLOCK, TUS_HELD_BYTES, TUS_ID_GENERATOR, TUS_S3_CLIENT, TUS_S3_OPTIONS } from '../tus-s3.constants';
+import {
+  Clock,
+  IdGenerator,
+  TUS_CLOCK,
+  TUS_HELD_BYTES,
+  TUS_ID_GENERATOR,
+  TUS_S3_CLIENT,
+  TUS_S3_OPTIONS,
+} from '../tus-s3.constants';
 import type { ResolvedTusS3Options } from '../tus-s3.options';
 import { Concatenation } from './concatenation';
 import { copyFinishedObject, DEFAULT_FINISHED_COPY, FinishedCopyPlan } from './finished-copy';
@@ -156,7 +164,8 @@ export class S3Store implements TusDataStore, ConcatenationCapable, FinishedCopy
   async terminate(upload: Upload, lock: UploadLock): Promise<void> {
     const info = this.journalOf(upload);
     lock.assertHeld();
-    if (info.multipartUploadId) await this.objects.abortMultipartUpload(this.keys.final(info.id), info.multipartUploadId);
+    if (info.multipartUploadId)
+      await this.objects.abortMultipartUpload(this.keys.final(info.id), info.multipartUploadId);
     await this.journals.heldBytesOf(info).drop(info);
     if (info.finishedAt) await this.objects.delete(this.keys.final(info.id));
     await this.journals.delete(info);
@@ -174,7 +183,12 @@ export class S3Store implements TusDataStore, ConcatenationCapable, FinishedCopy
    * Assembles a final upload from finished partial uploads (the caller holds all their locks): by UploadPartCopy
    * when each partial can be a part, else by streaming their bytes through the ordinary write path.
    */
-  async concatenate(final: Upload, partials: readonly Upload[], lock: UploadLock, beforeFinish?: BeforeFinish): Promise<WriteOutcome> {
+  async concatenate(
+    final: Upload,
+    partials: readonly Upload[],
+    lock: UploadLock,
+    beforeFinish?: BeforeFinish,
+  ): Promise<WriteOutcome> {
     const info = this.journalOf(final);
     const sources = partials.map((partial) => this.journalOf(partial));
     if (!this.concatenation.canCopy(info, sources)) {
@@ -195,7 +209,9 @@ export class S3Store implements TusDataStore, ConcatenationCapable, FinishedCopy
     const info = this.journalOf(upload);
     const recorded = info.announce?.copy;
     const target = this.options.copyOnFinish;
-    const destination = recorded ? { bucket: recorded.bucket, key: recorded.key } : target && { bucket: target.bucket, key: `${target.prefix}${info.id}` };
+    const destination = recorded
+      ? { bucket: recorded.bucket, key: recorded.key }
+      : target && { bucket: target.bucket, key: `${target.prefix}${info.id}` };
     if (!destination) return undefined;
     await copyFinishedObject(this.objects, this.keys.final(info.id), info.size ?? 0, destination, this.copyPlan);
     return destination;
@@ -214,7 +230,11 @@ export class S3Store implements TusDataStore, ConcatenationCapable, FinishedCopy
   }
 
   async claimAnnouncement(upload: Upload, lock: UploadLock): Promise<Upload> {
-    return this.updateAnnouncement(upload, lock, (a) => ({ ...a, attempt: a.attempt + 1, claimedAt: this.clock.now().toISOString() }));
+    return this.updateAnnouncement(upload, lock, (a) => ({
+      ...a,
+      attempt: a.attempt + 1,
+      claimedAt: this.clock.now().toISOString(),
+    }));
   }
 
   async renewAnnouncementClaim(upload: Upload, lock: UploadLock): Promise<Upload> {
@@ -234,7 +254,12 @@ export class S3Store implements TusDataStore, ConcatenationCapable, FinishedCopy
    * parts and hands the rest to the upload's held-bytes strategy, which then records the write in the journal (also
    * when the body stopped early). Finishes the upload when its last byte arrived.
    */
-  private async writeJournal(info: UploadInfo, body: Readable, lock: UploadLock, limits: WriteLimits): Promise<JournalWrite> {
+  private async writeJournal(
+    info: UploadInfo,
+    body: Readable,
+    lock: UploadLock,
+    limits: WriteLimits,
+  ): Promise<JournalWrite> {
     const held = this.journals.heldBytesOf(info);
     // A body with a checksum counts only once verified at its end: no checkpoints of its parts before that.
     const writer = new PatchWriter(this.writerConfig, held, info, lock, limits.checksum === undefined);
@@ -257,11 +282,17 @@ export class S3Store implements TusDataStore, ConcatenationCapable, FinishedCopy
       await this.objects.completeMultipartUpload(key, info.multipartUploadId!, info.parts);
     } else {
       await this.objects.putEmptyObject(key, info.metadata);
-      if (info.multipartUploadId) await this.objects.abortMultipartUpload(key, info.multipartUploadId, 'abort the unused multipart upload');
+      if (info.multipartUploadId)
+        await this.objects.abortMultipartUpload(key, info.multipartUploadId, 'abort the unused multipart upload');
     }
     const finishedAt = this.clock.now().toISOString();
     // The same save that makes the upload finished records that its copy and announcement are owed.
-    const finished: UploadInfo = { ...info, multipartUploadId: null, finishedAt, announce: this.announceAtFinish(info.id, finishedAt) };
+    const finished: UploadInfo = {
+      ...info,
+      multipartUploadId: null,
+      finishedAt,
+      announce: this.announceAtFinish(info.id, finishedAt),
+    };
     await this.journals.save(finished);
     await this.journals.heldBytesOf(finished).finished(finished);
     return finished;
@@ -270,11 +301,20 @@ export class S3Store implements TusDataStore, ConcatenationCapable, FinishedCopy
   /** What a finish owes: the announcement (attempt 1, by the instance finishing it) and the copy, when configured. */
   private announceAtFinish(id: string, finishedAt: string): AnnounceRecord {
     const target = this.options.copyOnFinish;
-    return { due: true, attempt: 1, claimedAt: finishedAt, ...(target ? { copy: { bucket: target.bucket, key: `${target.prefix}${id}` } } : {}) };
+    return {
+      due: true,
+      attempt: 1,
+      claimedAt: finishedAt,
+      ...(target ? { copy: { bucket: target.bucket, key: `${target.prefix}${id}` } } : {}),
+    };
   }
 
   /** Saves a change of a due announcement; one delivered already, or a journal without one, stays as it is. */
-  private async updateAnnouncement(upload: Upload, lock: UploadLock, change: (a: AnnounceRecord) => AnnounceRecord): Promise<Upload> {
+  private async updateAnnouncement(
+    upload: Upload,
+    lock: UploadLock,
+    change: (a: AnnounceRecord) => AnnounceRecord,
+  ): Promise<Upload> {
     const info = this.journalOf(upload);
     if (!info.announce?.due) return upload;
     const updated: UploadInfo = { ...info, announce: change(info.announce) };
@@ -304,7 +344,8 @@ export class S3Store implements TusDataStore, ConcatenationCapable, FinishedCopy
 
   private journalOf(upload: Upload): UploadInfo {
     const info = this.journalOfUpload.get(upload);
-    if (!info) throw new Error(`upload ${upload.id} was not read from this store: pass what get() or create() returned`);
+    if (!info)
+      throw new Error(`upload ${upload.id} was not read from this store: pass what get() or create() returned`);
     return info;
   }
 

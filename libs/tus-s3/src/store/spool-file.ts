@@ -50,7 +50,8 @@ export class SpoolFile {
   }
 
   read(sliceBytes = 256 * 1024): Readable {
-    if (!this.path) return Readable.from(this.bufferedBytes > 0 ? [Buffer.concat(this.buffered)] : [], { objectMode: false });
+    if (!this.path)
+      return Readable.from(this.bufferedBytes > 0 ? [Buffer.concat(this.buffered)] : [], { objectMode: false });
     return createReadStream(this.path, { highWaterMark: sliceBytes });
   }
 

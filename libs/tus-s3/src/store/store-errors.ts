@@ -15,7 +15,10 @@ export class UploadExistsError extends Error {
 
 /** S3 failed us (not the client): the request can be retried later. */
 export class StorageError extends Error {
-  constructor(message: string, override readonly cause?: unknown) {
+  constructor(
+    message: string,
+    override readonly cause?: unknown,
+  ) {
     super(message);
     this.name = 'StorageError';
   }
@@ -31,12 +34,17 @@ export class HeldBytesMissingError extends StorageError {
 
 /** An upload created with `holdBackIn: 'redis'` reached an instance configured without it. */
 export function heldInRedisNotConfigured(uploadId: string): StorageError {
-  return new StorageError(`upload ${uploadId} keeps held-back bytes in Redis, but holdBackIn 'redis' is not configured here`);
+  return new StorageError(
+    `upload ${uploadId} keeps held-back bytes in Redis, but holdBackIn 'redis' is not configured here`,
+  );
 }
 
 /** Whether `error` is, or was caused by, a HeldBytesMissingError (a body that failed while reading the run). */
 export function isHeldBytesMissing(error: unknown): boolean {
-  return error instanceof HeldBytesMissingError || (error instanceof StorageError && error.cause instanceof HeldBytesMissingError);
+  return (
+    error instanceof HeldBytesMissingError ||
+    (error instanceof StorageError && error.cause instanceof HeldBytesMissingError)
+  );
 }
 
 /**

@@ -138,7 +138,12 @@ export interface TusDataStore {
 /** The concatenation extension: a final upload filled from finished partial uploads. */
 export interface ConcatenationCapable {
   /** Fills `final` (just created, empty) with the partials' bytes in order; the caller holds every lock. */
-  concatenate(final: Upload, partials: readonly Upload[], lock: UploadLock, beforeFinish?: BeforeFinish): Promise<WriteOutcome>;
+  concatenate(
+    final: Upload,
+    partials: readonly Upload[],
+    lock: UploadLock,
+    beforeFinish?: BeforeFinish,
+  ): Promise<WriteOutcome>;
 }
 
 /** A store that can copy a finished upload elsewhere (`copyOnFinish`). */

@@ -47,7 +47,8 @@ export class FakeRequest extends Readable {
       if (value !== undefined) (this.headers as Record<string, string | string[]>)[name.toLowerCase()] = value;
     }
     if (init.body !== undefined) {
-      const chunks = typeof init.body === 'string' ? [Buffer.from(init.body)] : Buffer.isBuffer(init.body) ? [init.body] : init.body;
+      const chunks =
+        typeof init.body === 'string' ? [Buffer.from(init.body)] : Buffer.isBuffer(init.body) ? [init.body] : init.body;
       const length = chunks.reduce((sum, chunk) => sum + chunk.length, 0);
       if (init.chunked) this.headers['transfer-encoding'] ??= 'chunked';
       else this.headers['content-length'] ??= String(length);

@@ -14,7 +14,12 @@ describe('MemoryStore', () => {
   let locker: MemoryLocker;
 
   beforeEach(() => {
-    store = new MemoryStore({ bucket: 'b', objectPrefix: 'p/', clock, copyOnFinish: { bucket: 'copies', prefix: 'c/' } });
+    store = new MemoryStore({
+      bucket: 'b',
+      objectPrefix: 'p/',
+      clock,
+      copyOnFinish: { bucket: 'copies', prefix: 'c/' },
+    });
     locker = new MemoryLocker({ waitMs: 50 });
   });
 
@@ -120,7 +125,9 @@ describe('MemoryStore', () => {
     await write(upload, 'ab');
     const lock = await locker.lock(upload.id);
     await expect(store.write(upload, body('c'), lock, { maxBytes: 10 })).rejects.toThrow(/changed since/);
-    await expect(store.write({ ...upload, offset: 2 }, body('c'), lock, { maxBytes: 10 })).rejects.toThrow(/not read from this store/);
+    await expect(store.write({ ...upload, offset: 2 }, body('c'), lock, { maxBytes: 10 })).rejects.toThrow(
+      /not read from this store/,
+    );
     await lock.release();
   });
 
@@ -175,7 +182,9 @@ describe('MemoryStore', () => {
   it('concatenates finished partials into an empty final upload, in order', async () => {
     const a = (await write(await store.create(newUpload(2, { concat: { kind: 'partial' } })), 'ab')).upload;
     const b = (await write(await store.create(newUpload(3, { concat: { kind: 'partial' } })), 'cde')).upload;
-    const final = await store.create(newUpload(5, { concat: { kind: 'final', uploadIds: [b.id, a.id], header: 'final;x' } }));
+    const final = await store.create(
+      newUpload(5, { concat: { kind: 'final', uploadIds: [b.id, a.id], header: 'final;x' } }),
+    );
     const lock = await locker.lock(final.id);
     const outcome = await store.concatenate(final, [b, a], lock);
     await lock.release();

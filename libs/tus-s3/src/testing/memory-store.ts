@@ -139,7 +139,8 @@ export class MemoryStore implements TusDataStore, ConcatenationCapable, Finished
       count += data.length;
       if (stop || failure) break;
     }
-    if (injected && !failure && count >= injected.afterBytes) failure = injected.error ?? new StorageError('injected storage failure');
+    if (injected && !failure && count >= injected.afterBytes)
+      failure = injected.error ?? new StorageError('injected storage failure');
     if (checksum) {
       // As the real store: a body that matched counts, one cut short counts for nothing, a mismatch throws.
       if ((stop ?? end) === 'end' && !failure) checksum.verify();
@@ -177,7 +178,12 @@ export class MemoryStore implements TusDataStore, ConcatenationCapable, Finished
     return { body: Readable.from([bytes], { objectMode: false }), contentLength: bytes.length };
   }
 
-  async concatenate(final: Upload, partials: readonly Upload[], lock: UploadLock, beforeFinish?: BeforeFinish): Promise<WriteOutcome> {
+  async concatenate(
+    final: Upload,
+    partials: readonly Upload[],
+    lock: UploadLock,
+    beforeFinish?: BeforeFinish,
+  ): Promise<WriteOutcome> {
     const stored = this.current(final);
     if (stored.offset !== 0 || stored.finishedAt !== null) throw new Error(`upload ${final.id} is not an empty upload`);
     const bytes = partials.map((partial) => {

@@ -19,7 +19,15 @@ import { UploadWrites } from '../http/upload-writes';
 import { MemoryLocker } from '../locker/memory-locker';
 import { serializeMetadata } from '../protocol/metadata';
 import type { TusDataStore, Upload, UploadConcat } from '../store/tus-data-store';
-import { Clock, TUS_CLOCK, TUS_HOOKS, TUS_LOCKER, TUS_MOUNT_PATH, TUS_S3_OPTIONS, TUS_STORE } from '../tus-s3.constants';
+import {
+  Clock,
+  TUS_CLOCK,
+  TUS_HOOKS,
+  TUS_LOCKER,
+  TUS_MOUNT_PATH,
+  TUS_S3_OPTIONS,
+  TUS_STORE,
+} from '../tus-s3.constants';
 import { resolveOptions, ResolvedTusS3Options, TusS3ModuleOptions } from '../tus-s3.options';
 import { FakeRequest, FakeRequestInit, FakeResponse, RecordingEmitter } from './http-doubles';
 import { MemoryStore } from './memory-store';
@@ -180,7 +188,11 @@ export class TusHarness {
    * Starts a request and returns it at once with its answer to come: for bodies the test sends itself, or requests
    * racing each other.
    */
-  start(method: string, path: string, init: RequestInit = {}): { req: FakeRequest; res: FakeResponse; done: Promise<FakeResponse> } {
+  start(
+    method: string,
+    path: string,
+    init: RequestInit = {},
+  ): { req: FakeRequest; res: FakeResponse; done: Promise<FakeResponse> } {
     // Nest's logger is global: make sure what this request logs lands in this harness's log.
     Logger.overrideLogger(this.logs);
     const { withoutTusResumable, ...rest } = init;
@@ -214,13 +226,15 @@ export class TusHarness {
    * An upload put straight into the store (no request, no event, no hook), with `bytes` written under its lock: the
    * state a spec starts from.
    */
-  async seed(init: {
-    size?: number | null;
-    bytes?: string | Buffer;
-    metadata?: Record<string, string | null>;
-    concat?: UploadConcat;
-    id?: string;
-  } = {}): Promise<Upload> {
+  async seed(
+    init: {
+      size?: number | null;
+      bytes?: string | Buffer;
+      metadata?: Record<string, string | null>;
+      concat?: UploadConcat;
+      id?: string;
+    } = {},
+  ): Promise<Upload> {
     const bytes = typeof init.bytes === 'string' ? Buffer.from(init.bytes) : (init.bytes ?? Buffer.alloc(0));
     const metadata = init.metadata ?? {};
     const created = await this.store.create({
@@ -233,9 +247,14 @@ export class TusHarness {
     if (bytes.length === 0) return created;
     const lock = await this.locker.lock(created.id);
     try {
-      const outcome = await this.store.write(created, new FakeRequest({ method: 'PATCH', url: '/', body: bytes }), lock, {
-        maxBytes: bytes.length,
-      });
+      const outcome = await this.store.write(
+        created,
+        new FakeRequest({ method: 'PATCH', url: '/', body: bytes }),
+        lock,
+        {
+          maxBytes: bytes.length,
+        },
+      );
       return outcome.upload;
     } finally {
       await lock.release();
@@ -274,7 +293,9 @@ export function isPublicUpload(value: unknown): boolean {
   const keys = Object.keys(value);
   return (
     keys.every((key) => (PUBLIC_UPLOAD_KEYS as readonly string[]).includes(key)) &&
-    ['id', 'size', 'offset', 'metadata', 'metadataHeader', 'createdAt', 'finishedAt', 'location'].every((key) => keys.includes(key))
+    ['id', 'size', 'offset', 'metadata', 'metadataHeader', 'createdAt', 'finishedAt', 'location'].every((key) =>
+      keys.includes(key),
+    )
   );
 }
 

@@ -138,7 +138,9 @@ describe('ConcatenationHandler (POST with Upload-Concat: final)', () => {
         const a = await busy.seed({ bytes: 'ab', concat: { kind: 'partial' } });
         const lock = await busy.locker.lock(a.id);
         try {
-          const res = await busy.request('POST', '/files', { headers: { 'Upload-Concat': `final;${busy.pathOf(a.id)}` } });
+          const res = await busy.request('POST', '/files', {
+            headers: { 'Upload-Concat': `final;${busy.pathOf(a.id)}` },
+          });
           expect(res.statusCode).toBe(423);
         } finally {
           await lock.release();
@@ -161,7 +163,11 @@ describe('ConcatenationHandler (POST with Upload-Concat: final)', () => {
       expect(res.statusCode).toBe(403);
       expect(res.text).toBe('no concatenation for you\n');
       expect(seen[0].size).toBe(5);
-      expect(seen[0].concat).toEqual({ kind: 'final', uploadIds: [a.id, b.id], header: `final;${h.pathOf(a.id)} ${h.urlOf(b.id)}` });
+      expect(seen[0].concat).toEqual({
+        kind: 'final',
+        uploadIds: [a.id, b.id],
+        header: `final;${h.pathOf(a.id)} ${h.urlOf(b.id)}`,
+      });
       expect(h.store.ids()).toEqual([a.id, b.id]);
       expect(h.events.emitted).toEqual([]);
     });
@@ -204,7 +210,9 @@ describe('ConcatenationHandler (POST with Upload-Concat: final)', () => {
     };
     const a: Upload = await memory.create({ size: 0, metadata: {}, metadataHeader: '', concat: { kind: 'partial' } });
     await TusHarness.with({ store: plain }, async (plainHarness) => {
-      const res = await plainHarness.request('POST', '/files', { headers: { 'Upload-Concat': `final;${plainHarness.pathOf(a.id)}` } });
+      const res = await plainHarness.request('POST', '/files', {
+        headers: { 'Upload-Concat': `final;${plainHarness.pathOf(a.id)}` },
+      });
       expect(res.statusCode).toBe(400);
       expect(res.text).toMatch(/does not support concatenation/);
     });

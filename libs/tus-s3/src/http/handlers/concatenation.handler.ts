@@ -43,7 +43,8 @@ export class ConcatenationHandler {
     this.rules.requireExtension('concatenation', 'Upload-Concat');
     const header = tusHeader(req, 'Upload-Concat')!.trim();
     const concat = parseUploadConcat(header);
-    if (concat?.kind !== 'final') throw TusErrors.badRequest('Upload-Concat must be "partial" or "final;<url> <url> ..."');
+    if (concat?.kind !== 'final')
+      throw TusErrors.badRequest('Upload-Concat must be "partial" or "final;<url> <url> ..."');
     if (req.headers['upload-length'] !== undefined || req.headers['upload-defer-length'] !== undefined) {
       throw TusErrors.badRequest('a final upload takes its length from its partial uploads: send no Upload-Length');
     }
@@ -89,10 +90,12 @@ export class ConcatenationHandler {
 
   private async finishedPartial(id: string): Promise<Upload> {
     const upload = await this.store.get(id).catch((error: unknown) => {
-      if (error instanceof UploadNotFoundError) throw TusErrors.badRequest(`Upload-Concat: partial upload ${id} was not found`);
+      if (error instanceof UploadNotFoundError)
+        throw TusErrors.badRequest(`Upload-Concat: partial upload ${id} was not found`);
       throw error;
     });
-    if (upload.concat?.kind !== 'partial') throw TusErrors.badRequest(`Upload-Concat: upload ${id} was not created as a partial upload`);
+    if (upload.concat?.kind !== 'partial')
+      throw TusErrors.badRequest(`Upload-Concat: upload ${id} was not created as a partial upload`);
     if (!isFinished(upload)) throw TusErrors.badRequest(`Upload-Concat: partial upload ${id} is not finished yet`);
     return upload;
   }

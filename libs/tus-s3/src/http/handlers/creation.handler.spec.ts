@@ -16,7 +16,6 @@ describe('CreationHandler (POST)', () => {
   afterEach(() => jest.restoreAllMocks());
 
   describe('creation', () => {
-
     it('creates an upload of the declared length: 201 with its absolute Location, no bytes yet', async () => {
       const res = await h.request('POST', '/files', { headers: { 'Upload-Length': '100' } });
       expect(res.statusCode).toBe(201);
@@ -139,7 +138,9 @@ describe('CreationHandler (POST)', () => {
 
     it('ignores X-Forwarded-Proto and -Host unless trustProxy', async () => {
       const forwarded = { 'Upload-Length': '1', 'X-Forwarded-Proto': 'https', 'X-Forwarded-Host': 'public.example' };
-      expect((await h.request('POST', '/files', { headers: forwarded })).header('Location')).toMatch(/^http:\/\/tus\.test\/files\//);
+      expect((await h.request('POST', '/files', { headers: forwarded })).header('Location')).toMatch(
+        /^http:\/\/tus\.test\/files\//,
+      );
       await TusHarness.with({ options: { trustProxy: true } }, async (behindProxy) => {
         expect((await behindProxy.request('POST', '/files', { headers: forwarded })).header('Location')).toMatch(
           /^https:\/\/public\.example\/files\//,
@@ -150,7 +151,10 @@ describe('CreationHandler (POST)', () => {
 
   describe('creation-with-upload', () => {
     it('stores the body as the first PATCH and answers its Upload-Offset', async () => {
-      const res = await h.request('POST', '/files', { headers: { 'Upload-Length': '10', ...OFFSET_STREAM }, body: 'hello' });
+      const res = await h.request('POST', '/files', {
+        headers: { 'Upload-Length': '10', ...OFFSET_STREAM },
+        body: 'hello',
+      });
       expect(res.statusCode).toBe(201);
       expect(res.header('Upload-Offset')).toBe('5');
       const id = idOfLocation(res.header('Location'));
@@ -163,7 +167,10 @@ describe('CreationHandler (POST)', () => {
     });
 
     it('finishes the upload when the body is all of it: created, progress, finished', async () => {
-      const res = await h.request('POST', '/files', { headers: { 'Upload-Length': '5', ...OFFSET_STREAM }, body: 'hello' });
+      const res = await h.request('POST', '/files', {
+        headers: { 'Upload-Length': '5', ...OFFSET_STREAM },
+        body: 'hello',
+      });
       expect(res.statusCode).toBe(201);
       expect(res.header('Upload-Offset')).toBe('5');
       expect((await h.store.get(idOfLocation(res.header('Location')))).finishedAt).not.toBeNull();
@@ -171,13 +178,19 @@ describe('CreationHandler (POST)', () => {
     });
 
     it('accepts a body with a deferred length', async () => {
-      const res = await h.request('POST', '/files', { headers: { 'Upload-Defer-Length': '1', ...OFFSET_STREAM }, body: 'abc' });
+      const res = await h.request('POST', '/files', {
+        headers: { 'Upload-Defer-Length': '1', ...OFFSET_STREAM },
+        body: 'abc',
+      });
       expect(res.statusCode).toBe(201);
       expect(res.header('Upload-Offset')).toBe('3');
     });
 
     it('answers 413 for a Content-Length beyond Upload-Length, and creates nothing', async () => {
-      const res = await h.request('POST', '/files', { headers: { 'Upload-Length': '3', ...OFFSET_STREAM }, body: 'hello' });
+      const res = await h.request('POST', '/files', {
+        headers: { 'Upload-Length': '3', ...OFFSET_STREAM },
+        body: 'hello',
+      });
       expect(res.statusCode).toBe(413);
       expect(res.header('Connection')).toBe('close');
       expect(h.store.ids()).toEqual([]);
@@ -195,7 +208,10 @@ describe('CreationHandler (POST)', () => {
 
     it('leaves nothing in the store when storing the body fails, and answers 503 with Retry-After', async () => {
       h.store.failNextWrite({ afterBytes: 2 });
-      const res = await h.request('POST', '/files', { headers: { 'Upload-Length': '10', ...OFFSET_STREAM }, body: 'hello' });
+      const res = await h.request('POST', '/files', {
+        headers: { 'Upload-Length': '10', ...OFFSET_STREAM },
+        body: 'hello',
+      });
       expect(res.statusCode).toBe(503);
       expect(res.header('Retry-After')).toBe('2');
       expect(res.header('Location')).toBeUndefined();
@@ -233,11 +249,14 @@ describe('CreationHandler (POST)', () => {
 
     it('sees the request, the declared size, the decoded metadata and the concat kind', async () => {
       const seen: CreationRequest[] = [];
-      await create({ beforeCreate: (request) => void seen.push(request) }, {
-        'Upload-Length': '10',
-        'Upload-Metadata': `filename ${b64('a.txt')}`,
-        'Upload-Concat': 'partial',
-      });
+      await create(
+        { beforeCreate: (request) => void seen.push(request) },
+        {
+          'Upload-Length': '10',
+          'Upload-Metadata': `filename ${b64('a.txt')}`,
+          'Upload-Concat': 'partial',
+        },
+      );
       expect(seen).toHaveLength(1);
       expect(seen[0].size).toBe(10);
       expect(seen[0].metadata).toEqual({ filename: 'a.txt' });
@@ -254,24 +273,44 @@ describe('CreationHandler (POST)', () => {
     it.each([
       ['a TusHookRefusal', () => new TusHookRefusal(403, 'quota exceeded'), 403, 'quota exceeded'],
       ['a ForbiddenException', () => new ForbiddenException('no uploads for you'), 403, 'no uploads for you'],
-      ['an HttpException with a status of its own', () => new HttpException('pay first', HttpStatus.PAYMENT_REQUIRED), 402, 'pay first'],
-    ])('refused with %s: its status and message, nothing created, no event', async (_what, refusal, status, message) => {
-      const res = await create({ beforeCreate: () => Promise.reject(refusal()) });
-      expect(res.statusCode).toBe(status);
-      expect(res.text).toBe(`${message}\n`);
-      expect(h.store.ids()).toEqual([]);
-      expect(h.events.emitted).toEqual([]);
-    });
+      [
+        'an HttpException with a status of its own',
+        () => new HttpException('pay first', HttpStatus.PAYMENT_REQUIRED),
+        402,
+        'pay first',
+      ],
+    ])(
+      'refused with %s: its status and message, nothing created, no event',
+      async (_what, refusal, status, message) => {
+        const res = await create({ beforeCreate: () => Promise.reject(refusal()) });
+        expect(res.statusCode).toBe(status);
+        expect(res.text).toBe(`${message}\n`);
+        expect(h.store.ids()).toEqual([]);
+        expect(h.events.emitted).toEqual([]);
+      },
+    );
 
     it('refused for a creation-with-upload: the body is not stored, nothing created', async () => {
-      const res = await create({ beforeCreate: () => { throw new TusHookRefusal(401, 'sign in'); } }, { 'Upload-Length': '5' }, 'hello');
+      const res = await create(
+        {
+          beforeCreate: () => {
+            throw new TusHookRefusal(401, 'sign in');
+          },
+        },
+        { 'Upload-Length': '5' },
+        'hello',
+      );
       expect(res.statusCode).toBe(401);
       expect(res.header('Connection')).toBe('close');
       expect(h.store.ids()).toEqual([]);
     });
 
     it('throwing a plain Error: 500 "internal error", logged, nothing created', async () => {
-      const res = await create({ beforeCreate: () => { throw new Error('database down'); } });
+      const res = await create({
+        beforeCreate: () => {
+          throw new Error('database down');
+        },
+      });
       expect(res.statusCode).toBe(500);
       expect(res.text).toBe('internal error\n');
       expect(h.logs.errors().join('\n')).toMatch(/database down/);
@@ -291,23 +330,32 @@ describe('CreationHandler (POST)', () => {
     it('chooses an id that is taken: 409, the existing upload untouched', async () => {
       const res = await create({ beforeCreate: () => ({ id: 'tenant-a/x' }) });
       expect(res.statusCode).toBe(201);
-      await h.request('PATCH', '/files/tenant-a/x', { headers: { 'Upload-Offset': '0', ...OFFSET_STREAM }, body: 'abc' });
+      await h.request('PATCH', '/files/tenant-a/x', {
+        headers: { 'Upload-Offset': '0', ...OFFSET_STREAM },
+        body: 'abc',
+      });
       const again = await h.request('POST', '/files', { headers: { 'Upload-Length': '10' } });
       expect(again.statusCode).toBe(409);
       expect(h.store.bytesOf('tenant-a/x').toString()).toBe('abc');
     });
 
-    it.each([['../etc/passwd'], ['a.info'], ['a//b'], ['']])('chooses the invalid id %j: 500, nothing created', async (id) => {
-      const res = await create({ beforeCreate: () => ({ id }) });
-      expect(res.statusCode).toBe(500);
-      expect(h.store.ids()).toEqual([]);
-    });
+    it.each([['../etc/passwd'], ['a.info'], ['a//b'], ['']])(
+      'chooses the invalid id %j: 500, nothing created',
+      async (id) => {
+        const res = await create({ beforeCreate: () => ({ id }) });
+        expect(res.statusCode).toBe(500);
+        expect(h.store.ids()).toEqual([]);
+      },
+    );
 
     it('chooses the metadata: stored decoded, and HEAD echoes it encoded', async () => {
-      const res = await create({ beforeCreate: () => ({ metadata: { owner: 'user-1', flag: null } }) }, {
-        'Upload-Length': '10',
-        'Upload-Metadata': `filename ${b64('a.txt')}`,
-      });
+      const res = await create(
+        { beforeCreate: () => ({ metadata: { owner: 'user-1', flag: null } }) },
+        {
+          'Upload-Length': '10',
+          'Upload-Metadata': `filename ${b64('a.txt')}`,
+        },
+      );
       const upload = await h.store.get(idOfLocation(res.header('Location')));
       expect(upload.metadata).toEqual({ owner: 'user-1', flag: null });
       const head = await h.request('HEAD', h.pathOf(upload.id));
@@ -344,7 +392,10 @@ describe('CreationHandler (POST)', () => {
   describe('beforeFinish on a creation that carries every byte', () => {
     it('refusing removes the upload and answers the refusal: no upload.finished', async () => {
       h.reset({ beforeFinish: () => Promise.reject(new TusHookRefusal(422, 'virus found')) });
-      const res = await h.request('POST', '/files', { headers: { 'Upload-Length': '5', ...OFFSET_STREAM }, body: 'hello' });
+      const res = await h.request('POST', '/files', {
+        headers: { 'Upload-Length': '5', ...OFFSET_STREAM },
+        body: 'hello',
+      });
       expect(res.statusCode).toBe(422);
       expect(res.text).toBe('virus found\n');
       expect(h.store.ids()).toEqual([]);

@@ -54,11 +54,19 @@ export class CreationHandler {
         await this.writes.finishedAtCreation(req, upload);
         await this.writes.announce(upload);
       }
-      return send(res, 201, { Location: location, 'Upload-Offset': size === 0 ? 0 : undefined, 'Upload-Expires': uploadExpiresHeader(upload) });
+      return send(res, 201, {
+        Location: location,
+        'Upload-Offset': size === 0 ? 0 : undefined,
+        'Upload-Expires': uploadExpiresHeader(upload),
+      });
     }
     const outcome = await this.locks.withLock(upload.id, async (lock) => {
       try {
-        const written = await this.writes.append(req, upload, lock, { sizeLimit: planned.sizeLimit, kind: 'create', checksum });
+        const written = await this.writes.append(req, upload, lock, {
+          sizeLimit: planned.sizeLimit,
+          kind: 'create',
+          checksum,
+        });
         // A creation that fails is removed, so only a PATCH may go on when its body was too long.
         if (written.stop === 'too-large') throw TusErrors.tooLarge('the body is longer than Upload-Length');
         return written;

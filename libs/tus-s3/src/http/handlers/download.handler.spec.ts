@@ -73,12 +73,15 @@ describe('DownloadHandler (GET)', () => {
       expect(res.body.toString()).toBe(text);
     });
 
-    it.each([['bytes=11-'], ['bytes=20-30'], ['bytes=-0']])('answers 416 for Range %s outside the upload', async (range) => {
-      const upload = await h.seed({ bytes: 'hello world' });
-      const res = await get(upload.id, { Range: range });
-      expect(res.statusCode).toBe(416);
-      expect(res.header('Content-Range')).toBe('bytes */11');
-    });
+    it.each([['bytes=11-'], ['bytes=20-30'], ['bytes=-0']])(
+      'answers 416 for Range %s outside the upload',
+      async (range) => {
+        const upload = await h.seed({ bytes: 'hello world' });
+        const res = await get(upload.id, { Range: range });
+        expect(res.statusCode).toBe(416);
+        expect(res.header('Content-Range')).toBe('bytes */11');
+      },
+    );
 
     it('serves a range it does not understand (several ranges) whole', async () => {
       const upload = await h.seed({ bytes: 'hello world' });
@@ -113,7 +116,9 @@ describe('DownloadHandler (GET)', () => {
       h.reset({ onUploadRequest: (request) => void seen.push(request) });
       const upload = await h.seed({ bytes: 'abc', metadata: { filename: 'a.txt' } });
       await get(upload.id);
-      expect(seen.map((r) => [r.kind, r.upload.id, r.upload.metadata])).toEqual([['download', upload.id, { filename: 'a.txt' }]]);
+      expect(seen.map((r) => [r.kind, r.upload.id, r.upload.metadata])).toEqual([
+        ['download', upload.id, { filename: 'a.txt' }],
+      ]);
     });
 
     it('refusing answers the refusal and serves no byte', async () => {

@@ -33,7 +33,8 @@ export class DownloadHandler {
       // It may be finishing right now: look again under the lock before refusing.
       upload = await this.locks.withLock(uploadId, (lock) => this.store.get(uploadId, lock));
       this.expiry.assertLive(upload);
-      if (!isFinished(upload)) throw TusErrors.badRequest('the upload is not finished yet; only finished uploads can be downloaded');
+      if (!isFinished(upload))
+        throw TusErrors.badRequest('the upload is not finished yet; only finished uploads can be downloaded');
     }
     void this.announcements.resume(upload);
     const size = upload.size ?? 0;

@@ -36,7 +36,9 @@ describe('HeadHandler (HEAD)', () => {
 
     it('echoes Upload-Metadata exactly as the client sent it', async () => {
       const header = `filename ${b64('Grüße.txt')},is_confidential,note ${b64('a, b')}`;
-      const created = await h.request('POST', '/files', { headers: { 'Upload-Length': '4', 'Upload-Metadata': header } });
+      const created = await h.request('POST', '/files', {
+        headers: { 'Upload-Length': '4', 'Upload-Metadata': header },
+      });
       const res = await h.request('HEAD', new URL(created.header('Location')!).pathname);
       expect(res.header('Upload-Metadata')).toBe(header);
     });

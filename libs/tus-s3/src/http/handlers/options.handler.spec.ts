@@ -50,7 +50,9 @@ describe('OptionsHandler (OPTIONS)', () => {
     };
     h = await TusHarness.create({ store: plain });
     const res = await h.request('OPTIONS', '/files', { withoutTusResumable: true });
-    expect(res.header('Tus-Extension')).toBe('creation,creation-with-upload,creation-defer-length,termination,checksum');
+    expect(res.header('Tus-Extension')).toBe(
+      'creation,creation-with-upload,creation-defer-length,termination,checksum',
+    );
   });
 
   it('leaves checksum and its algorithms out when it is switched off', async () => {

@@ -89,19 +89,25 @@ describe('PatchHandler (PATCH)', () => {
       ['not a number', 'two'],
     ])('answers 400 for an Upload-Offset %s', async (_what, offset) => {
       const upload = await h.seed({ size: 10 });
-      const res = await h.request('PATCH', h.pathOf(upload.id), { headers: { ...OFFSET_STREAM, 'Upload-Offset': offset }, body: 'a' });
+      const res = await h.request('PATCH', h.pathOf(upload.id), {
+        headers: { ...OFFSET_STREAM, 'Upload-Offset': offset },
+        body: 'a',
+      });
       expect(res.statusCode).toBe(400);
       expect(await offsetOf(upload)).toBe(0);
     });
 
-    it.each([[0], [4]])('answers 409 for Upload-Offset %i when the upload is at 2, and writes nothing', async (offset) => {
-      const upload = await h.seed({ size: 10, bytes: 'ab' });
-      const res = await patch(upload, offset, 'xy');
-      expect(res.statusCode).toBe(409);
-      expect(res.text).toMatch(/current offset 2/);
-      expect(h.store.bytesOf(upload.id).toString()).toBe('ab');
-      expect(h.events.emitted).toEqual([]);
-    });
+    it.each([[0], [4]])(
+      'answers 409 for Upload-Offset %i when the upload is at 2, and writes nothing',
+      async (offset) => {
+        const upload = await h.seed({ size: 10, bytes: 'ab' });
+        const res = await patch(upload, offset, 'xy');
+        expect(res.statusCode).toBe(409);
+        expect(res.text).toMatch(/current offset 2/);
+        expect(h.store.bytesOf(upload.id).toString()).toBe('ab');
+        expect(h.events.emitted).toEqual([]);
+      },
+    );
 
     it('answers 404 for an unknown upload', async () => {
       expect((await patch({ id: '0123456789abcdef0123456789abcdef' }, 0, 'a')).statusCode).toBe(404);
@@ -298,19 +304,22 @@ describe('PatchHandler (PATCH)', () => {
     it.each([
       ['a TusHookRefusal', new TusHookRefusal(422, 'virus found'), 422, 'virus found'],
       ['an HttpException', new HttpException('too many pages', 422), 422, 'too many pages'],
-    ])('refusing with %s terminates the upload and answers it: no upload.finished', async (_what, refusal, status, message) => {
-      h.reset({ beforeFinish: () => Promise.reject(refusal) });
-      const upload = await h.seed({ size: 4, bytes: 'ab' });
-      const res = await patch(upload, 2, 'cd');
-      expect(res.statusCode).toBe(status);
-      expect(res.text).toBe(`${message}\n`);
-      expect(h.store.has(upload.id)).toBe(false);
-      expect((await h.request('HEAD', h.pathOf(upload.id))).statusCode).toBe(404);
-      // Refused before it counted as finished: its last bytes are no progress to announce, only its end.
-      expect(h.events.names()).toEqual([TusEvents.UploadTerminated]);
-      const [terminated] = h.events.payloadsOf<UploadTerminatedEvent>(TusEvents.UploadTerminated);
-      expect(isPublicUpload(terminated.upload)).toBe(true);
-    });
+    ])(
+      'refusing with %s terminates the upload and answers it: no upload.finished',
+      async (_what, refusal, status, message) => {
+        h.reset({ beforeFinish: () => Promise.reject(refusal) });
+        const upload = await h.seed({ size: 4, bytes: 'ab' });
+        const res = await patch(upload, 2, 'cd');
+        expect(res.statusCode).toBe(status);
+        expect(res.text).toBe(`${message}\n`);
+        expect(h.store.has(upload.id)).toBe(false);
+        expect((await h.request('HEAD', h.pathOf(upload.id))).statusCode).toBe(404);
+        // Refused before it counted as finished: its last bytes are no progress to announce, only its end.
+        expect(h.events.names()).toEqual([TusEvents.UploadTerminated]);
+        const [terminated] = h.events.payloadsOf<UploadTerminatedEvent>(TusEvents.UploadTerminated);
+        expect(isPublicUpload(terminated.upload)).toBe(true);
+      },
+    );
 
     it('refusing a length declared by PATCH terminates the upload too', async () => {
       h.reset({ beforeFinish: () => Promise.reject(new TusHookRefusal(409, 'duplicate')) });

@@ -50,7 +50,9 @@ export class PatchHandler {
       const size = newLength === undefined ? upload.size : this.acceptableLength(upload, newLength);
       const limit = size ?? this.sizeLimitOf(upload);
       if (contentLength !== undefined && offset + contentLength > limit) {
-        throw TusErrors.tooLarge(`the body would take the upload to ${offset + contentLength} bytes, past its length ${limit}`);
+        throw TusErrors.tooLarge(
+          `the body would take the upload to ${offset + contentLength} bytes, past its length ${limit}`,
+        );
       }
       if (offset === size) {
         const body = await this.writes.whileArriving(req, () => bodyHasBytes(req, contentLength, lock.signal));
@@ -92,7 +94,8 @@ export class PatchHandler {
     }
     const limit = this.sizeLimitOf(upload);
     if (size > limit) throw TusErrors.tooLarge(`Upload-Length ${size} exceeds the ${limit} bytes this upload may hold`);
-    if (size < upload.offset) throw TusErrors.badRequest(`Upload-Length ${size} is less than the bytes already received`);
+    if (size < upload.offset)
+      throw TusErrors.badRequest(`Upload-Length ${size} is less than the bytes already received`);
     return size;
   }
 }

@@ -93,15 +93,18 @@ describe('TerminationHandler (DELETE)', () => {
     it.each([
       ['a TusHookRefusal', new TusHookRefusal(403, 'legal hold'), 403, 'legal hold'],
       ['a ConflictException', new ConflictException('still in use'), 409, 'still in use'],
-    ])('beforeTerminate refusing with %s keeps the upload and answers the refusal', async (_what, refusal, status, message) => {
-      h.reset({ beforeTerminate: () => Promise.reject(refusal) });
-      const upload = await h.seed({ size: 10, bytes: 'abc' });
-      const res = await h.request('DELETE', h.pathOf(upload.id));
-      expect(res.statusCode).toBe(status);
-      expect(res.text).toBe(`${message}\n`);
-      expect(h.store.bytesOf(upload.id).toString()).toBe('abc');
-      expect(h.events.emitted).toEqual([]);
-    });
+    ])(
+      'beforeTerminate refusing with %s keeps the upload and answers the refusal',
+      async (_what, refusal, status, message) => {
+        h.reset({ beforeTerminate: () => Promise.reject(refusal) });
+        const upload = await h.seed({ size: 10, bytes: 'abc' });
+        const res = await h.request('DELETE', h.pathOf(upload.id));
+        expect(res.statusCode).toBe(status);
+        expect(res.text).toBe(`${message}\n`);
+        expect(h.store.bytesOf(upload.id).toString()).toBe('abc');
+        expect(h.events.emitted).toEqual([]);
+      },
+    );
 
     it('onUploadRequest refusing keeps the upload, and beforeTerminate is not asked', async () => {
       const beforeTerminate = jest.fn();

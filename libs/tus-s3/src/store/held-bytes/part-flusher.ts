@@ -52,12 +52,18 @@ export class PartFlusher {
         if (i > 0) await this.runs.renewFlush(uploadId);
         const upload = await this.readUpload(uploadId);
         const held = upload.pending[0];
-        if (isFinished(upload) || !upload.multipartUploadId || held?.in !== 'redis' || held.size < upload.partSize) return;
+        if (isFinished(upload) || !upload.multipartUploadId || held?.in !== 'redis' || held.size < upload.partSize)
+          return;
         const partNumber = upload.parts.length + 1;
         const start = partsEnd(upload);
         const run = { uploadId, base: held.base };
         const part = { partNumber, size: upload.partSize, body: this.runs.read(run, upload.partSize, held.skip) };
-        const etag = await this.objects.uploadPart(this.keys.final(uploadId), upload.multipartUploadId, part, undefined);
+        const etag = await this.objects.uploadPart(
+          this.keys.final(uploadId),
+          upload.multipartUploadId,
+          part,
+          undefined,
+        );
         await this.runs.recordFlushed(run, { partNumber, size: upload.partSize, etag: etag!, start });
       }
     } catch (error) {

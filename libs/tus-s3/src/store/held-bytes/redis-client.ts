@@ -23,7 +23,10 @@ const HELD_BYTES_REDIS_OPTIONS: Readonly<RedisOptions> = Object.freeze({
  * A connection of its own to the Redis that holds bytes: the first of `urls`, or when the user passed clients, a
  * duplicate of the first (same server and credentials). The caller owns it and closes it.
  */
-export function createHeldBytesRedis(redis: { urls: readonly string[]; clients?: readonly Redis[] }, overrides: RedisOptions = {}): Redis {
+export function createHeldBytesRedis(
+  redis: { urls: readonly string[]; clients?: readonly Redis[] },
+  overrides: RedisOptions = {},
+): Redis {
   const options = { ...HELD_BYTES_REDIS_OPTIONS, ...overrides };
   const [given] = redis.clients ?? [];
   if (!given && redis.urls.length === 0) throw new Error("holdBackIn 'redis' needs redis.urls or redis.clients");

@@ -69,7 +69,13 @@ describe('RedisHeldBytes', () => {
       equalParts: false,
     });
     let ids = 0;
-    tus = new S3Store(client, options, { now: () => new Date('2026-01-01T00:00:00.000Z') }, () => `upload${++ids}`, held);
+    tus = new S3Store(
+      client,
+      options,
+      { now: () => new Date('2026-01-01T00:00:00.000Z') },
+      () => `upload${++ids}`,
+      held,
+    );
   });
 
   async function write(upload: Upload, data: Buffer, store = tus) {
@@ -119,7 +125,8 @@ describe('RedisHeldBytes', () => {
   it('uploads full parts in the background, and a later request adopts them without writing the journal yet', async () => {
     const data = randomBytes(20 * KiB);
     let upload = await tus.create({ size: data.length, metadataHeader: '', metadata: {} });
-    for (let offset = 0; offset < 12 * KiB; offset += 3 * KiB) upload = (await write(upload, data.subarray(offset, offset + 3 * KiB))).upload;
+    for (let offset = 0; offset < 12 * KiB; offset += 3 * KiB)
+      upload = (await write(upload, data.subarray(offset, offset + 3 * KiB))).upload;
     await held.beforeApplicationShutdown(); // waits for the flusher
 
     expect(await redis.hlen(`${keyPrefix}flushed:upload1`)).toBe(1);
@@ -141,7 +148,12 @@ describe('RedisHeldBytes', () => {
     await write(upload, data.subarray(0, 4 * KiB));
     await redis.del(await redis.keys(`${keyPrefix}seg:upload1:*`)); // evicted; the run's index is still there
     // Another instance, which has no copy of the segments in memory.
-    const options = resolveOptions({ bucket: 'uploads', objectPrefix: 'p/', holdBackIn: 'redis', redis: { urls: [master.url], keyPrefix } });
+    const options = resolveOptions({
+      bucket: 'uploads',
+      objectPrefix: 'p/',
+      holdBackIn: 'redis',
+      redis: { urls: [master.url], keyPrefix },
+    });
     const client = new S3Client({ region: 'us-east-1' });
     const config = { objectPrefix: 'p/', keyPrefix, minPartSize: 5 * KiB, equalParts: false };
     const elsewhere = new RedisHeldBytes(createHeldBytesRedis(options.redis), new S3Objects(client, 'uploads'), config);
@@ -164,7 +176,15 @@ describe('RedisHeldBytes', () => {
     const names = async () => ((await redis.client('LIST')) as string).match(/name=tus-held-bytes /g)?.length ?? 0;
     const before = await names();
     const moduleRef = await Test.createTestingModule({
-      imports: [EventEmitterModule.forRoot(), TusS3Module.forRoot({ bucket: 'uploads', s3: { region: 'us-east-1' }, holdBackIn: 'redis', redis: { urls: [master.url], keyPrefix } })],
+      imports: [
+        EventEmitterModule.forRoot(),
+        TusS3Module.forRoot({
+          bucket: 'uploads',
+          s3: { region: 'us-east-1' },
+          holdBackIn: 'redis',
+          redis: { urls: [master.url], keyPrefix },
+        }),
+      ],
     }).compile();
     try {
       await moduleRef.init();

@@ -63,7 +63,12 @@ export class RedisHeldBytes implements HeldBytes, BeforeApplicationShutdown, OnA
     this.infos = new InfoObjects(objects, keys);
     this.runs = new RedisRuns(redis, config.keyPrefix);
     this.journal = new RedisJournal(this.runs);
-    this.flusher = new PartFlusher(objects, keys, this.runs, async (id) => (await this.cached(id)) ?? this.load(await this.infos.read(id)));
+    this.flusher = new PartFlusher(
+      objects,
+      keys,
+      this.runs,
+      async (id) => (await this.cached(id)) ?? this.load(await this.infos.read(id)),
+    );
   }
 
   /** Lets background part uploads finish while the S3 client and Redis are still open. */
@@ -124,7 +129,13 @@ export class RedisHeldBytes implements HeldBytes, BeforeApplicationShutdown, OnA
   }
 
   /** Grows the upload's run, or, when nothing is held (a part was cut), starts a new one at `at`: the parts' end. */
-  async hold(info: UploadInfo, held: readonly HeldKey[], spool: SpoolFile, at: number, lock: UploadLock): Promise<HeldKey[]> {
+  async hold(
+    info: UploadInfo,
+    held: readonly HeldKey[],
+    spool: SpoolFile,
+    at: number,
+    lock: UploadLock,
+  ): Promise<HeldKey[]> {
     const run = singleRun(held);
     const base = run?.base ?? at;
     const skip = run?.skip ?? 0;
@@ -148,7 +159,9 @@ export class RedisHeldBytes implements HeldBytes, BeforeApplicationShutdown, OnA
   async commit(before: UploadInfo, written: WrittenBytes, lock: UploadLock): Promise<UploadInfo> {
     let after: UploadInfo = { ...before, parts: written.parts, pending: written.pending };
     if (written.failure && isHeldBytesMissing(written.failure)) {
-      this.logger.warn(`held-back bytes of upload ${before.id} are missing from Redis; its offset falls back to its parts`);
+      this.logger.warn(
+        `held-back bytes of upload ${before.id} are missing from Redis; its offset falls back to its parts`,
+      );
       lock.assertHeld();
       for (const run of runsOf(before.pending)) await this.runs.discard({ uploadId: before.id, base: run.base });
       after = { ...after, pending: [] };

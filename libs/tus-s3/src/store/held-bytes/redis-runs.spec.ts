@@ -118,14 +118,15 @@ describe('RedisRuns', () => {
     const indexTtl = await redis.ttl(`${prefix}run:${id}:0`);
     expect(indexTtl).toBeGreaterThan(0);
     expect(indexTtl).toBeLessThanOrEqual(100);
-    for (const segment of await redis.keys(`${prefix}seg:*`)) expect(await redis.ttl(segment)).toBeGreaterThan(indexTtl);
+    for (const segment of await redis.keys(`${prefix}seg:*`))
+      expect(await redis.ttl(segment)).toBeGreaterThan(indexTtl);
   });
 
   it('grows the last segment for small writes instead of adding one per write', async () => {
     const data = randomBytes(2 * 1024 * 1024);
     const key = { uploadId: id, base: 0 };
     await held.start(key, data.subarray(0, 1000));
-    for (let at = 1000; at < data.length; ) {
+    for (let at = 1000; at < data.length;) {
       const size = Math.min(64 * 1024, data.length - at);
       expect(await held.append(key, at, data.subarray(at, at + size))).toBe(at + size);
       at += size;

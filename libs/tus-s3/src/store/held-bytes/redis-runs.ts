@@ -1,7 +1,15 @@
 import { createHash, randomBytes } from 'node:crypto';
 import { Readable } from 'node:stream';
 import type { Redis } from 'ioredis';
-import { APPEND_SMALL, COMMIT_SEGMENT, DISCARD_RUN, END_FLUSH, HEADER_BYTES, RECORD_IF_RUN_EXISTS, TRIM_RUN } from './redis-run-scripts';
+import {
+  APPEND_SMALL,
+  COMMIT_SEGMENT,
+  DISCARD_RUN,
+  END_FLUSH,
+  HEADER_BYTES,
+  RECORD_IF_RUN_EXISTS,
+  TRIM_RUN,
+} from './redis-run-scripts';
 import { SegmentCache } from './segment-cache';
 import { HeldBytesMissingError, StorageError } from '../store-errors';
 import type { UploadedPart } from '../upload-info';
@@ -93,7 +101,9 @@ export class RedisRuns {
   /** Marks the journal as changed: every instance's cached copy stops being trusted. Returns the new version. */
   async bumpJournalVersion(uploadId: string): Promise<string> {
     const version = randomBytes(8).toString('hex');
-    await this.call('version the journal', () => this.redis.set(this.versionKey(uploadId), version, 'EX', this.ttlSeconds));
+    await this.call('version the journal', () =>
+      this.redis.set(this.versionKey(uploadId), version, 'EX', this.ttlSeconds),
+    );
     return version;
   }
 
@@ -103,11 +113,11 @@ export class RedisRuns {
    */
   async recordFlushed(run: RunRef, part: FlushedPart): Promise<void> {
     await this.call('record a flushed part', () =>
-      this.script(RECORD_IF_RUN_EXISTS, [this.flushedKey(run.uploadId), this.runKey(run)], [
-        String(part.partNumber),
-        JSON.stringify(part),
-        this.ttlSeconds,
-      ]),
+      this.script(
+        RECORD_IF_RUN_EXISTS,
+        [this.flushedKey(run.uploadId), this.runKey(run)],
+        [String(part.partNumber), JSON.stringify(part), this.ttlSeconds],
+      ),
     );
   }
 
@@ -117,13 +127,19 @@ export class RedisRuns {
    */
   async announceFlush(uploadId: string): Promise<void> {
     await this.call('announce a background part upload', () =>
-      this.redis.multi().incr(this.flushingKey(uploadId)).pexpire(this.flushingKey(uploadId), FLUSH_ANNOUNCEMENT_MS).exec(),
+      this.redis
+        .multi()
+        .incr(this.flushingKey(uploadId))
+        .pexpire(this.flushingKey(uploadId), FLUSH_ANNOUNCEMENT_MS)
+        .exec(),
     );
   }
 
   /** Keeps the announcement from expiring while a long flush goes on. */
   async renewFlush(uploadId: string): Promise<void> {
-    await this.call('announce a background part upload', () => this.redis.pexpire(this.flushingKey(uploadId), FLUSH_ANNOUNCEMENT_MS));
+    await this.call('announce a background part upload', () =>
+      this.redis.pexpire(this.flushingKey(uploadId), FLUSH_ANNOUNCEMENT_MS),
+    );
   }
 
   /** Ends one `announceFlush`. */
@@ -132,12 +148,16 @@ export class RedisRuns {
   }
 
   async isFlushing(uploadId: string): Promise<boolean> {
-    return Number(await this.call('read the background part uploads', () => this.redis.get(this.flushingKey(uploadId)))) > 0;
+    return (
+      Number(await this.call('read the background part uploads', () => this.redis.get(this.flushingKey(uploadId)))) > 0
+    );
   }
 
   async forgetFlushed(uploadId: string, partNumbers: number[]): Promise<void> {
     if (partNumbers.length === 0) return;
-    await this.call('forget flushed parts', () => this.redis.hdel(this.flushedKey(uploadId), ...partNumbers.map(String)));
+    await this.call('forget flushed parts', () =>
+      this.redis.hdel(this.flushedKey(uploadId), ...partNumbers.map(String)),
+    );
   }
 
   /** Starts a run afresh (whatever a failed earlier attempt left under its key is dropped); returns its length. */
@@ -156,7 +176,9 @@ export class RedisRuns {
    */
   async trim(run: RunRef, bytes: number): Promise<void> {
     const prefix = this.segmentPrefix(run.uploadId);
-    const dropped = await this.call('drop held-back bytes that are in parts', () => this.script(TRIM_RUN, [this.runKey(run)], [bytes, prefix]));
+    const dropped = await this.call('drop held-back bytes that are in parts', () =>
+      this.script(TRIM_RUN, [this.runKey(run)], [bytes, prefix]),
+    );
     for (const name of (dropped ?? []) as string[]) this.cache.forget(prefix + name);
   }
 
@@ -194,14 +216,18 @@ export class RedisRuns {
 
   async discard(run: RunRef): Promise<void> {
     const prefix = this.segmentPrefix(run.uploadId);
-    const dropped = await this.call('delete the held-back bytes', () => this.script(DISCARD_RUN, [this.runKey(run)], [prefix]));
+    const dropped = await this.call('delete the held-back bytes', () =>
+      this.script(DISCARD_RUN, [this.runKey(run)], [prefix]),
+    );
     for (const name of (dropped ?? []) as string[]) this.cache.forget(prefix + name);
   }
 
   /** Everything this upload has in Redis except its runs (which `discard` removes). */
   async forgetUpload(uploadId: string): Promise<void> {
     this.cache.forgetPrefix(this.segmentPrefix(uploadId));
-    await this.call('delete the upload state', () => this.redis.del(this.versionKey(uploadId), this.flushedKey(uploadId), this.flushingKey(uploadId)));
+    await this.call('delete the upload state', () =>
+      this.redis.del(this.versionKey(uploadId), this.flushedKey(uploadId), this.flushingKey(uploadId)),
+    );
   }
 
   /** Closes the connection this class opened for bulk reads (the main client belongs to whoever passed it). */

@@ -52,7 +52,10 @@ describe('S3HeldBytes', () => {
     try {
       const before = [chunk('0.aa', 10)];
       const after = await held.hold(journal(), before, spool, 10, lock);
-      expect(after).toEqual([before[0], { in: 's3', key: expect.stringMatching(/^p\/abc\.chunk\.10\.[0-9a-f]{8}$/), size: 30 }]);
+      expect(after).toEqual([
+        before[0],
+        { in: 's3', key: expect.stringMatching(/^p\/abc\.chunk\.10\.[0-9a-f]{8}$/), size: 30 },
+      ]);
       expect(s3.body(`b/${(after[1] as { key: string }).key}`)).toEqual(data);
     } finally {
       await spool.dispose();
@@ -71,7 +74,9 @@ describe('S3HeldBytes', () => {
 
   it('fails the stream when a chunk object is missing', async () => {
     s3.objects.set('b/p/abc.chunk.0.aa', { body: randomBytes(5) });
-    await expect(drain(held.read('abc', [chunk('0.aa', 5), chunk('5.bb', 5)], new AbortController().signal))).rejects.toThrow('NoSuchKey');
+    await expect(
+      drain(held.read('abc', [chunk('0.aa', 5), chunk('5.bb', 5)], new AbortController().signal)),
+    ).rejects.toThrow('NoSuchKey');
   });
 
   it('splits held chunks only between objects: a part never ends inside one', () => {
@@ -98,7 +103,11 @@ describe('S3HeldBytes', () => {
         lock,
       );
       expect(after).toEqual({ ...before, parts: [part], pending: [chunk('50.bb', 7)] });
-      expect(s3.json('b/p/abc.info')).toEqual({ ...journalStored(before), parts: [part], pending: [{ key: 'p/abc.chunk.50.bb', size: 7 }] });
+      expect(s3.json('b/p/abc.info')).toEqual({
+        ...journalStored(before),
+        parts: [part],
+        pending: [{ key: 'p/abc.chunk.50.bb', size: 7 }],
+      });
       expect(s3.names('b/p/abc.chunk.')).toEqual([]);
     } finally {
       await lock.release();
@@ -109,7 +118,11 @@ describe('S3HeldBytes', () => {
     const lock = await locker.lock('abc');
     try {
       const before = journal({ pending: [chunk('0.aa', 10)] });
-      await held.commit(before, { parts: [], pending: [...before.pending], consumed: [], bytesReceived: 0, stop: 'client-aborted' }, lock);
+      await held.commit(
+        before,
+        { parts: [], pending: [...before.pending], consumed: [], bytesReceived: 0, stop: 'client-aborted' },
+        lock,
+      );
       expect(s3.mock.calls()).toHaveLength(0);
     } finally {
       await lock.release();

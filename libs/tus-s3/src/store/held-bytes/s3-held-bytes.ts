@@ -33,11 +33,19 @@ export class S3HeldBytes implements HeldBytes {
   }
 
   async load(stored: StoredJournal): Promise<UploadInfo> {
-    return fromStored(stored, stored.pending.map((chunk): HeldKey => ({ in: 's3', key: chunk.key, size: chunk.size })));
+    return fromStored(
+      stored,
+      stored.pending.map((chunk): HeldKey => ({ in: 's3', key: chunk.key, size: chunk.size })),
+    );
   }
 
   async save(info: UploadInfo): Promise<void> {
-    await this.infos.write(toStored(info, chunksOf(info.pending).map(({ key, size }): StoredChunk => ({ key, size }))));
+    await this.infos.write(
+      toStored(
+        info,
+        chunksOf(info.pending).map(({ key, size }): StoredChunk => ({ key, size })),
+      ),
+    );
   }
 
   async planWrite(): Promise<WritePlan> {
@@ -73,14 +81,24 @@ export class S3HeldBytes implements HeldBytes {
         }
       } finally {
         // Abandoned part-way (the upload failed): close the responses we opened but did not read.
-        for (const request of opening) void request.then((body) => body.destroy(), () => undefined);
+        for (const request of opening)
+          void request.then(
+            (body) => body.destroy(),
+            () => undefined,
+          );
       }
     }
     return Readable.from(bytes(), { objectMode: false });
   }
 
   /** One more chunk object; its key names the offset where it starts and a nonce, so no writer overwrites one. */
-  async hold(info: UploadInfo, held: readonly HeldKey[], spool: SpoolFile, at: number, lock: UploadLock): Promise<HeldKey[]> {
+  async hold(
+    info: UploadInfo,
+    held: readonly HeldKey[],
+    spool: SpoolFile,
+    at: number,
+    lock: UploadLock,
+  ): Promise<HeldKey[]> {
     const key = this.keys.pendingChunk(info.id, at, randomBytes(4).toString('hex'));
     await this.objects.putStream(key, spool.read(), spool.size, lock.lost);
     return [...held, { in: 's3', key, size: spool.size }];
