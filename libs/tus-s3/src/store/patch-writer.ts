@@ -359,7 +359,7 @@ export class PatchWriter {
       this.lock.assertHeld();
       this.saved = await this.held.commit(this.saved, this.result(newParts, pending, covered, 'end'), this.lock);
     } catch (error) {
-      const reason = this.lock.lost.aborted ? this.lock.lost.reason : error;
+      const reason: unknown = this.lock.lost.aborted ? this.lock.lost.reason : error;
       if (reason instanceof LockInterruptedError) this.lockLost ??= reason;
       // Otherwise only the checkpoint failed: the write goes on, and its end saves the journal again.
     }
