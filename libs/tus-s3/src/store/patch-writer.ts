@@ -5,6 +5,7 @@ import { BodyChecksum, ChecksumMismatchError } from './body-checksum';
 import type { HeldBytes, HeldKey, WrittenBytes } from './held-bytes/held-bytes';
 import { ObjectKeys } from './object-keys';
 import { mayUploadShortPart } from './part-plan';
+import { CheckpointSchedule } from './checkpoint-schedule';
 import { BodyEnd, readUntil } from './read-until';
 import { S3Objects } from './s3-objects';
 import { Semaphore } from './semaphore';
@@ -24,12 +25,6 @@ export interface PatchWriterConfig {
   /** The largest size an upload may reach; bounds part planning for deferred lengths. */
   uploadLimit: number;
 }
-
-/**
- * Checkpoints start at least this far apart (one PUT of the journal each, ~15 ms on local RGW against ~150 ms per
- * 8 MiB part): parts landing sooner are saved by the next one, or by the end of the body.
- */
-const CHECKPOINT_INTERVAL_MS = 1000;
 
 /** The bytes of one part: held-back bytes first, then what this request spooled. */
 interface PartSource {
@@ -57,13 +52,8 @@ export class PatchWriter {
   private readonly landed: Array<UploadedPart | undefined> = [];
   /** The journal as last saved by this write: the journal before it until a checkpoint saved more. */
   private saved: UploadInfo;
-  private checkpoints: Promise<void> = Promise.resolve();
-  private checkpointQueued = false;
   /** Checkpoints happen only while a body streams into parts (not when parts are cut from bytes just held). */
-  private checkpointing = false;
-  private lastCheckpoint = -Infinity;
-  /** Ends the wait for the next checkpoint's turn (the body ended). */
-  private wakeCheckpoint: (() => void) | undefined;
+  private checkpoints = new CheckpointSchedule(() => this.checkpoint(), false);
 
   /**
    * @param checkpoints save the journal as parts land, while the body still streams (see {@link journal}); off when
@@ -140,7 +130,7 @@ export class PatchWriter {
     let received = 0;
     let end: BodyEnd = 'end';
     let stop: WriteStop | undefined;
-    this.checkpointing = this.checkpointsWanted;
+    this.checkpoints = new CheckpointSchedule(() => this.checkpoint(), this.checkpointsWanted);
 
     try {
       // Held bytes can add up to more than a part (when background part uploads lag): cut those first.
@@ -174,8 +164,7 @@ export class PatchWriter {
       if (refused) return refused;
 
       const settled = await Promise.allSettled(this.uploads);
-      this.stopCheckpoints();
-      await this.checkpoints;
+      await this.checkpoints.stop();
       if (this.lockLost) throw this.lockLost;
       const newParts = contiguousSuccesses(settled);
       if (this.firstFailure || newParts.length < settled.length) {
@@ -201,8 +190,7 @@ export class PatchWriter {
     } catch (error) {
       await current.spool?.dispose();
       await Promise.allSettled(this.uploads);
-      this.stopCheckpoints();
-      await this.checkpoints;
+      await this.checkpoints.stop();
       throw error;
     }
   }
@@ -309,38 +297,11 @@ export class PatchWriter {
 
   /**
    * A part is in S3. When it extends the parts that landed in order, the journal is saved with them (a checkpoint),
-   * so that a crash or a lost lock mid-body loses only the parts in flight. One checkpoint at a time; parts landing
-   * meanwhile are saved together by the next one.
+   * so that a crash or a lost lock mid-body loses only the parts in flight.
    */
   private landedPart(index: number, part: UploadedPart): void {
     this.landed[index] = part;
-    if (!this.checkpointing || this.checkpointQueued) return;
-    this.checkpointQueued = true;
-    this.checkpoints = this.checkpoints.then(async () => {
-      await this.checkpointTurn();
-      this.checkpointQueued = false;
-      return this.checkpoint();
-    });
-  }
-
-  /** Resolves once CHECKPOINT_INTERVAL_MS passed since the last checkpoint, or at once when checkpoints stopped. */
-  private checkpointTurn(): Promise<void> {
-    const wait = this.lastCheckpoint + CHECKPOINT_INTERVAL_MS - Date.now();
-    if (wait <= 0 || !this.checkpointing) return Promise.resolve();
-    return new Promise((resolve) => {
-      const done = () => {
-        clearTimeout(timer);
-        this.wakeCheckpoint = undefined;
-        resolve();
-      };
-      const timer = setTimeout(done, wait);
-      this.wakeCheckpoint = done;
-    });
-  }
-
-  private stopCheckpoints(): void {
-    this.checkpointing = false;
-    this.wakeCheckpoint?.();
+    this.checkpoints.request();
   }
 
   private async checkpoint(): Promise<void> {
@@ -349,12 +310,11 @@ export class PatchWriter {
       if (!part) break;
       newParts.push(part);
     }
-    if (!this.checkpointing || this.firstFailure || this.lockLost) return;
+    if (!this.checkpoints.running || this.firstFailure || this.lockLost) return;
     if (this.info.parts.length + newParts.length <= this.saved.parts.length) return;
     // The held bytes of the journal before this write that the new parts do not cover are still held.
     const covered = partsEnd({ parts: newParts });
     const pending = covered >= heldSize(this.info.pending) ? [] : this.held.split(this.info.pending, covered)[1];
-    this.lastCheckpoint = Date.now();
     try {
       this.lock.assertHeld();
       this.saved = await this.held.commit(this.saved, this.result(newParts, pending, covered, 'end'), this.lock);
