@@ -34,6 +34,7 @@ import {
   isFinished,
   NewUpload,
   ObjectLocation,
+  publicUpload,
   TusDataStore,
   Upload,
   UploadContent,
@@ -325,7 +326,7 @@ export class S3Store implements TusDataStore, ConcatenationCapable, FinishedCopy
 
   /** The public view of a journal; remembers the journal for the calls that get the view back. */
   private viewOf(info: UploadInfo): Upload {
-    const upload: Upload = Object.freeze({
+    const upload = publicUpload({
       id: info.id,
       size: info.size,
       offset: offsetOf(info),
@@ -333,9 +334,9 @@ export class S3Store implements TusDataStore, ConcatenationCapable, FinishedCopy
       metadataHeader: info.metadataHeader,
       createdAt: info.createdAt,
       finishedAt: info.finishedAt,
-      expiresAt: info.finishedAt === null ? (info.expiresAt ?? null) : null,
-      ...(info.concat ? { concat: info.concat } : {}),
-      ...(info.sizeLimit !== undefined ? { sizeLimit: info.sizeLimit } : {}),
+      expiresAt: info.expiresAt,
+      concat: info.concat,
+      sizeLimit: info.sizeLimit,
       location: { bucket: this.options.bucket, key: this.keys.final(info.id) },
     });
     this.journalOfUpload.set(upload, info);

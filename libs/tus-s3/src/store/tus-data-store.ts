@@ -198,3 +198,30 @@ export function supportsFinishedCopy(store: TusDataStore): store is TusDataStore
 export function isFinished(upload: Pick<Upload, 'finishedAt'>): boolean {
   return upload.finishedAt !== null;
 }
+
+/** What a store knows of an upload, for {@link publicUpload}. */
+export interface UploadFields {
+  id: string;
+  size: number | null;
+  offset: number;
+  metadata: UploadMetadata;
+  metadataHeader: string;
+  createdAt: string;
+  finishedAt: string | null;
+  expiresAt?: string;
+  concat?: UploadConcat;
+  sizeLimit?: number;
+  location: ObjectLocation;
+}
+
+/** The frozen public view of an upload, as every store hands it out (a finished upload never expires). */
+export function publicUpload(fields: UploadFields): Upload {
+  const { concat, sizeLimit, expiresAt, location, ...always } = fields;
+  return Object.freeze({
+    ...always,
+    expiresAt: fields.finishedAt === null ? (expiresAt ?? null) : null,
+    ...(concat ? { concat } : {}),
+    ...(sizeLimit !== undefined ? { sizeLimit } : {}),
+    location: Object.freeze({ ...location }),
+  });
+}

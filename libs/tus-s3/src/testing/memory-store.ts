@@ -21,6 +21,7 @@ import type {
   WriteOutcome,
   WriteStop,
 } from '../store/tus-data-store';
+import { publicUpload } from '../store/tus-data-store';
 import type { Clock, IdGenerator } from '../tus-s3.constants';
 
 export interface MemoryStoreOptions {
@@ -302,18 +303,10 @@ export class MemoryStore implements TusDataStore, ConcatenationCapable, Finished
   }
 
   private viewOf(stored: StoredUpload): Upload {
-    const upload: Upload = Object.freeze({
-      id: stored.id,
-      size: stored.size,
-      offset: stored.offset,
-      metadata: stored.metadata,
-      metadataHeader: stored.metadataHeader,
-      createdAt: stored.createdAt,
-      finishedAt: stored.finishedAt,
-      expiresAt: stored.finishedAt === null ? (stored.expiresAt ?? null) : null,
-      ...(stored.concat ? { concat: stored.concat } : {}),
-      ...(stored.sizeLimit !== undefined ? { sizeLimit: stored.sizeLimit } : {}),
-      location: Object.freeze({ bucket: this.bucket, key: `${this.objectPrefix}${stored.id}` }),
+    const { id, size, offset, metadata, metadataHeader, createdAt, finishedAt, expiresAt, concat, sizeLimit } = stored;
+    const upload = publicUpload({
+      ...{ id, size, offset, metadata, metadataHeader, createdAt, finishedAt, expiresAt, concat, sizeLimit },
+      location: { bucket: this.bucket, key: `${this.objectPrefix}${id}` },
     });
     this.issued.add(upload);
     return upload;
