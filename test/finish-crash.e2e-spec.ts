@@ -23,7 +23,11 @@ interface Finished {
   replayed: boolean;
 }
 
-async function startApp(prefix: string, crash: boolean): Promise<{ proc: WatchedProcess; endpoint: string }> {
+async function startApp(
+  prefix: string,
+  crash: boolean,
+  scanMs = 0,
+): Promise<{ proc: WatchedProcess; endpoint: string }> {
   const proc = new WatchedProcess(
     `finish-crash app${crash ? ' (crashing)' : ''}`,
     process.execPath,
@@ -36,6 +40,7 @@ async function startApp(prefix: string, crash: boolean): Promise<{ proc: Watched
         FINISH_CRASH: crash ? '1' : '0',
         FINISH_CRASH_PREFIX: prefix,
         FINISH_CRASH_COPY_BUCKET: COPY_BUCKET,
+        FINISH_CRASH_SCAN_MS: String(scanMs),
       }),
     },
   );
@@ -145,5 +150,26 @@ describe('a finished upload survives a crash before its copy and upload.finished
     });
     expect((await copies.bytes(`copies/${otherId}`)).equals(other)).toBe(true);
     expect((await uploads.info(`${prefix}${otherId}.info`)).announce).toMatchObject({ due: false, attempt: 1 });
+  });
+
+  it('is delivered by the periodic scan of the next process even when nobody touches the upload again', async () => {
+    const data = randomBytes(6 * MiB + 3);
+    const crashing = await startApp(prefix, true);
+    procs.push(crashing.proc);
+    const url = await create(crashing.endpoint, data.length);
+    const id = url.split('/').pop()!;
+    ids.push(id);
+    await expect(patch(url, data)).rejects.toThrow();
+    await crashing.proc.waitForLine((l) => l === `CRASHING ${id}`, 10_000);
+    await crashing.proc.stop();
+    expect(await copies.exists(`copies/${id}`)).toBe(false);
+
+    // No request for the upload: the restarted process finds it through the index of due deliveries in Redis.
+    const restarted = await startApp(prefix, false, 500);
+    procs.push(restarted.proc);
+    const finished = await finishedLines(restarted.proc, id);
+    expect(finished).toEqual({ id, copy: { bucket: COPY_BUCKET, key: `copies/${id}` }, attempt: 2, replayed: true });
+    expect((await copies.bytes(`copies/${id}`)).equals(data)).toBe(true);
+    expect((await uploads.info(`${prefix}${id}.info`)).announce).toMatchObject({ due: false, attempt: 2 });
   });
 });

@@ -52,6 +52,7 @@ class CrashingListener {
         partSize: 5 * MiB,
       },
       announcementGraceMs: 1_000,
+      announcementScanMs: Number(process.env.FINISH_CRASH_SCAN_MS ?? 0),
     }),
   ],
   providers: [CrashingListener],

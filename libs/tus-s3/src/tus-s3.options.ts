@@ -53,6 +53,11 @@ export interface TusS3ModuleOptions {
    * instance that finished the upload normally delivers it well before.
    */
   announcementGraceMs?: number;
+  /**
+   * How often each instance looks for finished uploads whose copy and `upload.finished` are overdue (their deliverer
+   * died) and that no request touched since. Default 60,000 ms; 0: only requests take deliveries over.
+   */
+  announcementScanMs?: number;
   /** Honour X-Forwarded-Host/-Proto when building Location URLs (only behind a proxy you trust). Default false. */
   trustProxy?: boolean;
   /** Create the bucket at start-up when it is missing. For demos and tests, not production. */
@@ -122,6 +127,7 @@ export interface ResolvedTusS3Options {
   lock: Partial<LockOptions>;
   copyOnFinish?: { bucket: string; prefix: string; multipartAbove?: number; partSize?: number };
   announcementGraceMs: number;
+  announcementScanMs: number;
   trustProxy: boolean;
   createBucket: boolean;
   terminateFinished: boolean;
@@ -281,6 +287,7 @@ export function resolveOptions(options: TusS3ModuleOptions): ResolvedTusS3Option
     lock: options.lock ?? {},
     copyOnFinish,
     announcementGraceMs: options.announcementGraceMs ?? 10_000,
+    announcementScanMs: options.announcementScanMs ?? 60_000,
     trustProxy: options.trustProxy ?? false,
     createBucket: options.createBucket ?? false,
     terminateFinished: options.terminateFinished ?? true,

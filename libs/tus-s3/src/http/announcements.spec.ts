@@ -36,6 +36,7 @@ function instance() {
     store,
     options,
     clock,
+    [],
     new UploadLocks(locker),
     new UploadEvents(store, emitter),
   );
@@ -99,6 +100,25 @@ describe('FinishedAnnouncements', () => {
 
     now += 60_000;
     await b.announcements.resume(await store.get(upload.id));
+    expect(b.finished()).toHaveLength(1);
+  });
+
+  it('delivers through its periodic scan an overdue upload that no request touches, once', async () => {
+    const b = instance();
+    const upload = await finishedUpload();
+    await b.announcements.noteFinished(upload); // noted under the finishing request's lock; then its instance died
+
+    now += 5_000;
+    await b.announcements.scan();
+    expect(b.finished()).toHaveLength(0);
+
+    now += 6_000;
+    await b.announcements.scan();
+    expect(b.finished()).toHaveLength(1);
+    expect(b.finished()[0]).toMatchObject({ attempt: 2, replayed: true });
+
+    now += 60_000;
+    await b.announcements.scan();
     expect(b.finished()).toHaveLength(1);
   });
 

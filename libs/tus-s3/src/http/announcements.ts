@@ -1,4 +1,5 @@
-import { Inject, Injectable, Logger } from '@nestjs/common';
+import { Inject, Injectable, Logger, OnApplicationBootstrap, OnModuleDestroy } from '@nestjs/common';
+import type { Redis } from 'ioredis';
 import { UploadEvents } from '../events/upload-events';
 import type { UploadLock } from '../locker/locker.interface';
 import { UploadNotFoundError } from '../store/store-errors';
@@ -9,7 +10,8 @@ import {
   TusDataStore,
   Upload,
 } from '../store/tus-data-store';
-import { Clock, TUS_CLOCK, TUS_S3_OPTIONS, TUS_STORE } from '../tus-s3.constants';
+import { Clock, TUS_CLOCK, TUS_REDIS_CLIENTS, TUS_S3_OPTIONS, TUS_STORE } from '../tus-s3.constants';
+import { DueAnnouncementIndex, MemoryDueAnnouncements, RedisDueAnnouncements } from './due-announcements';
 import type { ResolvedTusS3Options } from '../tus-s3.options';
 import { UploadLocks } from './upload-locks';
 
@@ -20,23 +22,73 @@ import { UploadLocks } from './upload-locks';
  * deliverer died, or the copy failed) claims it under the lock and delivers it again, in the background.
  */
 @Injectable()
-export class FinishedAnnouncements {
+export class FinishedAnnouncements implements OnApplicationBootstrap, OnModuleDestroy {
   private readonly logger = new Logger('TusS3');
   /** Uploads this instance is delivering now: a request meanwhile does not start another attempt. */
   private readonly delivering = new Set<string>();
+  /** Finished uploads that may still owe their delivery: what the periodic scan looks at. */
+  private readonly due: DueAnnouncementIndex;
+  private scanTimer: NodeJS.Timeout | undefined;
 
   constructor(
     @Inject(TUS_STORE) private readonly store: TusDataStore,
     @Inject(TUS_S3_OPTIONS) private readonly options: ResolvedTusS3Options,
     @Inject(TUS_CLOCK) private readonly clock: Clock,
+    @Inject(TUS_REDIS_CLIENTS) redis: Redis[],
     private readonly locks: UploadLocks,
     private readonly events: UploadEvents,
-  ) {}
+  ) {
+    const key = `${options.redis.keyPrefix}announce:${options.bucket}/${options.objectPrefix}`;
+    this.due = redis.length > 0 ? new RedisDueAnnouncements(redis[0], key) : new MemoryDueAnnouncements();
+  }
+
+  /**
+   * Every `announcementScanMs`, takes over the overdue deliveries of uploads nobody touches again (their deliverer
+   * died): each instance scans, and the claim under the upload's lock lets only one deliver.
+   */
+  onApplicationBootstrap(): void {
+    if (!supportsAnnouncements(this.store) || this.options.announcementScanMs === 0) return;
+    this.scanTimer = setInterval(() => void this.scan(), this.options.announcementScanMs);
+    this.scanTimer.unref();
+  }
+
+  onModuleDestroy(): void {
+    clearInterval(this.scanTimer);
+  }
+
+  /** Notes an upload that just finished (under its lock, before anything else can fail): the scan will look at it. */
+  async noteFinished(upload: Upload): Promise<void> {
+    const store = this.store;
+    if (!supportsAnnouncements(store) || !store.dueAnnouncement(upload)) return;
+    await this.due.add(upload.id, this.clock.now().getTime()).catch((error: unknown) => {
+      this.logger.warn(`upload ${upload.id}: could not note its delivery as due: ${(error as Error).message}`);
+    });
+  }
+
+  /** Looks at the uploads noted longer ago than the grace period: delivers what is overdue, forgets the rest. */
+  async scan(): Promise<void> {
+    const store = this.store;
+    if (!supportsAnnouncements(store)) return;
+    try {
+      const ids = await this.due.notedBefore(this.clock.now().getTime() - this.options.announcementGraceMs, 100);
+      for (const id of ids) {
+        const upload = await store.get(id).catch((error: unknown) => {
+          if (error instanceof UploadNotFoundError) return undefined;
+          throw error;
+        });
+        if (!upload || !store.dueAnnouncement(upload)) await this.due.remove(id);
+        else await this.resume(upload);
+      }
+    } catch (error) {
+      this.logger.warn(`the scan for overdue upload.finished deliveries failed: ${(error as Error).message}`);
+    }
+  }
 
   /** Right after the upload finished (its lock released): copy, announce, record. */
   async deliver(upload: Upload): Promise<void> {
     const store = this.store;
     if (!supportsAnnouncements(store) || !store.dueAnnouncement(upload)) return this.events.finished(upload);
+    await this.noteFinished(upload);
     await this.deliverDue(store, upload);
   }
 
@@ -99,6 +151,7 @@ export class FinishedAnnouncements {
       }
       await this.events.announceFinished(upload, due.copy, due.attempt);
       await this.record(upload.id, (fresh, lock) => store.markAnnounced(fresh, lock));
+      await this.due.remove(upload.id).catch(() => undefined); // else the scan finds it delivered and forgets it
     } finally {
       clearInterval(renewal);
       if (!tracked) this.delivering.delete(upload.id);

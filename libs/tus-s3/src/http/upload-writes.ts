@@ -7,7 +7,7 @@ import type { ResolvedTusS3Options } from '../tus-s3.options';
 import type { TusHooks, UploadRequest } from '../hooks/tus-hooks';
 import type { ExpectedChecksum } from '../protocol/checksum';
 import { TusErrors } from '../protocol/tus-error';
-import { BeforeFinish, TusDataStore, Upload, WriteOutcome } from '../store/tus-data-store';
+import { BeforeFinish, isFinished, TusDataStore, Upload, WriteOutcome } from '../store/tus-data-store';
 import { parseContentLength, TusRequest } from './request';
 import { send } from './tus-response';
 import { FinishedAnnouncements } from './announcements';
@@ -58,9 +58,15 @@ export class UploadWrites {
         }),
       ),
     );
+    if (isFinished(outcome.upload) && !isFinished(upload)) await this.noteFinished(outcome.upload);
     if (outcome.upload.offset > upload.offset) this.events.progress(outcome.upload);
     if (outcome.failure) throw outcome.failure;
     return outcome;
+  }
+
+  /** An upload a store call just finished, still under its lock: its delivery is noted as due (see announcements). */
+  noteFinished(upload: Upload): Promise<void> {
+    return this.announcements.noteFinished(upload);
   }
 
   /**

@@ -27,6 +27,7 @@ import {
   TUS_MOUNT_PATH,
   TUS_S3_OPTIONS,
   TUS_STORE,
+  TUS_REDIS_CLIENTS,
 } from '../tus-s3.constants';
 import { resolveOptions, ResolvedTusS3Options, TusS3ModuleOptions } from '../tus-s3.options';
 import { FakeRequest, FakeRequestInit, FakeResponse, RecordingEmitter } from './http-doubles';
@@ -134,6 +135,7 @@ export class TusHarness {
         { provide: TUS_S3_OPTIONS, useValue: options },
         { provide: TUS_HOOKS, useValue: hooks },
         { provide: TUS_MOUNT_PATH, useValue: mountPath },
+        { provide: TUS_REDIS_CLIENTS, useValue: [] },
         { provide: TUS_CLOCK, useValue: init.clock ?? { now: () => new Date() } },
         { provide: EventEmitter2, useValue: events },
       ],

@@ -73,6 +73,7 @@ export class ConcatenationHandler {
           this.events.terminated(created);
           throw outcome.failure ?? new StorageError('the partial uploads could not be read to the end');
         }
+        await this.writes.noteFinished(outcome.upload);
         return outcome.upload;
       });
     });

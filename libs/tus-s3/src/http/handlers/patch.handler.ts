@@ -66,6 +66,7 @@ export class PatchHandler {
         upload = await this.writes.gatingFinish(req, declaring, lock, 'patch', (beforeFinish) =>
           this.store.declareLength(declaring, size, lock, beforeFinish),
         );
+        if (isFinished(upload)) await this.writes.noteFinished(upload);
       }
       if (isFinished(upload)) return { before: unfinished, after: upload, outcome: undefined };
       const written: WriteOutcome = await this.writes.append(req, upload, lock, {
