@@ -1,20 +1,8 @@
 import { Inject, MiddlewareConsumer, Module, NestModule, Type } from '@nestjs/common';
 import { UploadEvents } from './events/upload-events';
 import { HttpServerSetup } from './http/http-server-setup';
-import { CreationRules } from './http/creation-rules';
-import { ConcatenationHandler } from './http/handlers/concatenation.handler';
-import { CreationHandler } from './http/handlers/creation.handler';
-import { DownloadHandler } from './http/handlers/download.handler';
-import { HeadHandler } from './http/handlers/head.handler';
-import { OptionsHandler } from './http/handlers/options.handler';
-import { PatchHandler } from './http/handlers/patch.handler';
-import { TerminationHandler } from './http/handlers/termination.handler';
+import { TUS_REQUEST_PROVIDERS } from './http/request-providers';
 import { TusRequestMiddleware } from './http/tus-request.middleware';
-import { TusRouter } from './http/tus-router';
-import { FinishedAnnouncements } from './http/announcements';
-import { UploadLocks } from './http/upload-locks';
-import { UploadExpiry } from './http/upload-expiry';
-import { UploadWrites } from './http/upload-writes';
 import { S3Store } from './store/s3-store';
 import { TusHealthIndicator } from './health/tus-health.indicator';
 import { TusMetricsBinding } from './metrics/tus-metrics.binding';
@@ -35,22 +23,7 @@ import { TusSweeper } from './lifecycle/tus-sweeper';
 import { ConfigurableTusS3Module } from './tus-s3.module-definition';
 import { tusS3Providers } from './tus-s3.providers';
 
-const httpProviders = [
-  UploadLocks,
-  FinishedAnnouncements,
-  UploadWrites,
-  UploadExpiry,
-  CreationRules,
-  OptionsHandler,
-  CreationHandler,
-  ConcatenationHandler,
-  HeadHandler,
-  PatchHandler,
-  TerminationHandler,
-  DownloadHandler,
-  TusRouter,
-  HttpServerSetup,
-];
+const httpProviders = [...TUS_REQUEST_PROVIDERS, HttpServerSetup];
 
 /**
  * tus 1.0.0 resumable uploads into S3. `TusS3Module.forRoot({ bucket, s3, redis, path })` or `forRootAsync(...)`;

@@ -3,19 +3,8 @@ import { EventEmitter2 } from '@nestjs/event-emitter';
 import { Test, TestingModule } from '@nestjs/testing';
 import { UploadEvents } from '../events/upload-events';
 import type { TusHooks } from '../hooks/tus-hooks';
-import { FinishedAnnouncements } from '../http/announcements';
-import { CreationRules } from '../http/creation-rules';
-import { ConcatenationHandler } from '../http/handlers/concatenation.handler';
-import { CreationHandler } from '../http/handlers/creation.handler';
-import { DownloadHandler } from '../http/handlers/download.handler';
-import { HeadHandler } from '../http/handlers/head.handler';
-import { OptionsHandler } from '../http/handlers/options.handler';
-import { PatchHandler } from '../http/handlers/patch.handler';
-import { TerminationHandler } from '../http/handlers/termination.handler';
+import { TUS_REQUEST_PROVIDERS } from '../http/request-providers';
 import { TusRouter } from '../http/tus-router';
-import { UploadLocks } from '../http/upload-locks';
-import { UploadExpiry } from '../http/upload-expiry';
-import { UploadWrites } from '../http/upload-writes';
 import { MemoryLocker } from '../locker/memory-locker';
 import { serializeMetadata } from '../protocol/metadata';
 import type { TusDataStore, Upload, UploadConcat } from '../store/tus-data-store';
@@ -83,22 +72,7 @@ export class RecordingLogger implements LoggerService {
 }
 
 /** The providers of `http/` (without the body-parser shield, which needs a server) and the upload events. */
-const HTTP_PROVIDERS: Provider[] = [
-  UploadLocks,
-  UploadWrites,
-  FinishedAnnouncements,
-  CreationRules,
-  OptionsHandler,
-  CreationHandler,
-  ConcatenationHandler,
-  HeadHandler,
-  PatchHandler,
-  TerminationHandler,
-  DownloadHandler,
-  TusRouter,
-  UploadEvents,
-  UploadExpiry,
-];
+const HTTP_PROVIDERS: Provider[] = [...TUS_REQUEST_PROVIDERS, UploadEvents];
 
 /**
  * The tus request handlers built by Nest over a MemoryStore, a MemoryLocker and a recording EventEmitter2, driven
