@@ -87,10 +87,8 @@ describe('a finished upload survives a crash before its copy and upload.finished
     client.destroy();
   });
 
-  it('is copied (part by part, identical bytes) and announced once by the next process, when the upload is touched', async () => {
-    const data = randomBytes(12 * MiB + 7);
-
-    // 1. The app dies right after the store completed the upload.
+  /** Uploads `data` to an app that dies right after the store completed the upload (before its copy and event). */
+  async function uploadAndCrash(data: Buffer) {
     const crashing = await startApp(prefix, true);
     procs.push(crashing.proc);
     const url = await create(crashing.endpoint, data.length);
@@ -99,6 +97,14 @@ describe('a finished upload survives a crash before its copy and upload.finished
     await expect(patch(url, data)).rejects.toThrow();
     await crashing.proc.waitForLine((l) => l === `CRASHING ${id}`, 10_000);
     await crashing.proc.stop();
+    return { crashing, url, id };
+  }
+
+  it('is copied (part by part, identical bytes) and announced once by the next process, when the upload is touched', async () => {
+    const data = randomBytes(12 * MiB + 7);
+
+    // 1. The app dies right after the store completed the upload.
+    const { crashing, url, id } = await uploadAndCrash(data);
 
     const journal = await uploads.info(`${prefix}${id}.info`);
     expect(journal.finishedAt).toEqual(expect.any(String));
@@ -154,14 +160,7 @@ describe('a finished upload survives a crash before its copy and upload.finished
 
   it('is delivered by the periodic scan of the next process even when nobody touches the upload again', async () => {
     const data = randomBytes(6 * MiB + 3);
-    const crashing = await startApp(prefix, true);
-    procs.push(crashing.proc);
-    const url = await create(crashing.endpoint, data.length);
-    const id = url.split('/').pop()!;
-    ids.push(id);
-    await expect(patch(url, data)).rejects.toThrow();
-    await crashing.proc.waitForLine((l) => l === `CRASHING ${id}`, 10_000);
-    await crashing.proc.stop();
+    const { id } = await uploadAndCrash(data);
     expect(await copies.exists(`copies/${id}`)).toBe(false);
 
     // No request for the upload: the restarted process finds it through the index of due deliveries in Redis.
