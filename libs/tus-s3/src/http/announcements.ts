@@ -88,7 +88,6 @@ export class FinishedAnnouncements implements OnApplicationBootstrap, OnModuleDe
   async deliver(upload: Upload): Promise<void> {
     const store = this.store;
     if (!supportsAnnouncements(store) || !store.dueAnnouncement(upload)) return this.events.finished(upload);
-    await this.noteFinished(upload);
     await this.deliverDue(store, upload);
   }
 

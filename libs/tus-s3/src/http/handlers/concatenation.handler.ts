@@ -63,7 +63,10 @@ export class ConcatenationHandler {
         throw error;
       });
       this.events.created(created);
-      if (isFinished(created)) return created;
+      if (isFinished(created)) {
+        await this.writes.noteFinished(created); // partials of length 0: finished by its creation
+        return created;
+      }
       return this.locks.withLock(created.id, async (lock) => {
         const outcome = await this.writes.gatingFinish(req, created, lock, 'create', (beforeFinish) =>
           store.concatenate(created, partials, lock, beforeFinish),

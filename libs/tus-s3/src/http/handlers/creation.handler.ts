@@ -51,6 +51,8 @@ export class CreationHandler {
     const location = this.rules.locationOf(req, upload.id);
     if (!withBody) {
       if (isFinished(upload)) {
+        // Finished by its creation (length 0): noted as due like any upload a store call finished.
+        await this.writes.noteFinished(upload);
         await this.writes.finishedAtCreation(req, upload);
         await this.writes.announce(upload);
       }
