@@ -9,16 +9,16 @@ export const PART_SIZE = 8 * MiB;
 /** Our module's default `partUploadConcurrency`: parts of one PATCH in flight at once. */
 export const OUR_PART_CONCURRENCY = 4;
 export const BUCKET = 'tus-bench';
-/**
- * Where (b) holds back bytes between PATCHes: `redis`, the setting README recommends for clients that send small
- * chunks, unless BENCH_HOLD_BACK_IN=s3 (the module's default, durable without Redis persistence).
- */
-export const HOLD_BACK_IN: 's3' | 'redis' = process.env.BENCH_HOLD_BACK_IN === 's3' ? 's3' : 'redis';
+/** Where (b) holds back bytes between PATCHes: the module's option `holdBackIn`. */
+export type HoldBackIn = 's3' | 'redis';
 
-export type TargetName = 'direct' | 'nest' | 'peer';
-export const TARGETS: readonly TargetName[] = ['direct', 'nest', 'peer'];
+export type TargetName = 'direct' | 'libStream' | 'nest' | 'peer';
+export const TARGETS: readonly TargetName[] = ['direct', 'libStream', 'nest', 'peer'];
+/** The targets that upload straight into S3, without a tus server in between. */
+export const DIRECT_TARGETS: readonly TargetName[] = ['direct', 'libStream'];
 export const TARGET_LABELS: Record<TargetName, string> = {
-  direct: '(a) direct lib-storage',
+  direct: '(a) direct from memory',
+  libStream: "(a') lib-storage, stream-fed",
   nest: '(b) this module',
   peer: '(c) @tus/server + s3-store',
 };
@@ -34,6 +34,8 @@ export interface Scenario {
   uploads: number;
   /** Compare a sha256 of the stored bytes (besides the size, which is always checked). */
   sha256: boolean;
+  /** Where (b) holds back bytes between PATCHes in this scenario. */
+  holdBackIn: HoldBackIn;
 }
 
 export interface BenchConfig {
@@ -67,14 +69,32 @@ export function loadConfig(env = process.env): BenchConfig {
   const each = size(16 * MiB, 8 * MiB);
   const concurrent = size(16, 4);
   const all: Scenario[] = [
-    { id: 'one-patch', title: `${mib(big)} in one PATCH`, size: big, patchSize: big, uploads: 1, sha256: false },
     {
-      id: 'patch-1mib',
-      title: `${mib(series)} in 1 MiB PATCHes`,
+      id: 'one-patch',
+      title: `${mib(big)} in one PATCH`,
+      size: big,
+      patchSize: big,
+      uploads: 1,
+      sha256: false,
+      holdBackIn: 's3',
+    },
+    {
+      id: 'patch-1mib-redis',
+      title: `${mib(series)} in 1 MiB PATCHes, held back in Redis`,
       size: series,
       patchSize: MiB,
       uploads: 1,
       sha256: true,
+      holdBackIn: 'redis',
+    },
+    {
+      id: 'patch-1mib-s3',
+      title: `${mib(series)} in 1 MiB PATCHes, held back in S3`,
+      size: series,
+      patchSize: MiB,
+      uploads: 1,
+      sha256: true,
+      holdBackIn: 's3',
     },
     {
       id: 'patch-5mib1',
@@ -83,6 +103,7 @@ export function loadConfig(env = process.env): BenchConfig {
       patchSize: 5 * MiB + 1,
       uploads: 1,
       sha256: true,
+      holdBackIn: 's3',
     },
     {
       id: 'concurrent',
@@ -91,6 +112,7 @@ export function loadConfig(env = process.env): BenchConfig {
       patchSize: each,
       uploads: concurrent,
       sha256: false,
+      holdBackIn: 's3',
     },
   ];
   const only = (env.BENCH_SCENARIOS ?? '')

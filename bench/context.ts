@@ -1,10 +1,11 @@
 import { join } from 'node:path';
 import type { S3Client } from '@aws-sdk/client-s3';
-import { BenchConfig, BUCKET, PART_SIZE, ServiceEnv, TargetName } from './config';
+import { BenchConfig, BUCKET, HoldBackIn, PART_SIZE, ServiceEnv, TargetName } from './config';
 import type { RedisCommandCounter } from './measure/redis-stats';
 import type { BenchBucket } from './measure/s3-objects';
 import type { Payload } from './payload';
 import { DirectTarget } from './targets/direct-target';
+import { LibStorageStreamTarget } from './targets/lib-storage-target';
 import { ServerChild, ServerKind } from './targets/server-child';
 import type { Target } from './targets/target';
 import { TusTarget } from './targets/tus-target';
@@ -15,8 +16,10 @@ export interface BenchContext {
   env: ServiceEnv;
   payload: Payload;
   bucket: BenchBucket;
-  /** The direct target's client (built like the module builds its own). */
+  /** The direct targets' client (built like the module builds its own). */
   s3: S3Client;
+  /** The same, sending unsigned payloads, for the ceiling (see DirectTarget). */
+  unsignedS3: S3Client;
   /** Starts every object key of this run, so that one prefix deletes them all. */
   runPrefix: string;
   /** Parent of the server children's temp dirs for this run. */
@@ -37,16 +40,18 @@ export interface RunningTargets {
   close(): Promise<void>;
 }
 
-/** The three targets for one step (`label`): fresh server children, so that their peak RSS belongs to this step. */
+/** The targets for one step (`label`): fresh server children, so that their peak RSS belongs to this step. */
 export async function startTargets(
   ctx: BenchContext,
   label: string,
+  holdBackIn: HoldBackIn,
   kinds: ServerKind[] = ['nest', 'peer'],
 ): Promise<RunningTargets> {
   const servers = {} as Record<ServerKind, ServerChild>;
   const tempDirs = {} as Record<ServerKind, string>;
   const targets: Partial<Record<TargetName, Target>> = {
-    direct: new DirectTarget(ctx.s3, BUCKET, `${ctx.runPrefix}a-${label}/`, ctx.payload),
+    direct: new DirectTarget(ctx.unsignedS3, BUCKET, `${ctx.runPrefix}a-${label}/`, ctx.payload),
+    libStream: new LibStorageStreamTarget(ctx.s3, BUCKET, `${ctx.runPrefix}a2-${label}/`, ctx.payload),
   };
   for (const kind of kinds) {
     const letter = SERVER_LETTER[kind];
@@ -55,7 +60,7 @@ export async function startTargets(
     tempDirs[kind] = join(ctx.tempRoot, `${kind}-${label}`);
     servers[kind] = await ServerChild.start({
       kind,
-      settings: { bucket: BUCKET, prefix, tempDir: tempDirs[kind], partSize: PART_SIZE },
+      settings: { bucket: BUCKET, prefix, tempDir: tempDirs[kind], partSize: PART_SIZE, holdBackIn },
       cpuProfile: ctx.config.cpuProfile ? { dir: ctx.config.profileDir, name: `${kind}-${label}` } : undefined,
     });
     const keyOf = kind === 'nest' ? (id: string) => `${prefix}${id}` : (id: string) => id;

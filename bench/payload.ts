@@ -16,6 +16,7 @@ const PATTERN_LENGTH = 16 * 1024 * 1024 + 17;
 export class Payload {
   private readonly pattern = randomBytes(PATTERN_LENGTH);
   private readonly hashes = new Map<number, string>();
+  private readonly buffers = new Map<number, Buffer>();
 
   /** Bytes [start, end) as zero-copy chunks of at most 1 MiB. */
   *chunks(start: number, end: number): Generator<Buffer> {
@@ -30,6 +31,19 @@ export class Payload {
 
   stream(start: number, end: number): Readable {
     return Readable.from(this.chunks(start, end), { objectMode: false });
+  }
+
+  /**
+   * The first `size` bytes as one buffer, built on the first call and kept: for the direct ceiling, which sends
+   * slices of it. Call it before timing anything.
+   */
+  contiguous(size: number): Buffer {
+    let buffer = this.buffers.get(size);
+    if (!buffer) {
+      buffer = Buffer.concat([...this.chunks(0, size)], size);
+      this.buffers.set(size, buffer);
+    }
+    return buffer;
   }
 
   /** Hex sha256 of the first `size` bytes. */

@@ -15,6 +15,7 @@ import { RedisCommandCounter } from './measure/redis-stats';
 import { flushRgwGarbage } from './measure/rgw-gc';
 import { BenchBucket } from './measure/s3-objects';
 import { Payload } from './payload';
+import { sendUnsignedPayloads } from './targets/direct-target';
 import { renderChart } from './report/chart';
 import { fingerprintSources } from './report/fingerprint';
 import { machineInfo } from './report/machine';
@@ -39,6 +40,7 @@ async function main(): Promise<void> {
     payload: new Payload(),
     bucket: new BenchBucket(s3, BUCKET),
     s3,
+    unsignedS3: sendUnsignedPayloads(createS3Client(s3ConfigOf(env))),
     runPrefix,
     tempRoot: join(config.workDir, 'tmp', runPrefix.replace(/-$/, '')),
     servicePids: pidsNamed(['radosgw', 'ceph-osd', 'redis-server']),
@@ -79,6 +81,7 @@ async function main(): Promise<void> {
     if (left > 0) log(`deleted ${left} leftover object(s) under ${runPrefix}`);
     rmSync(ctx.tempRoot, { recursive: true, force: true });
     s3.destroy();
+    ctx.unsignedS3.destroy();
     ctx.redis.close();
   }
 }

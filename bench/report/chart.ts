@@ -1,7 +1,7 @@
 import { TARGET_LABELS, TARGETS } from '../config';
 import type { ScenarioResult } from '../results';
 
-const COLORS = { direct: '#8a8f98', nest: '#2b6cb0', peer: '#dd6b20' } as const;
+const COLORS = { direct: '#4a5568', libStream: '#a0aec0', nest: '#2b6cb0', peer: '#dd6b20' } as const;
 const WIDTH = 860;
 const HEIGHT = 460;
 const MARGIN = { top: 92, right: 24, bottom: 64, left: 72 };

@@ -1,4 +1,4 @@
-import { HOLD_BACK_IN, MiB, OUR_PART_CONCURRENCY, PART_SIZE, TARGET_LABELS, TARGETS } from '../config';
+import { DIRECT_TARGETS, MiB, OUR_PART_CONCURRENCY, PART_SIZE, TARGET_LABELS, TARGETS } from '../config';
 import type { BenchResults, ScenarioResult, TargetResult } from '../results';
 
 const WHY_PLACEHOLDER = '<!-- analysis -->';
@@ -20,18 +20,19 @@ export function renderMarkdown(r: BenchResults, svgLink: string, previousWhy?: s
     `- Module measured: \`libs/tus-s3/src\` as of this run, ${r.module.files} source files, sha256 \`${r.module.sha256}\` (newest file ${r.module.newest})`,
     '',
     `Client, server, RGW, its OSD and Redis all share these ${m.cores} cores, so absolute MB/s are bounded by CPU, and`,
-    'the three targets compete with RGW for it. Read the ratios, which are measured within one run.',
+    'the targets compete with RGW for it. Read the ratios, which are measured within one run.',
     '',
     '## Method',
     '',
-    `- **(a) direct**: \`@aws-sdk/lib-storage\` \`Upload\` of the same bytes into the same RGW, part size ${mib(PART_SIZE)}, queue size 4 (the ceiling).`,
-    `- **(b) this module**: a Nest app with \`TusS3Module.forRoot({ bucket: 'tus-bench', createBucket: true, redis: { urls: [REDIS_URL] }, holdBackIn: ${JSON.stringify(HOLD_BACK_IN)}, partSize: { preferred: ${mib(PART_SIZE)} }, tempDir })\` (Redlock locks, ${OUR_PART_CONCURRENCY} part uploads per PATCH) in its own process (\`bench/servers/nest-server.ts\`).`,
+    `- **(a) direct from memory** (the ceiling, and what \`x (a)\` divides by): the fastest direct upload we know. The bytes are one buffer in memory, built before the timing; CreateMultipartUpload, then each ${mib(PART_SIZE)} part is a zero-copy slice sent by \`UploadPart\`, ${OUR_PART_CONCURRENCY} at a time, with an unsigned payload (as the module's own part uploads, whose stream bodies the SDK never hashes), then CompleteMultipartUpload (\`bench/targets/direct-target.ts\`).`,
+    `- **(a') lib-storage, stream-fed** (the previous ceiling, for reference only): \`@aws-sdk/lib-storage\` \`Upload\` fed a stream of 1 MiB slices, part size ${mib(PART_SIZE)}, queue size ${OUR_PART_CONCURRENCY}. It copies every part into a buffer and hashes it for the signature: several ms of client CPU per MiB that (a) does not spend.`,
+    `- **(b) this module**: a Nest app with \`TusS3Module.forRoot({ bucket: 'tus-bench', createBucket: true, redis: { urls: [REDIS_URL] }, holdBackIn, partSize: { preferred: ${mib(PART_SIZE)} }, tempDir })\` (Redlock locks, ${OUR_PART_CONCURRENCY} part uploads per PATCH) in its own process (\`bench/servers/nest-server.ts\`); \`holdBackIn\` is the default \`'s3'\` except where a scenario says Redis.`,
     `- **(c) peer**: \`@tus/server\` + \`@tus/s3-store\` (part size ${mib(PART_SIZE)}, other options at their defaults: in-memory locker and cache, up to 60 part uploads) in its own process (\`bench/servers/tus-node-server.ts\`).`,
     "- All S3 clients: path-style, `requestChecksumCalculation`/`responseChecksumValidation: WHEN_REQUIRED` (RGW refuses the SDK's default aws-chunked CRC32 bodies).",
     '- The tus client (`bench/targets/tus-client.ts`) sends POST, then PATCHes over a keep-alive agent, writing zero-copy 1 MiB slices of an in-memory random pattern with backpressure.',
-    `- Targets alternate (a, b, c, a, b, c, …), ${r.rounds} round${r.rounds > 1 ? 's' : ''} per scenario${r.warmupRounds > 0 ? ` after ${r.warmupRounds} warm-up round${r.warmupRounds > 1 ? 's' : ''} (not counted; the server children are fresh for each scenario)` : ''}; the **median** round is reported. MB/s = 10^6 bytes/s, timed from the first request to the last answer (POST and completion included).`,
+    `- Targets alternate (a, a', b, c, a, a', b, c, …), ${r.rounds} round${r.rounds > 1 ? 's' : ''} per scenario${r.warmupRounds > 0 ? ` after ${r.warmupRounds} warm-up round${r.warmupRounds > 1 ? 's' : ''} (not counted; the server children are fresh for each scenario)` : ''}; the **median** round is reported. MB/s = 10^6 bytes/s, timed from the first request to the last answer (POST and completion included).`,
     '- Between uploads (untimed) the bench deletes the objects and runs `radosgw-admin gc process --include-all`, so that RGW frees deleted data then rather than during a later timed upload.',
-    '- Every upload is checked afterwards (outside the timing): size of the final object by HeadObject for all, sha256 of the stored bytes for the two 64 MiB PATCH-series scenarios (all targets). A failed check counts as 0 MB/s. Objects are deleted right after.',
+    '- Every upload is checked afterwards (outside the timing): size of the final object by HeadObject for all, sha256 of the stored bytes for the PATCH-series scenarios (all targets). A failed check counts as 0 MB/s. Objects are deleted right after.',
     '- Server children are fresh for each scenario; peak RSS is their VmHWM at its end. Temp disk: each child has its own temp dir (module option `tempDir`; `TMPDIR` for the peer), polled every 20 ms; "left" is what remained right after an upload answered.',
     '',
     '## Results',
@@ -80,7 +81,7 @@ export function renderMarkdown(r: BenchResults, svgLink: string, previousWhy?: s
       const total = c.client + c.server + c.services;
       const ceiling = total > 0 ? (m.cores * 1000 * (MiB / 1e6)) / total : 0;
       lines.push(
-        `| ${s.scenario.title} | ${TARGET_LABELS[t]} | ${c.client.toFixed(1)} | ${t === 'direct' ? '–' : `${c.server.toFixed(1)} (${c.serverKernel.toFixed(1)})`} | ${c.services.toFixed(1)} | ${total.toFixed(1)} | ${ceiling.toFixed(0)} | ${c.other.toFixed(1)} |`,
+        `| ${s.scenario.title} | ${TARGET_LABELS[t]} | ${c.client.toFixed(1)} | ${DIRECT_TARGETS.includes(t) ? '–' : `${c.server.toFixed(1)} (${c.serverKernel.toFixed(1)})`} | ${c.services.toFixed(1)} | ${total.toFixed(1)} | ${ceiling.toFixed(0)} | ${c.other.toFixed(1)} |`,
       );
     }
   }
@@ -112,14 +113,14 @@ export function renderMarkdown(r: BenchResults, svgLink: string, previousWhy?: s
     '```bash',
     'npm run bench                      # this file, bench/results.svg, bench/results.json (starts RGW + Redis if S3_ENDPOINT is unset)',
     'BENCH_QUICK=1 npm run bench        # smoke test: small sizes, 1 round; writes to .bench-tmp/quick/',
-    'BENCH_SCENARIOS=patch-1mib BENCH_ROUNDS=2 npm run bench   # a subset (ids: one-patch, patch-1mib, patch-5mib1, concurrent); writes to .bench-tmp/partial/',
+    'BENCH_SCENARIOS=patch-1mib-s3 BENCH_ROUNDS=2 npm run bench   # a subset (ids: one-patch, patch-1mib-redis, patch-1mib-s3, patch-5mib1, concurrent); writes to .bench-tmp/partial/',
     'npm run bench:profile              # the same with `node --cpu-prof` in both server children, then a top-functions summary',
     '```',
     '',
-    '`npm run bench:profile` takes the same variables (e.g. `BENCH_SCENARIOS=patch-1mib npm run bench:profile`). Each server',
+    '`npm run bench:profile` takes the same variables (e.g. `BENCH_SCENARIOS=patch-1mib-s3 npm run bench:profile`). Each server',
     'child writes `bench/profiles/<nest|peer>-<scenario>.cpuprofile` when it exits (git-ignored); open them in Chrome DevTools',
     '(Performance → Load profile) or VS Code, or summarize one with',
-    '`node .bench-tmp/build/bench/profile-summary.js bench/profiles/nest-patch-1mib.cpuprofile`.',
+    '`node .bench-tmp/build/bench/profile-summary.js bench/profiles/nest-patch-1mib-s3.cpuprofile`.',
     '',
     '## Why',
     '',

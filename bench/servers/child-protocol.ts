@@ -18,6 +18,8 @@ export interface ChildSettings {
   prefix: string;
   tempDir: string;
   partSize: number;
+  /** Our module's `holdBackIn` (the peer has no such choice). */
+  holdBackIn: 's3' | 'redis';
 }
 
 export function childSettings(env = process.env): ChildSettings {
@@ -31,6 +33,7 @@ export function childSettings(env = process.env): ChildSettings {
     prefix: need('BENCH_PREFIX'),
     tempDir: need('BENCH_TEMP_DIR'),
     partSize: Number(need('BENCH_PART_SIZE')),
+    holdBackIn: need('BENCH_HOLD_BACK_IN') === 'redis' ? 'redis' : 's3',
   };
 }
 

@@ -9,7 +9,7 @@ import { NestFactory } from '@nestjs/core';
 import { Module } from '@nestjs/common';
 import { EventEmitterModule } from '@nestjs/event-emitter';
 import { TUS_S3_CLIENT, TusS3Module } from '../../libs/tus-s3/src';
-import { HOLD_BACK_IN, s3ConfigOf, serviceEnv } from '../config';
+import { s3ConfigOf, serviceEnv } from '../config';
 import { childSettings, countS3Calls, S3CallStats, serveChildProtocol } from './child-protocol';
 
 async function main(): Promise<void> {
@@ -26,7 +26,7 @@ async function main(): Promise<void> {
         s3: s3ConfigOf(env),
         createBucket: true,
         redis: { urls: env.redisUrls },
-        holdBackIn: HOLD_BACK_IN,
+        holdBackIn: settings.holdBackIn,
         partSize: { preferred: settings.partSize },
         tempDir: settings.tempDir,
       }),

@@ -26,7 +26,7 @@ export async function runRssCheck(ctx: BenchContext, log: (line: string) => void
 
 async function measureOne(ctx: BenchContext, kind: ServerKind, size: number): Promise<RssSample> {
   const label = `rss-${size / (1024 * 1024)}`;
-  const running = await startTargets(ctx, label, [kind]);
+  const running = await startTargets(ctx, label, 's3', [kind]);
   try {
     const server = running.servers[kind];
     const startRss = readProcStatus(server.pid).vmRss;
@@ -34,7 +34,15 @@ async function measureOne(ctx: BenchContext, kind: ServerKind, size: number): Pr
     const poll = setInterval(() => {
       polledPeakRss = Math.max(polledPeakRss, readProcStatus(server.pid).vmRss);
     }, 50);
-    const scenario: Scenario = { id: label, title: label, size, patchSize: size, uploads: 1, sha256: false };
+    const scenario: Scenario = {
+      id: label,
+      title: label,
+      size,
+      patchSize: size,
+      uploads: 1,
+      sha256: false,
+      holdBackIn: 's3',
+    };
     let tempAfter = 0;
     const outcome = await runRound(ctx, scenario, running.targets[kind], server.pid, () => {
       clearInterval(poll);

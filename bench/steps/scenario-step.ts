@@ -1,4 +1,4 @@
-import { mib, Scenario, TargetName, TARGETS } from '../config';
+import { DIRECT_TARGETS, mib, Scenario, TargetName, TARGETS } from '../config';
 import { BenchContext, RunningTargets, startTargets } from '../context';
 import { RedisCommandCounter } from '../measure/redis-stats';
 import { flushRgwGarbage } from '../measure/rgw-gc';
@@ -15,7 +15,7 @@ type Log = (line: string) => void;
  * turns (a, b, c, a, b, c, …), so that drift of the shared machine spreads over all three.
  */
 export async function runScenario(ctx: BenchContext, scenario: Scenario, log: Log): Promise<ScenarioResult> {
-  const running = await startTargets(ctx, scenario.id);
+  const running = await startTargets(ctx, scenario.id, scenario.holdBackIn);
   const startRss = {
     nest: readProcStatus(running.servers.nest.pid).vmRss,
     peer: readProcStatus(running.servers.peer.pid).vmRss,
@@ -25,7 +25,7 @@ export async function runScenario(ctx: BenchContext, scenario: Scenario, log: Lo
   try {
     for (let round = 1; round <= ctx.config.warmupRounds; round++) {
       for (const name of TARGETS) {
-        const pid = name === 'direct' ? undefined : running.servers[name].pid;
+        const pid = isServer(name) ? running.servers[name].pid : undefined;
         const outcome = await runRound(ctx, scenario, running.targets[name], pid);
         log(roundLine(scenario, `warm-up ${round}`, name, outcome) + ' (not counted)');
       }
@@ -39,8 +39,9 @@ export async function runScenario(ctx: BenchContext, scenario: Scenario, log: Lo
     }
     const targets = {} as Record<TargetName, TargetResult>;
     for (const name of TARGETS) {
-      const memory =
-        name === 'direct' ? undefined : { startRss: startRss[name], peakRss: running.servers[name].peakRss() };
+      const memory = isServer(name)
+        ? { startRss: startRss[name], peakRss: running.servers[name].peakRss() }
+        : undefined;
       targets[name] = tallies[name].result(scenario, memory);
       const server = targets[name].server;
       if (server)
@@ -61,7 +62,7 @@ async function measuredRound(
   running: RunningTargets,
   name: TargetName,
 ): Promise<{ outcome: RoundOutcome; server?: RoundServerView }> {
-  if (name === 'direct') return { outcome: await runRound(ctx, scenario, running.targets.direct) };
+  if (!isServer(name)) return { outcome: await runRound(ctx, scenario, running.targets[name]) };
   const child = running.servers[name];
   const tempDir = running.tempDirs[name];
   await child.s3Calls(); // forget whatever came before this round
@@ -84,9 +85,13 @@ async function measuredRound(
   };
 }
 
+function isServer(name: TargetName): name is 'nest' | 'peer' {
+  return !DIRECT_TARGETS.includes(name);
+}
+
 function roundLine(scenario: Scenario, label: string, name: TargetName, outcome: RoundOutcome): string {
   const noise =
     outcome.cpu.other > 200 ? `  (other processes used ${(outcome.cpu.other / 1000).toFixed(1)} CPU-s)` : '';
   const failure = outcome.error ? `  FAILED: ${outcome.error}` : '';
-  return `  ${scenario.id} ${label} ${name.padEnd(6)} ${outcome.mbps.toFixed(1).padStart(7)} MB/s${noise}${failure}`;
+  return `  ${scenario.id} ${label} ${name.padEnd(9)} ${outcome.mbps.toFixed(1).padStart(7)} MB/s${noise}${failure}`;
 }

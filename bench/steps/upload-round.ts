@@ -26,6 +26,7 @@ export async function runRound(
   /** Called as soon as the last upload answered, before any checking: for measurements of that moment. */
   onAnswered?: () => void,
 ): Promise<RoundOutcome> {
+  target.prepare?.(scenario.size);
   const cpuMeter = startCpuMeter(serverPid, ctx.servicePids);
   const started = performance.now();
   let outcomes: UploadOutcome[];

@@ -45,6 +45,7 @@ export class ServerChild {
         BENCH_PREFIX: settings.prefix,
         BENCH_TEMP_DIR: settings.tempDir,
         BENCH_PART_SIZE: String(settings.partSize),
+        BENCH_HOLD_BACK_IN: settings.holdBackIn,
       },
     });
     const ready = await new Promise<number>((resolve, reject) => {

@@ -12,5 +12,7 @@ export interface UploadOutcome {
 /** Something that stores `size` bytes of the payload as one S3 object. */
 export interface Target {
   readonly name: TargetName;
+  /** Work done once before the timed uploads of `size` bytes (building their bytes in memory, say). */
+  prepare?(size: number): void;
   upload(size: number, patchSize: number): Promise<UploadOutcome>;
 }
