@@ -111,6 +111,28 @@ describe('demo app: GET /health and GET /metrics', () => {
     expect(total(samples, 'tus_s3_request_duration_seconds_count', { operation: 'CompleteMultipartUpload' })).toBe(1);
     expect(total(samples, 'tus_lock_wait_seconds_count', { outcome: 'acquired' })).toBeGreaterThanOrEqual(3);
   });
+
+  it('reports the bytes held back in Redis, read from Redis at each scrape', async () => {
+    const held = async () => {
+      const res = await fetch(`${origin}/metrics`, { headers: DEMO_AUTH });
+      return total(parseExposition(await res.text()), 'tus_redis_held_bytes');
+    };
+    const endpoint = `${origin}${DEMO_ENV.TUS_PATH}`;
+    const tus = { 'Tus-Resumable': '1.0.0', ...DEMO_AUTH };
+    const before = await held();
+    const created = await fetch(endpoint, { method: 'POST', headers: { ...tus, 'Upload-Length': String(3 * MiB) } });
+    expect(created.status).toBe(201);
+    const url = new URL(created.headers.get('location')!, endpoint).toString();
+    const patched = await fetch(url, {
+      method: 'PATCH',
+      headers: { ...tus, 'Upload-Offset': '0', 'Content-Type': 'application/offset+octet-stream' },
+      body: randomBytes(MiB), // less than a part: held back in Redis (the demo's TUS_HOLD_BACK_IN)
+    });
+    expect(patched.status).toBe(204);
+    expect(await held()).toBe(before + MiB);
+    expect((await fetch(url, { method: 'DELETE', headers: tus })).status).toBe(204);
+    expect(await held()).toBe(before);
+  });
 });
 
 describe('GET /health when a dependency does not answer', () => {

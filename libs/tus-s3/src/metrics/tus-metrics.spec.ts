@@ -64,15 +64,17 @@ describe('TusMetrics', () => {
     hooks.releaseRequested?.('a');
     hooks.releaseRequestReceived?.('a');
     hooks.releaseRequestReceived?.('b');
-    metrics.addHeldBytesInRedis(500);
-    metrics.addHeldBytesInRedis(-200);
+    let held = 300;
+    metrics.measureHeldBytesInRedis(async () => held);
     expect(await value(registry, 'tus_received_bytes_total')).toBe(1024);
     expect(await value(registry, 'tus_uploads_created_total')).toBe(2);
     expect(await value(registry, 'tus_uploads_terminated_total')).toBe(1);
     expect(await value(registry, 'tus_lock_release_requests_total', { direction: 'sent' })).toBe(1);
     expect(await value(registry, 'tus_lock_release_requests_total', { direction: 'received' })).toBe(2);
     expect(await value(registry, 'tus_redis_held_bytes')).toBe(300);
-    metrics.setHeldBytesInRedis(42);
+    held = 42;
+    expect(await value(registry, 'tus_redis_held_bytes')).toBe(42); // read again at every scrape
+    metrics.measureHeldBytesInRedis(() => Promise.reject(new Error('Redis is down')));
     expect(await value(registry, 'tus_redis_held_bytes')).toBe(42);
   });
 

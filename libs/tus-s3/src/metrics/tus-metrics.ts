@@ -51,8 +51,8 @@ const logger = new Logger('TusS3');
  * registry with the same type and labels are reused, so two modules (or two test apps) in one process share them
  * instead of failing on a duplicate name.
  *
- * Fed by the module itself (requests, bytes, events, S3 calls, lock waits, release requests); the store reports
- * the bytes it holds back in Redis through {@link setHeldBytesInRedis} / {@link addHeldBytesInRedis}.
+ * Fed by the module itself (requests, bytes, events, S3 calls, lock waits, release requests); the bytes held back in
+ * Redis are read from Redis when the registry is scraped ({@link measureHeldBytesInRedis}).
  */
 export class TusMetrics {
   readonly registry: MetricsRegistry;
@@ -168,14 +168,19 @@ export class TusMetrics {
     this.releaseRequests.inc({ direction });
   }
 
-  /** What this instance knows is held back in Redis now (for the store to call). */
-  setHeldBytesInRedis(bytes: number): void {
-    this.heldBytesInRedis.set(bytes);
-  }
-
-  /** Bytes this instance added to (> 0) or removed from (< 0) Redis: the sum over instances is what Redis holds. */
-  addHeldBytesInRedis(delta: number): void {
-    this.heldBytesInRedis.inc(delta);
+  /**
+   * Reads the bytes held back in Redis with `read` on every scrape: one number kept in Redis for all instances, so
+   * every instance reports the same total (take one of them, not the sum). A failed read leaves the last value.
+   */
+  measureHeldBytesInRedis(read: () => Promise<number>): void {
+    const gauge = this.heldBytesInRedis;
+    (gauge as unknown as { collect: () => Promise<void> }).collect = async () => {
+      try {
+        gauge.set(await read());
+      } catch {
+        // Redis is down: /metrics still answers; the health indicator is where that shows.
+      }
+    };
   }
 
   /** Hooks for the lockers' constructors: they count release requests here. */

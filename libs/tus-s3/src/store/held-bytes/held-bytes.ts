@@ -1,6 +1,6 @@
 import type { Readable } from 'node:stream';
 import type { UploadLock } from '../../locker/locker.interface';
-import type { SpoolFile } from '../spool-file';
+import type { Spool } from '../spool';
 import type { StorageError } from '../store-errors';
 import type { WriteStop } from '../tus-data-store';
 import type { StoredJournal, UploadedPart, UploadInfo } from '../upload-info';
@@ -74,7 +74,7 @@ export interface HeldBytes {
    * Holds `spool`'s bytes, which start at offset `at`, after `held` (the upload's held bytes before them, possibly
    * none). Returns the held bytes after that.
    */
-  hold(info: UploadInfo, held: readonly HeldKey[], spool: SpoolFile, at: number, lock: UploadLock): Promise<HeldKey[]>;
+  hold(info: UploadInfo, held: readonly HeldKey[], spool: Spool, at: number, lock: UploadLock): Promise<HeldKey[]>;
   /**
    * Records what a write stored: saves the journal (as this strategy's policy says), cleans up, returns it. Also
    * called while a body streams (PatchWriter checkpoints), with the parts landed so far and the held bytes after

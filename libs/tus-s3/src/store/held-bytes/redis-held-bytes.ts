@@ -5,7 +5,7 @@ import type { UploadLock } from '../../locker/locker.interface';
 import { InfoObjects } from '../info-objects';
 import { ObjectKeys } from '../object-keys';
 import { S3Objects } from '../s3-objects';
-import type { SpoolFile } from '../spool-file';
+import type { Spool } from '../spool';
 import { isHeldBytesMissing } from '../store-errors';
 import { isFinished } from '../tus-data-store';
 import { fromStored, partsEnd, StoredJournal, toStored, UploadInfo } from '../upload-info';
@@ -86,6 +86,11 @@ export class RedisHeldBytes implements HeldBytes, BeforeApplicationShutdown, OnA
     this.redis.disconnect();
   }
 
+  /** Bytes held back in Redis by every upload of every instance (for the `tus_redis_held_bytes` gauge). */
+  async heldBytesTotal(): Promise<number> {
+    return this.runs.heldBytesTotal();
+  }
+
   async cached(uploadId: string): Promise<UploadInfo | undefined> {
     return this.journal.fromCache(uploadId);
   }
@@ -132,7 +137,7 @@ export class RedisHeldBytes implements HeldBytes, BeforeApplicationShutdown, OnA
   async hold(
     info: UploadInfo,
     held: readonly HeldKey[],
-    spool: SpoolFile,
+    spool: Spool,
     at: number,
     lock: UploadLock,
   ): Promise<HeldKey[]> {

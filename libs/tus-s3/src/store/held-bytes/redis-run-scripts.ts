@@ -3,23 +3,33 @@
  * pass through Lua, except small writes: a megabyte argument costs Redis about 1 ms to turn into a Lua string, while
  * a plain SET of a fresh key keeps the request buffer as the value (microseconds). Scripts mostly see the small
  * index. KEEPTTL needs Redis 6.0 or later.
+ *
+ * Every script that adds or deletes segment bytes also moves the counter KEYS[2] by as much: the bytes held in
+ * Redis by all uploads, for the `tus_redis_held_bytes` gauge. (Segments that expire instead of being deleted are
+ * not subtracted; the sweeper deletes expired uploads' runs first.) The counter is deleted when it reaches 0, so
+ * nothing is left in Redis once nothing is held.
  */
 
 /** Length of the decimal header at the start of a run's index: how many bytes the run holds. */
 export const HEADER_BYTES = 16;
 
-/** Deletes a run and its segments, returning their names. Reused by the scripts below. */
+/** Deletes a run and its segments (subtracting them from the counter `total`), returning their names. */
 const DROP_RUN = `
-local function drop_run(run, segment_prefix)
+local function drop_run(run, segment_prefix, total)
   local dropped = {}
+  local freed = 0
   local index = redis.call('GET', run)
   if index then
-    for nonce in string.gmatch(string.sub(index, ${HEADER_BYTES + 1}), '([^,;]+),%d+;') do
-      redis.call('DEL', segment_prefix .. nonce)
-      dropped[#dropped + 1] = nonce
+    for nonce, size in string.gmatch(string.sub(index, ${HEADER_BYTES + 1}), '([^,;]+),(%d+);') do
+      if nonce ~= '~' then
+        redis.call('DEL', segment_prefix .. nonce)
+        dropped[#dropped + 1] = nonce
+        freed = freed + tonumber(size)
+      end
     end
     redis.call('DEL', run)
   end
+  if freed > 0 and redis.call('DECRBY', total, freed) <= 0 then redis.call('DEL', total) end
   return dropped
 end
 `;
@@ -33,7 +43,7 @@ export const COMMIT_SEGMENT = `${DROP_RUN}
 local run = KEYS[1]
 local expected = tonumber(ARGV[1])
 if ARGV[6] == 'start' then
-  drop_run(run, ARGV[5])
+  drop_run(run, ARGV[5], KEYS[2])
   redis.call('SET', run, string.format('%0${HEADER_BYTES}d', 0), 'EX', ARGV[4])
 else
   local header = redis.call('GETRANGE', run, 0, ${HEADER_BYTES - 1})
@@ -42,6 +52,7 @@ end
 local length = expected + tonumber(ARGV[3])
 redis.call('APPEND', run, ARGV[2] .. ',' .. ARGV[3] .. ';')
 redis.call('SETRANGE', run, 0, string.format('%0${HEADER_BYTES}d', length))
+redis.call('INCRBY', KEYS[2], ARGV[3])
 return length`;
 
 /**
@@ -55,6 +66,7 @@ local index = redis.call('GET', KEYS[1])
 if not index or tonumber(string.sub(index, 1, ${HEADER_BYTES})) ~= tonumber(ARGV[1]) then return -1 end
 local length = tonumber(ARGV[1]) + #ARGV[2]
 local header = string.format('%0${HEADER_BYTES}d', length)
+redis.call('INCRBY', KEYS[2], #ARGV[2])
 local name, size = string.match(index, '([^,;]+),(%d+);$')
 if name and tonumber(size) + #ARGV[2] <= tonumber(ARGV[5]) and redis.call('EXISTS', ARGV[3] .. name) == 1 then
   redis.call('APPEND', ARGV[3] .. name, ARGV[2])
@@ -77,6 +89,7 @@ local index = redis.call('GET', KEYS[1])
 if not index then return {} end
 local up_to = tonumber(ARGV[1])
 local trimmed = 0
+local freed = 0
 local dropped = {}
 local kept = {}
 local position = 0
@@ -86,6 +99,7 @@ for name, size in string.gmatch(string.sub(index, ${HEADER_BYTES + 1}), '([^,;]+
     if name ~= '~' then
       redis.call('DEL', ARGV[2] .. name)
       dropped[#dropped + 1] = name
+      freed = freed + size
     end
     trimmed = trimmed + size
   else
@@ -95,12 +109,13 @@ for name, size in string.gmatch(string.sub(index, ${HEADER_BYTES + 1}), '([^,;]+
 end
 if #dropped > 0 then
   redis.call('SET', KEYS[1], string.sub(index, 1, ${HEADER_BYTES}) .. '~,' .. trimmed .. ';' .. table.concat(kept), 'KEEPTTL')
+  if redis.call('DECRBY', KEYS[2], freed) <= 0 then redis.call('DEL', KEYS[2]) end
 end
 return dropped`;
 
 /** Deletes run KEYS[1] and its segments (ARGV[1]: segment key prefix); returns the segments' names. */
 export const DISCARD_RUN = `${DROP_RUN}
-return drop_run(KEYS[1], ARGV[1])`;
+return drop_run(KEYS[1], ARGV[1], KEYS[2])`;
 
 /** Records flushed part ARGV[1] (JSON ARGV[2]) in hash KEYS[1], unless run KEYS[2] is gone. */
 export const RECORD_IF_RUN_EXISTS = `

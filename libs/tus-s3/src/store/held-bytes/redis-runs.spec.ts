@@ -156,6 +156,25 @@ describe('RedisRuns', () => {
     }
   });
 
+  it('keeps a total of the bytes every run holds: grown by writes, lowered by trims, restarts and discards', async () => {
+    const first = { uploadId: id, base: 0 };
+    const second = { uploadId: 'upload2', base: 0 };
+    await held.start(first, randomBytes(300_000));
+    await held.append(first, 300_000, randomBytes(1000)); // a small write grows the last segment
+    await held.append(first, 301_000, randomBytes(300_000)); // a segment of its own
+    await held.start(second, randomBytes(5000));
+    expect(await held.heldBytesTotal()).toBe(606_000);
+    await held.trim(first, 301_000); // the first segment (with the small write in it) is in parts now
+    expect(await held.heldBytesTotal()).toBe(305_000);
+    await held.trim(first, 301_000); // nothing more to trim
+    expect(await held.heldBytesTotal()).toBe(305_000);
+    await held.start(second, randomBytes(7000)); // starting again drops what was there
+    expect(await held.heldBytesTotal()).toBe(307_000);
+    await held.discard(first);
+    await held.discard(second);
+    expect(await held.heldBytesTotal()).toBe(0);
+  });
+
   it('counts background part uploads at work on an upload', async () => {
     expect(await held.isFlushing(id)).toBe(false);
     await held.announceFlush(id);

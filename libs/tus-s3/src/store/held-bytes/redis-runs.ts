@@ -177,7 +177,7 @@ export class RedisRuns {
   async trim(run: RunRef, bytes: number): Promise<void> {
     const prefix = this.segmentPrefix(run.uploadId);
     const dropped = await this.call('drop held-back bytes that are in parts', () =>
-      this.script(TRIM_RUN, [this.runKey(run)], [bytes, prefix]),
+      this.script(TRIM_RUN, [this.runKey(run), this.heldTotalKey()], [bytes, prefix]),
     );
     for (const name of (dropped ?? []) as string[]) this.cache.forget(prefix + name);
   }
@@ -217,7 +217,7 @@ export class RedisRuns {
   async discard(run: RunRef): Promise<void> {
     const prefix = this.segmentPrefix(run.uploadId);
     const dropped = await this.call('delete the held-back bytes', () =>
-      this.script(DISCARD_RUN, [this.runKey(run)], [prefix]),
+      this.script(DISCARD_RUN, [this.runKey(run), this.heldTotalKey()], [prefix]),
     );
     for (const name of (dropped ?? []) as string[]) this.cache.forget(prefix + name);
   }
@@ -243,7 +243,11 @@ export class RedisRuns {
     const segmentTtl = this.ttlSeconds + SEGMENT_EXTRA_TTL_SECONDS;
     if (mode === 'append' && data.length < SMALL_WRITE) {
       const reply = await this.call('store the held-back bytes', () =>
-        this.script(APPEND_SMALL, [runKey], [expected, data, prefix, name, MAX_MERGED_SEGMENT, segmentTtl]),
+        this.script(
+          APPEND_SMALL,
+          [runKey, this.heldTotalKey()],
+          [expected, data, prefix, name, MAX_MERGED_SEGMENT, segmentTtl],
+        ),
       );
       if (reply === -1) throw changedUnderUs();
       const [length, segment, at] = reply as [number, string, number];
@@ -253,7 +257,11 @@ export class RedisRuns {
     // A plain SET of a fresh key: Redis keeps the request buffer as the value, where a script would copy it twice.
     const length = await this.call('store the held-back bytes', async () => {
       await this.redis.set(prefix + name, data, 'EX', segmentTtl);
-      return this.script(COMMIT_SEGMENT, [runKey], [expected, name, data.length, this.ttlSeconds, prefix, mode]);
+      return this.script(
+        COMMIT_SEGMENT,
+        [runKey, this.heldTotalKey()],
+        [expected, name, data.length, this.ttlSeconds, prefix, mode],
+      );
     });
     if (length === -1) {
       await this.redis.del(prefix + name).catch(() => undefined);
@@ -272,6 +280,17 @@ export class RedisRuns {
       if (!String((error as Error)?.message).startsWith('NOSCRIPT')) throw error;
       return this.redis.eval(source, keys.length, ...keys, ...args);
     }
+  }
+
+  /** Bytes all uploads hold in Redis (the segments' sizes), as the scripts count them. */
+  async heldBytesTotal(): Promise<number> {
+    const total = await this.call('read the held-back bytes total', () => this.redis.get(this.heldTotalKey()));
+    return Math.max(0, Number(total ?? 0));
+  }
+
+  /** The counter of the bytes in every upload's segments (see redis-run-scripts). */
+  private heldTotalKey(): string {
+    return `${this.keyPrefix}held-bytes`;
   }
 
   private runKey(run: RunRef): string {

@@ -5,7 +5,7 @@ import { MemoryLocker } from '../../locker/memory-locker';
 import { InfoObjects } from '../info-objects';
 import { ObjectKeys } from '../object-keys';
 import { S3Objects } from '../s3-objects';
-import { SpoolFile } from '../spool-file';
+import { Spool } from '../spool';
 import { StoredJournal, UploadInfo } from '../upload-info';
 import type { HeldKey } from './held-bytes';
 import { S3HeldBytes } from './s3-held-bytes';
@@ -35,8 +35,8 @@ function journal(overrides: Partial<UploadInfo> = {}): UploadInfo {
   };
 }
 
-async function spoolOf(data: Buffer): Promise<SpoolFile> {
-  const spool = await SpoolFile.create(undefined);
+async function spoolOf(data: Buffer): Promise<Spool> {
+  const spool = await Spool.create(undefined);
   await spool.write(data);
   await spool.close();
   return spool;

@@ -4,7 +4,7 @@ import type { UploadLock } from '../../locker/locker.interface';
 import { InfoObjects } from '../info-objects';
 import { ObjectKeys } from '../object-keys';
 import { S3Objects } from '../s3-objects';
-import type { SpoolFile } from '../spool-file';
+import type { Spool } from '../spool';
 import { fromStored, StoredChunk, StoredJournal, toStored, UploadInfo } from '../upload-info';
 import type { HeldBytes, HeldKey, WritePlan, WrittenBytes } from './held-bytes';
 
@@ -95,7 +95,7 @@ export class S3HeldBytes implements HeldBytes {
   async hold(
     info: UploadInfo,
     held: readonly HeldKey[],
-    spool: SpoolFile,
+    spool: Spool,
     at: number,
     lock: UploadLock,
   ): Promise<HeldKey[]> {
