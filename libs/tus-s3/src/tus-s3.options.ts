@@ -26,7 +26,14 @@ export interface TusS3ModuleOptions {
   maxSize?: number;
   /** How many parts of one PATCH upload to S3 at once while the body is still arriving. Default 4. */
   partUploadConcurrency?: number;
-  /** Where parts are spooled while they upload. Default: the OS temp dir. */
+  /**
+   * Bytes of received data that all PATCHes of this instance together may keep in memory on their way to S3 (parts
+   * uploading and filling). Beyond it, parts are spooled to `tempDir`. Each PATCH also keeps up to 1 MiB in memory
+   * outside the budget. Default 64 MiB (one PATCH at full speed needs `partUploadConcurrency + 1` parts: 40 MiB with
+   * the defaults); 0: every part beyond its first MiB goes to disk.
+   */
+  memoryBudget?: number;
+  /** Where parts are spooled while they upload, beyond `memoryBudget`. Default: the OS temp dir. */
   tempDir?: string;
   /** CORS for browser clients: the allowed origins, or `'*'`. Default: off (the app's own CORS applies). */
   cors?: { origins: '*' | string[]; credentials?: boolean; maxAgeSeconds?: number };
@@ -120,6 +127,7 @@ export interface ResolvedTusS3Options {
   maxObjectSize: number;
   maxSize: number;
   partUploadConcurrency: number;
+  memoryBudget: number;
   tempDir?: string;
   holdBackIn: 's3' | 'redis';
   cors?: { origins: '*' | string[]; credentials: boolean; maxAgeSeconds: number };
@@ -185,6 +193,10 @@ export function resolveOptions(options: TusS3ModuleOptions): ResolvedTusS3Option
     problems.push(`maxSize ${maxSize} cannot be stored in ${maxMultipartParts} parts of at most ${maxPartSize} bytes`);
   }
   const partUploadConcurrency = positiveInt('partUploadConcurrency', options?.partUploadConcurrency, 4);
+  const memoryBudget = options?.memoryBudget ?? 64 * MiB;
+  if (!Number.isSafeInteger(memoryBudget) || memoryBudget < 0) {
+    problems.push(`memoryBudget must be a non-negative integer (bytes), got ${String(options?.memoryBudget)}`);
+  }
   const idleTimeoutMs = options?.idleTimeoutMs ?? 60_000;
   if (!Number.isSafeInteger(idleTimeoutMs) || idleTimeoutMs < 0) {
     problems.push(`idleTimeoutMs must be a non-negative integer, got ${String(options?.idleTimeoutMs)}`);
@@ -280,6 +292,7 @@ export function resolveOptions(options: TusS3ModuleOptions): ResolvedTusS3Option
     maxObjectSize,
     maxSize,
     partUploadConcurrency,
+    memoryBudget,
     tempDir: options.tempDir,
     holdBackIn,
     cors,

@@ -5,7 +5,7 @@ import { Inject, Injectable, Logger, OnApplicationBootstrap, OnModuleDestroy } f
 import type { Redis } from 'ioredis';
 import type { Locker } from '../locker/locker.interface';
 import { ExpirySweeper, SweepReport } from '../store/expiry-sweeper';
-import { deleteStaleSpoolFiles } from '../store/spool-cleanup';
+import { deleteStaleSpools } from '../store/spool-cleanup';
 import { MemorySweepState, RedisSweepState } from '../store/sweep-state';
 import type { TusDataStore } from '../store/tus-data-store';
 import {
@@ -65,7 +65,7 @@ export class TusSweeper implements OnApplicationBootstrap, OnModuleDestroy {
   }
 
   onApplicationBootstrap(): void {
-    void deleteStaleSpoolFiles(this.options.tempDir, STALE_SPOOL_MS).then((count) => {
+    void deleteStaleSpools(this.options.tempDir, STALE_SPOOL_MS).then((count) => {
       if (count > 0) this.logger.log(`deleted ${count} spool file(s) a stopped process left in the temp directory`);
     });
     const every = this.options.sweepEveryMs;

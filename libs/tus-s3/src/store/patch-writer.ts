@@ -8,8 +8,9 @@ import { mayUploadShortPart } from './part-plan';
 import { CheckpointSchedule } from './checkpoint-schedule';
 import { BodyEnd, readUntil } from './read-until';
 import { S3Objects } from './s3-objects';
+import type { MemoryBudget } from './memory-budget';
 import { Semaphore } from './semaphore';
-import { SpoolFile } from './spool-file';
+import { Spool } from './spool';
 import { StorageError } from './store-errors';
 import type { WriteStop } from './tus-data-store';
 import { heldSize, offsetOf, partsEnd, UploadedPart, UploadInfo } from './upload-info';
@@ -22,6 +23,8 @@ export interface PatchWriterConfig {
   equalParts: boolean;
   concurrency: number;
   tempDir?: string;
+  /** Memory shared by the spools of every PATCH of this instance. */
+  memory?: MemoryBudget;
   /** The largest size an upload may reach; bounds part planning for deferred lengths. */
   uploadLimit: number;
 }
@@ -29,7 +32,7 @@ export interface PatchWriterConfig {
 /** The bytes of one part: held-back bytes first, then what this request spooled. */
 interface PartSource {
   held: HeldKey[];
-  spool: SpoolFile | null;
+  spool: Spool | null;
   size: number;
 }
 
@@ -104,7 +107,7 @@ export class PatchWriter {
    * cut short cannot be verified, so none of it counts (the result to return); a mismatch throws. Parts this body
    * already uploaded are then not in the journal: the retry uploads the same part numbers again.
    */
-  private async unverified(stop: WriteStop, spool: SpoolFile | null): Promise<WrittenBytes | undefined> {
+  private async unverified(stop: WriteStop, spool: Spool | null): Promise<WrittenBytes | undefined> {
     if (!this.checksum) return undefined;
     if (this.lockLost) throw this.lockLost;
     if (stop === 'end' && !this.firstFailure) {
@@ -146,7 +149,7 @@ export class PatchWriter {
         }
         this.checksum?.update(data);
         while (data.length > 0 && !this.firstFailure && !this.lockLost) {
-          current.spool ??= await SpoolFile.create(this.config.tempDir);
+          current.spool ??= await Spool.create(this.config.tempDir, this.config.memory);
           const piece = data.subarray(0, info.partSize - current.size);
           data = data.subarray(piece.length);
           await current.spool.write(piece);
@@ -199,7 +202,7 @@ export class PatchWriter {
   private async holdWhole(body: Readable, maxBytes: number): Promise<WrittenBytes> {
     const { info } = this;
     const startOffset = offsetOf(info);
-    const spool = await SpoolFile.create(this.config.tempDir);
+    const spool = await Spool.create(this.config.tempDir, this.config.memory);
     let received = 0;
     let end: BodyEnd = 'end';
     let stop: WriteStop | undefined;

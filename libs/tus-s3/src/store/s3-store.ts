@@ -18,6 +18,7 @@ import { copyFinishedObject, DEFAULT_FINISHED_COPY, FinishedCopyPlan } from './f
 import type { HeldBytes } from './held-bytes/held-bytes';
 import { S3HeldBytes } from './held-bytes/s3-held-bytes';
 import { InfoObjects } from './info-objects';
+import { MemoryBudget } from './memory-budget';
 import { Journals } from './journals';
 import { ObjectKeys } from './object-keys';
 import { choosePartSize } from './part-plan';
@@ -98,6 +99,7 @@ export class S3Store implements TusDataStore, ConcatenationCapable, FinishedCopy
       equalParts: options.equalParts,
       concurrency: options.partUploadConcurrency,
       tempDir: options.tempDir,
+      memory: new MemoryBudget(options.memoryBudget),
       uploadLimit: options.maxSize,
     };
   }

@@ -1,9 +1,9 @@
 import { mkdtemp, readdir, rm, utimes, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { deleteStaleSpoolFiles } from './spool-cleanup';
+import { deleteStaleSpools } from './spool-cleanup';
 
-describe('deleteStaleSpoolFiles', () => {
+describe('deleteStaleSpools', () => {
   it('deletes only spool files (tus-s3-<16 hex>.part) untouched for longer than the age given', async () => {
     const dir = await mkdtemp(join(tmpdir(), 'spool-cleanup-'));
     try {
@@ -17,9 +17,9 @@ describe('deleteStaleSpoolFiles', () => {
         await writeFile(join(dir, name), 'x');
         if (name !== 'tus-s3-fedcba9876543210.part') await utimes(join(dir, name), old, old);
       }
-      expect(await deleteStaleSpoolFiles(dir, 3600_000)).toBe(1);
+      expect(await deleteStaleSpools(dir, 3600_000)).toBe(1);
       expect((await readdir(dir)).sort()).toEqual(['other.part', 'tus-s3-fedcba9876543210.part', 'tus-s3-xyz.part']);
-      expect(await deleteStaleSpoolFiles(join(dir, 'missing'), 0)).toBe(0);
+      expect(await deleteStaleSpools(join(dir, 'missing'), 0)).toBe(0);
     } finally {
       await rm(dir, { recursive: true, force: true });
     }

@@ -2,14 +2,14 @@ import { readdir, rm, stat } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 
-/** How spool files are named (see SpoolFile): nothing else in the directory is ever touched. */
+/** How spool files are named (see Spool): nothing else in the directory is ever touched. */
 export const SPOOL_FILE_NAME = /^tus-s3-[0-9a-f]{16}\.part$/;
 
 /**
  * Deletes spool files a killed process left behind: those named like ours and not modified for `olderThanMs` (a
  * spool file lives only while its part uploads). Returns how many were deleted; never throws.
  */
-export async function deleteStaleSpoolFiles(
+export async function deleteStaleSpools(
   dir: string | undefined,
   olderThanMs: number,
   now = Date.now(),

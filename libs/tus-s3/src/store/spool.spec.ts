@@ -3,7 +3,8 @@ import { mkdtemp, readdir, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Readable } from 'node:stream';
-import { remainderAfter, SpoolFile } from './spool-file';
+import { MemoryBudget } from './memory-budget';
+import { remainderAfter, Spool } from './spool';
 
 async function readAll(stream: Readable): Promise<Buffer> {
   const chunks: Buffer[] = [];
@@ -11,13 +12,13 @@ async function readAll(stream: Readable): Promise<Buffer> {
   return Buffer.concat(chunks);
 }
 
-describe('SpoolFile', () => {
+describe('Spool', () => {
   let dir: string;
   beforeEach(async () => (dir = await mkdtemp(join(tmpdir(), 'spool-spec-'))));
   afterEach(() => rm(dir, { recursive: true, force: true }));
 
   it('keeps a small body in memory and never creates a file', async () => {
-    const spool = await SpoolFile.create(dir);
+    const spool = await Spool.create(dir);
     const data = randomBytes(100_000);
     await spool.write(data.subarray(0, 40_000));
     await spool.write(data.subarray(40_000));
@@ -27,7 +28,7 @@ describe('SpoolFile', () => {
   });
 
   it('writes a large body to disk as received, in socket-sized chunks, and reads it back whole', async () => {
-    const spool = await SpoolFile.create(dir);
+    const spool = await Spool.create(dir);
     const data = randomBytes(5 * 1024 * 1024 + 12_345);
     for (let at = 0; at < data.length; at += 65_536) await spool.write(data.subarray(at, at + 65_536));
     await spool.close();
@@ -44,5 +45,62 @@ describe('SpoolFile', () => {
     expect(remainderAfter(chunks, 3).map(String)).toEqual(['defg', 'h']);
     expect(remainderAfter(chunks, 5).map(String)).toEqual(['fg', 'h']);
     expect(remainderAfter(chunks, 8)).toEqual([]);
+  });
+
+  describe('with a memory budget', () => {
+    const MiB = 1024 * 1024;
+    const fill = async (spool: Spool, data: Buffer) => {
+      for (let at = 0; at < data.length; at += 65_536) await spool.write(data.subarray(at, at + 65_536));
+    };
+
+    it('keeps a whole part in memory as the chunks received, taking from the budget and giving it back', async () => {
+      const budget = new MemoryBudget(16 * MiB);
+      const spool = await Spool.create(dir, budget);
+      const data = randomBytes(8 * MiB + 3);
+      await fill(spool, data);
+      await spool.close();
+      expect(await readdir(dir)).toEqual([]);
+      expect(spool.inMemory).toBe(true);
+      expect(budget.inUse).toBe(9 * MiB); // taken in 1 MiB steps once past the first 256 KiB
+      const pieces: Buffer[] = [];
+      for await (const piece of spool.read()) pieces.push(piece as Buffer);
+      expect(pieces.length).toBe(Math.ceil(data.length / 65_536));
+      expect(pieces[0].buffer).toBe(data.buffer); // the received chunks themselves: no copy
+      expect(Buffer.concat(pieces).equals(data)).toBe(true);
+      await spool.dispose();
+      expect(budget.inUse).toBe(0);
+    });
+
+    it('goes to disk once the budget is spent, gives its memory back, and still reads back every byte', async () => {
+      const budget = new MemoryBudget(4 * MiB);
+      const first = await Spool.create(dir, budget);
+      await fill(first, randomBytes(4 * MiB));
+      expect(budget.inUse).toBe(4 * MiB);
+      const second = await Spool.create(dir, budget);
+      const data = randomBytes(6 * MiB + 5);
+      await fill(second, data);
+      await second.close();
+      expect(second.inMemory).toBe(false);
+      expect(budget.inUse).toBe(4 * MiB); // the second spool found nothing left: it went to disk
+      expect(await readdir(dir)).toHaveLength(1);
+      expect((await readAll(second.read())).equals(data)).toBe(true);
+      await Promise.all([first.dispose(), second.dispose()]);
+      expect(budget.inUse).toBe(0);
+      expect(await readdir(dir)).toEqual([]);
+    });
+
+    it('hands in-memory bytes out in pieces of at most a slice, joining small chunks and cutting big ones', async () => {
+      const spool = await Spool.create(dir, new MemoryBudget(8 * MiB));
+      const data = randomBytes(3 * MiB + 100);
+      await spool.write(data.subarray(0, 10));
+      await spool.write(data.subarray(10, 2 * MiB + 10));
+      await spool.write(data.subarray(2 * MiB + 10));
+      await spool.close();
+      const pieces: Buffer[] = [];
+      for await (const piece of spool.read(MiB)) pieces.push(piece as Buffer);
+      expect(pieces.map((p) => p.length)).toEqual([MiB, MiB, MiB, 100]);
+      expect(Buffer.concat(pieces).equals(data)).toBe(true);
+      await spool.dispose();
+    });
   });
 });

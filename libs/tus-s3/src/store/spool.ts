@@ -4,40 +4,73 @@ import { open, rm, FileHandle } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Readable } from 'node:stream';
-
-/** Bytes kept in memory before a spool goes to disk, and the size of each disk write. */
-const MEMORY_BYTES = 1024 * 1024;
+import type { MemoryBudget } from './memory-budget';
 
 /**
- * Bytes of one part on their way to S3. UploadPart needs the length up front and we want to keep receiving while
- * earlier parts upload, so a part is written to a temporary file and memory stays flat whatever the part size.
- * The first MiB stays in memory and the file is only created past it: a small PATCH (held back, or sent to Redis)
- * never touches the disk, and a large one is written in 1 MiB writes (one writev of the chunks as received)
- * rather than one per socket read.
+ * Bytes a spool may keep in memory outside the budget: below this, a body never touches the disk; on disk, the
+ * size of each write (a writev of the chunks as received).
  */
-export class SpoolFile {
+const BATCH_BYTES = 256 * 1024;
+/** Memory is taken from the budget in steps of this much, so a part of 8 MiB asks about 8 times, not 128. */
+const BUDGET_STEP = 1024 * 1024;
+/** Reads from disk in pieces this large: fewer syscalls per part. */
+const DISK_READ_BYTES = 1024 * 1024;
+
+/**
+ * Bytes of one part (or of a tail to hold back) on their way to S3. UploadPart needs the length up front and we keep
+ * receiving while earlier parts upload, so the bytes wait here: in memory, as the chunks the socket delivered (no
+ * copy), while the instance's {@link MemoryBudget} allows, and in a temporary file beyond it. The first 256 KiB never
+ * need the budget, so a small body never touches the disk; on disk, bytes are written in 256 KiB writevs of the
+ * chunks as received rather than one write per socket read.
+ */
+export class Spool {
   private handle: FileHandle | null = null;
   private path: string | null = null;
   private buffered: Buffer[] = [];
   private bufferedBytes = 0;
+  /** Bytes taken from the budget, given back once on disk or disposed. */
+  private granted = 0;
   private written = 0;
   private closed = false;
 
-  private constructor(private readonly dir: string) {}
+  private constructor(
+    private readonly dir: string,
+    private readonly budget: MemoryBudget | undefined,
+  ) {}
 
-  static async create(dir: string | undefined): Promise<SpoolFile> {
-    return new SpoolFile(dir ?? tmpdir());
+  /** @param budget memory shared by all spools of this instance; without one, all but the first 256 KiB go to disk */
+  static async create(dir: string | undefined, budget?: MemoryBudget): Promise<Spool> {
+    return new Spool(dir ?? tmpdir(), budget);
   }
 
   get size(): number {
     return this.written + this.bufferedBytes;
   }
 
+  /** Whether the bytes are all in memory (until `close`, more may still go to disk). */
+  get inMemory(): boolean {
+    return this.path === null;
+  }
+
   async write(data: Buffer): Promise<void> {
-    if (this.closed) throw new Error('spool file is closed');
+    if (this.closed) throw new Error('spool is closed');
     this.buffered.push(data);
     this.bufferedBytes += data.length;
-    if (this.bufferedBytes > MEMORY_BYTES) await this.flush();
+    if (this.handle) {
+      if (this.bufferedBytes > BATCH_BYTES) await this.flush();
+      return;
+    }
+    if (this.bufferedBytes <= BATCH_BYTES) return;
+    const short = this.bufferedBytes - this.granted;
+    if (short <= 0) return;
+    const step = Math.ceil(short / BUDGET_STEP) * BUDGET_STEP;
+    if (this.budget?.tryTake(step)) {
+      this.granted += step;
+      return;
+    }
+    // Over budget: this spool goes to disk, and what it held in memory goes back to the budget.
+    await this.flush();
+    this.releaseMemory();
   }
 
   async close(): Promise<void> {
@@ -49,21 +82,31 @@ export class SpoolFile {
     await handle?.close();
   }
 
-  read(sliceBytes = 256 * 1024): Readable {
-    if (!this.path)
-      return Readable.from(this.bufferedBytes > 0 ? [Buffer.concat(this.buffered)] : [], { objectMode: false });
-    return createReadStream(this.path, { highWaterMark: sliceBytes });
+  /**
+   * The bytes, in order. Without `sliceBytes`, in-memory bytes come as the chunks they were received in (no copy);
+   * with it, in pieces of at most that size (small chunks joined), for consumers that pay per piece.
+   */
+  read(sliceBytes?: number): Readable {
+    if (this.path) return createReadStream(this.path, { highWaterMark: sliceBytes ?? DISK_READ_BYTES });
+    const chunks = this.buffered;
+    return Readable.from(sliceBytes ? joined(chunks, sliceBytes) : chunks, { objectMode: false });
   }
 
-  /** Closes and deletes; never throws, so it can sit in every `finally`. */
+  /** Closes and deletes, gives the memory back; never throws, so it can sit in every `finally`. */
   async dispose(): Promise<void> {
     this.closed = true;
     this.buffered = [];
     this.bufferedBytes = 0;
+    this.releaseMemory();
     const handle = this.handle;
     this.handle = null;
     await handle?.close().catch(() => undefined);
     if (this.path) await rm(this.path, { force: true }).catch(() => undefined);
+  }
+
+  private releaseMemory(): void {
+    this.budget?.giveBack(this.granted);
+    this.granted = 0;
   }
 
   private async flush(): Promise<void> {
@@ -83,6 +126,26 @@ export class SpoolFile {
     }
     this.written += total;
   }
+}
+
+/** `chunks` regrouped into pieces of at most `size` bytes: big chunks cut, runs of small ones joined. */
+function* joined(chunks: readonly Buffer[], size: number): Generator<Buffer> {
+  let group: Buffer[] = [];
+  let groupBytes = 0;
+  for (let chunk of chunks) {
+    while (chunk.length > 0) {
+      const piece = chunk.subarray(0, size - groupBytes);
+      chunk = chunk.subarray(piece.length);
+      group.push(piece);
+      groupBytes += piece.length;
+      if (groupBytes === size) {
+        yield group.length === 1 ? group[0] : Buffer.concat(group, groupBytes);
+        group = [];
+        groupBytes = 0;
+      }
+    }
+  }
+  if (groupBytes > 0) yield group.length === 1 ? group[0] : Buffer.concat(group, groupBytes);
 }
 
 /** What is left of `chunks` once their first `bytes` are written (a short write is rare, but allowed). */
