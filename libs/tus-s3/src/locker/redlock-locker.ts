@@ -242,7 +242,11 @@ export class RedlockLocker implements Locker, OnModuleDestroy {
   }
 
   private releaseQuietly(lock: Lock): void {
-    this.redlock.release(lock).catch((error: Error) => this.logger.debug(`late lock release failed: ${error.message}`));
+    this.redlock
+      .release(lock)
+      .catch((error: Error) =>
+        this.logger.debug(`late release of ${lock.resources.join(', ')} failed: ${error.message}`),
+      );
   }
 
   private assertOpen(): void {

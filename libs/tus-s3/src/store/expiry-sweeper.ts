@@ -291,7 +291,7 @@ class SweepRun {
     } catch (error) {
       if (error instanceof UploadNotFoundError) return undefined;
       // Not ours to judge (a newer format, a broken object): left alone.
-      this.sweeper.internals.logger.warn(`cannot read the journal of ${id}: ${(error as Error).message}`);
+      this.sweeper.internals.logger.warn(`upload ${id}: cannot read its journal: ${(error as Error).message}`);
       return 'unreadable';
     }
   }
