@@ -52,6 +52,11 @@ export class Spool {
     return this.path === null;
   }
 
+  /** The bytes as received, when they are all in memory (else undefined): to keep them past `dispose`. */
+  memoryChunks(): readonly Buffer[] | undefined {
+    return this.path === null ? [...this.buffered] : undefined;
+  }
+
   async write(data: Buffer): Promise<void> {
     if (this.closed) throw new Error('spool is closed');
     this.buffered.push(data);

@@ -1,5 +1,5 @@
 import { randomBytes } from 'node:crypto';
-import { S3Client } from '@aws-sdk/client-s3';
+import { GetObjectCommand, S3Client } from '@aws-sdk/client-s3';
 import { drain, FakeS3 } from '../../../../../test/support/fake-s3';
 import { MemoryLocker } from '../../locker/memory-locker';
 import { InfoObjects } from '../info-objects';
@@ -57,6 +57,29 @@ describe('S3HeldBytes', () => {
         { in: 's3', key: expect.stringMatching(/^p\/abc\.chunk\.10\.[0-9a-f]{8}$/), size: 30 },
       ]);
       expect(s3.body(`b/${(after[1] as { key: string }).key}`)).toEqual(data);
+    } finally {
+      await spool.dispose();
+      await lock.release();
+    }
+  });
+
+  it('reads back the chunks it wrote itself from memory; another instance reads them from S3', async () => {
+    const lock = await locker.lock('abc');
+    const data = randomBytes(3000);
+    const spool = await Spool.create(undefined);
+    for (let at = 0; at < data.length; at += 1000) await spool.write(data.subarray(at, at + 1000));
+    await spool.close();
+    try {
+      const mine = new S3HeldBytes(objects, keys, new InfoObjects(objects, keys));
+      const [stored] = await mine.hold(journal(), [], spool, 0, lock);
+      const gets = () => s3.mock.commandCalls(GetObjectCommand).length;
+      const before = gets();
+      expect(await drain(mine.read('abc', [stored], new AbortController().signal))).toEqual(data);
+      expect(gets()).toBe(before); // no request: the received buffers were kept
+      expect(await drain(held.read('abc', [stored], new AbortController().signal))).toEqual(data);
+      expect(gets()).toBe(before + 1);
+      await mine.drop(journal({ pending: [stored] })); // deleted: forgotten too
+      await expect(drain(mine.read('abc', [stored], new AbortController().signal))).rejects.toThrow('NoSuchKey');
     } finally {
       await spool.dispose();
       await lock.release();

@@ -7,17 +7,24 @@ import { S3Objects } from '../s3-objects';
 import type { Spool } from '../spool';
 import { fromStored, StoredChunk, StoredJournal, toStored, UploadInfo } from '../upload-info';
 import type { HeldBytes, HeldKey, WritePlan, WrittenBytes } from './held-bytes';
+import { SegmentCache } from './segment-cache';
 
 type S3Chunk = Extract<HeldKey, { in: 's3' }>;
 
 /** How many chunk objects are requested ahead of the one being streamed into a part. */
 const CHUNK_PREFETCH = 4;
+/** What this instance keeps of the chunk objects it wrote, by default (see the constructor). */
+const DEFAULT_CHUNK_CACHE_BYTES = 16 * 1024 * 1024;
 
 /**
  * Held-back bytes as chunk objects in S3 (`holdBackIn: 's3'`, the default): each write that leaves bytes below a
  * part stores them as one more object `<prefix><id>.chunk.<offset>.<nonce>`, listed in the journal; the next part
  * starts with them, streamed from S3, and they are deleted once the journal no longer lists them. Durable wherever
  * S3 is; the journal is saved after every write that stored bytes.
+ *
+ * Chunk objects never change (each key has a nonce), so the bytes of those this instance wrote are kept in memory
+ * for a while (the received buffers themselves, up to 16 MiB by default): the request that cuts the next part
+ * usually finds them there instead of reading them back from S3. Another instance reads them from S3.
  */
 export class S3HeldBytes implements HeldBytes {
   readonly kind = 's3' as const;
@@ -26,6 +33,7 @@ export class S3HeldBytes implements HeldBytes {
     private readonly objects: S3Objects,
     private readonly keys: ObjectKeys,
     private readonly infos: InfoObjects,
+    private readonly cache = new SegmentCache(DEFAULT_CHUNK_CACHE_BYTES),
   ) {}
 
   async cached(): Promise<undefined> {
@@ -62,10 +70,12 @@ export class S3HeldBytes implements HeldBytes {
 
   read(_uploadId: string, held: readonly HeldKey[], signal: AbortSignal): Readable {
     const chunks = chunksOf(held);
-    const open = (chunk: S3Chunk) => this.objects.getStream(chunk.key, signal);
+    const cache = this.cache;
+    const open = async (chunk: S3Chunk): Promise<Iterable<Buffer> | Readable> =>
+      cache.read(chunk.key, 0, chunk.size) ?? this.objects.getStream(chunk.key, signal);
     async function* bytes(): AsyncGenerator<Buffer> {
       // Held-back chunks are many small objects: ask for the next few while the current one streams.
-      const opening: Array<Promise<Readable>> = [];
+      const opening: Array<Promise<Iterable<Buffer> | Readable>> = [];
       const prefetch = (index: number) => {
         if (index >= chunks.length) return;
         const request = open(chunks[index]);
@@ -83,7 +93,7 @@ export class S3HeldBytes implements HeldBytes {
         // Abandoned part-way (the upload failed): close the responses we opened but did not read.
         for (const request of opening)
           void request.then(
-            (body) => body.destroy(),
+            (body) => (body instanceof Readable ? body.destroy() : undefined),
             () => undefined,
           );
       }
@@ -101,6 +111,11 @@ export class S3HeldBytes implements HeldBytes {
   ): Promise<HeldKey[]> {
     const key = this.keys.pendingChunk(info.id, at, randomBytes(4).toString('hex'));
     await this.objects.putStream(key, spool.read(), spool.size, lock.lost);
+    let cached = 0;
+    for (const piece of spool.memoryChunks() ?? []) {
+      this.cache.wrote(key, cached, piece);
+      cached += piece.length;
+    }
     return [...held, { in: 's3', key, size: spool.size }];
   }
 
@@ -121,6 +136,7 @@ export class S3HeldBytes implements HeldBytes {
   }
 
   private async deleteChunks(held: readonly HeldKey[]): Promise<void> {
+    for (const chunk of chunksOf(held)) this.cache.forget(chunk.key);
     await Promise.all(chunksOf(held).map((chunk) => this.objects.delete(chunk.key)));
   }
 }
