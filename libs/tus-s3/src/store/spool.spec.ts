@@ -89,17 +89,20 @@ describe('Spool', () => {
       expect(await readdir(dir)).toEqual([]);
     });
 
-    it('hands in-memory bytes out in pieces of at most a slice, joining small chunks and cutting big ones', async () => {
+    it('hands in-memory bytes out in groups of at most a size, cutting chunks at the boundaries without copying', async () => {
       const spool = await Spool.create(dir, new MemoryBudget(8 * MiB));
       const data = randomBytes(3 * MiB + 100);
       await spool.write(data.subarray(0, 10));
       await spool.write(data.subarray(10, 2 * MiB + 10));
       await spool.write(data.subarray(2 * MiB + 10));
       await spool.close();
-      const pieces: Buffer[] = [];
-      for await (const piece of spool.read(MiB)) pieces.push(piece as Buffer);
-      expect(pieces.map((p) => p.length)).toEqual([MiB, MiB, MiB, 100]);
-      expect(Buffer.concat(pieces).equals(data)).toBe(true);
+      const groups: Buffer[][] = [];
+      for await (const group of spool.groups(MiB)) groups.push(group);
+      const sizes = groups.map((group) => group.reduce((sum, piece) => sum + piece.length, 0));
+      expect(sizes).toEqual([MiB, MiB, MiB, 100]);
+      expect(groups[0].map((piece) => piece.length)).toEqual([10, MiB - 10]);
+      expect(groups.flat().every((piece) => piece.buffer === data.buffer)).toBe(true); // views of what was written
+      expect(Buffer.concat(groups.flat()).equals(data)).toBe(true);
       await spool.dispose();
     });
   });

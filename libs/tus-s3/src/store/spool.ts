@@ -87,14 +87,22 @@ export class Spool {
     await handle?.close();
   }
 
+  /** The bytes, in order: in-memory bytes as the chunks they were received in (no copy). */
+  read(): Readable {
+    if (this.path) return createReadStream(this.path, { highWaterMark: DISK_READ_BYTES });
+    return Readable.from(this.buffered, { objectMode: false });
+  }
+
   /**
-   * The bytes, in order. Without `sliceBytes`, in-memory bytes come as the chunks they were received in (no copy);
-   * with it, in pieces of at most that size (small chunks joined), for consumers that pay per piece.
+   * The bytes, in order, in groups of at most `size` bytes, for consumers that pay per call: in memory, the received
+   * chunks (a chunk across a group boundary is cut, not copied); on disk, one buffer per read.
    */
-  read(sliceBytes?: number): Readable {
-    if (this.path) return createReadStream(this.path, { highWaterMark: sliceBytes ?? DISK_READ_BYTES });
-    const chunks = this.buffered;
-    return Readable.from(sliceBytes ? joined(chunks, sliceBytes) : chunks, { objectMode: false });
+  async *groups(size: number): AsyncGenerator<Buffer[]> {
+    if (!this.path) {
+      yield* grouped(this.buffered, size);
+      return;
+    }
+    for await (const piece of createReadStream(this.path, { highWaterMark: size })) yield [piece as Buffer];
   }
 
   /** Closes and deletes, gives the memory back; never throws, so it can sit in every `finally`. */
@@ -133,8 +141,8 @@ export class Spool {
   }
 }
 
-/** `chunks` regrouped into pieces of at most `size` bytes: big chunks cut, runs of small ones joined. */
-function* joined(chunks: readonly Buffer[], size: number): Generator<Buffer> {
+/** `chunks` in groups of at most `size` bytes, in order; a chunk across a boundary is cut (a view, not a copy). */
+function* grouped(chunks: readonly Buffer[], size: number): Generator<Buffer[]> {
   let group: Buffer[] = [];
   let groupBytes = 0;
   for (let chunk of chunks) {
@@ -144,13 +152,13 @@ function* joined(chunks: readonly Buffer[], size: number): Generator<Buffer> {
       group.push(piece);
       groupBytes += piece.length;
       if (groupBytes === size) {
-        yield group.length === 1 ? group[0] : Buffer.concat(group, groupBytes);
+        yield group;
         group = [];
         groupBytes = 0;
       }
     }
   }
-  if (groupBytes > 0) yield group.length === 1 ? group[0] : Buffer.concat(group, groupBytes);
+  if (groupBytes > 0) yield group;
 }
 
 /** What is left of `chunks` once their first `bytes` are written (a short write is rare, but allowed). */

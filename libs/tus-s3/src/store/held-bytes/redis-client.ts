@@ -16,6 +16,8 @@ const HELD_BYTES_REDIS_OPTIONS: Readonly<RedisOptions> = Object.freeze({
   lazyConnect: false,
   // Tells it apart from the lock connections in CLIENT LIST.
   connectionName: 'tus-held-bytes',
+  // Keys are prefixed here (`redis.keyPrefix`), also inside the scripts: a client's own prefix would split them.
+  keyPrefix: '',
   retryStrategy: (attempt: number) => Math.min(50 * 2 ** Math.min(attempt, 10), 2_000),
 });
 

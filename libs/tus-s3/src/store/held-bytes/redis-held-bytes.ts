@@ -13,6 +13,7 @@ import type { HeldBytes, HeldKey, WritePlan, WrittenBytes } from './held-bytes';
 import { PartFlusher } from './part-flusher';
 import { baseOf, RedisJournal, runOf } from './redis-journal';
 import { RedisRuns } from './redis-runs';
+import { sizeOf } from './set-from-chunks';
 
 type RedisRun = Extract<HeldKey, { in: 'redis' }>;
 
@@ -146,12 +147,11 @@ export class RedisHeldBytes implements HeldBytes, BeforeApplicationShutdown, OnA
     const skip = run?.skip ?? 0;
     const ref = { uploadId: info.id, base };
     let stored = run ? skip + run.size : 0;
-    for await (const piece of spool.read(WRITE_SLICE)) {
+    for await (const group of spool.groups(WRITE_SLICE)) {
       lock.assertHeld();
-      const data = piece as Buffer;
-      if (stored === 0) await this.runs.start(ref, data);
-      else await this.runs.append(ref, stored, data);
-      stored += data.length;
+      if (stored === 0) await this.runs.start(ref, group);
+      else await this.runs.append(ref, stored, group);
+      stored += sizeOf(group);
     }
     return [{ in: 'redis', base, size: stored - skip, skip }];
   }

@@ -54,6 +54,21 @@ describe('RedisRuns', () => {
     expect((await held.state(key)).heldLength).toBe(3000);
   });
 
+  it('stores bytes given as the chunks they were received in, byte for byte and with an expiry', async () => {
+    const data = randomBytes(1024 * 1024 + 7);
+    const chunks = [data.subarray(0, 65_536), data.subarray(65_536, 65_537), data.subarray(65_537)];
+    const key = { uploadId: id, base: 0 };
+    expect(await held.start(key, chunks)).toBe(data.length);
+    expect(await held.append(key, data.length, [data.subarray(0, 300_000), data.subarray(300_000, 600_000)])).toBe(
+      data.length + 600_000,
+    );
+    expect((await heldRun(redis, prefix, id))!.equals(Buffer.concat([data, data.subarray(0, 600_000)]))).toBe(true);
+    const segments = await redis.keys(`${prefix}seg:${id}:*`);
+    expect(segments).toHaveLength(2);
+    for (const segment of segments) expect(await redis.ttl(segment)).toBeGreaterThan(0);
+    expect(await redis.ping()).toBe('PONG'); // the connection's protocol stream is intact afterwards
+  });
+
   it('refuses an append at a length the run does not have, and leaves no segment behind', async () => {
     const key = { uploadId: id, base: 0 };
     await held.start(key, randomBytes(10));

@@ -11,6 +11,7 @@ import {
   TRIM_RUN,
 } from './redis-run-scripts';
 import { SegmentCache } from './segment-cache';
+import { SetFromChunks, sizeOf } from './set-from-chunks';
 import { HeldBytesMissingError, StorageError } from '../store-errors';
 import type { UploadedPart } from '../upload-info';
 
@@ -160,14 +161,17 @@ export class RedisRuns {
     );
   }
 
-  /** Starts a run afresh (whatever a failed earlier attempt left under its key is dropped); returns its length. */
-  async start(run: RunRef, data: Buffer): Promise<number> {
-    return this.write(run, 0, data, 'start');
+  /**
+   * Starts a run afresh (whatever a failed earlier attempt left under its key is dropped); returns its length.
+   * `data`: the bytes, as one buffer or as the chunks they were received in (kept as they are, not copied).
+   */
+  async start(run: RunRef, data: Buffer | readonly Buffer[]): Promise<number> {
+    return this.write(run, 0, chunksOf(data), 'start');
   }
 
   /** Appends, provided the run still holds `expectedLength` bytes; returns the new length. */
-  async append(run: RunRef, expectedLength: number, data: Buffer): Promise<number> {
-    return this.write(run, expectedLength, data, 'append');
+  async append(run: RunRef, expectedLength: number, data: Buffer | readonly Buffer[]): Promise<number> {
+    return this.write(run, expectedLength, chunksOf(data), 'append');
   }
 
   /**
@@ -236,12 +240,19 @@ export class RedisRuns {
     this.bulk = undefined;
   }
 
-  private async write(run: RunRef, expected: number, data: Buffer, mode: 'start' | 'append'): Promise<number> {
+  private async write(
+    run: RunRef,
+    expected: number,
+    chunks: readonly Buffer[],
+    mode: 'start' | 'append',
+  ): Promise<number> {
     const prefix = this.segmentPrefix(run.uploadId);
     const runKey = this.runKey(run);
     const name = randomBytes(6).toString('hex');
     const segmentTtl = this.ttlSeconds + SEGMENT_EXTRA_TTL_SECONDS;
-    if (mode === 'append' && data.length < SMALL_WRITE) {
+    const size = sizeOf(chunks);
+    if (mode === 'append' && size < SMALL_WRITE) {
+      const data = chunks.length === 1 ? chunks[0] : Buffer.concat(chunks, size);
       const reply = await this.call('store the held-back bytes', () =>
         this.script(
           APPEND_SMALL,
@@ -254,20 +265,25 @@ export class RedisRuns {
       this.cache.wrote(prefix + segment, Number(at), data);
       return Number(length);
     }
-    // A plain SET of a fresh key: Redis keeps the request buffer as the value, where a script would copy it twice.
+    // A SET of a fresh key: Redis keeps the request buffer as the value (a script would copy it twice), and the
+    // chunks go to the socket as they are (see SetFromChunks).
     const length = await this.call('store the held-back bytes', async () => {
-      await this.redis.set(prefix + name, data, 'EX', segmentTtl);
+      await this.redis.sendCommand(new SetFromChunks(prefix + name, chunks, segmentTtl));
       return this.script(
         COMMIT_SEGMENT,
         [runKey, this.heldTotalKey()],
-        [expected, name, data.length, this.ttlSeconds, prefix, mode],
+        [expected, name, size, this.ttlSeconds, prefix, mode],
       );
     });
     if (length === -1) {
       await this.redis.del(prefix + name).catch(() => undefined);
       throw changedUnderUs();
     }
-    this.cache.wrote(prefix + name, 0, data);
+    let at = 0;
+    for (const chunk of chunks) {
+      this.cache.wrote(prefix + name, at, chunk);
+      at += chunk.length;
+    }
     return Number(length);
   }
 
@@ -342,6 +358,10 @@ function parseIndex(value: string | null): { length: number; segments: Array<{ n
       return { name, size: Number(size) };
     });
   return { length: Number(value.slice(0, HEADER_BYTES)), segments };
+}
+
+function chunksOf(data: Buffer | readonly Buffer[]): readonly Buffer[] {
+  return Buffer.isBuffer(data) ? [data] : data;
 }
 
 function changedUnderUs(): StorageError {
