@@ -6,6 +6,7 @@ import {
   CopyObjectCommand,
   CreateMultipartUploadCommand,
   DeleteObjectCommand,
+  DeleteObjectsCommand,
   GetObjectCommand,
   HeadObjectCommand,
   PutObjectCommand,
@@ -53,6 +54,10 @@ export class FakeS3 {
     });
     this.mock.on(DeleteObjectCommand).callsFake(async (input) => {
       this.objects.delete(`${input.Bucket}/${input.Key}`);
+      return {};
+    });
+    this.mock.on(DeleteObjectsCommand).callsFake(async (input) => {
+      for (const { Key } of input.Delete?.Objects ?? []) this.objects.delete(`${input.Bucket}/${Key}`);
       return {};
     });
     this.mock.on(HeadObjectCommand).callsFake(async (input) => {

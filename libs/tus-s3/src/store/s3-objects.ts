@@ -5,6 +5,7 @@ import {
   CopyObjectCommand,
   CreateMultipartUploadCommand,
   DeleteObjectCommand,
+  DeleteObjectsCommand,
   GetObjectCommand,
   HeadObjectCommand,
   PutObjectCommand,
@@ -270,6 +271,33 @@ export class S3Objects {
     await this.ignoreMissing(`delete ${key}`, () =>
       this.client.send(new DeleteObjectCommand({ Bucket: this.bucket, Key: key })),
     );
+  }
+
+  /**
+   * Deletes objects in one request per 1,000 (DeleteObjects), for the many small objects of one upload. Objects that
+   * are gone already are fine; one S3 could not delete is logged and left to the sweeper (callers no longer refer
+   * to them), so the caller's work, done already, does not fail for it.
+   */
+  async deleteMany(keys: readonly string[]): Promise<void> {
+    for (let start = 0; start < keys.length; start += 1000) {
+      const batch = keys.slice(start, start + 1000);
+      if (batch.length === 1) {
+        await this.delete(batch[0]);
+        continue;
+      }
+      const answer = await this.call(`delete ${batch.length} objects`, batch[0], () =>
+        this.client.send(
+          new DeleteObjectsCommand({
+            Bucket: this.bucket,
+            Delete: { Objects: batch.map((Key) => ({ Key })), Quiet: true },
+          }),
+        ),
+      );
+      for (const failed of answer.Errors ?? []) {
+        if (failed.Code === 'NoSuchKey') continue;
+        this.logger.warn(`S3 failed to delete ${failed.Key ?? '?'}: ${failed.Code ?? '?'}: ${failed.Message ?? ''}`);
+      }
+    }
   }
 
   private copySource(key: string): string {

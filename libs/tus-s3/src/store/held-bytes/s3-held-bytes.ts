@@ -136,8 +136,9 @@ export class S3HeldBytes implements HeldBytes {
   }
 
   private async deleteChunks(held: readonly HeldKey[]): Promise<void> {
-    for (const chunk of chunksOf(held)) this.cache.forget(chunk.key);
-    await Promise.all(chunksOf(held).map((chunk) => this.objects.delete(chunk.key)));
+    const keys = chunksOf(held).map((chunk) => chunk.key);
+    for (const key of keys) this.cache.forget(key);
+    await this.objects.deleteMany(keys);
   }
 }
 
