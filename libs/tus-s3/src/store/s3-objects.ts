@@ -6,6 +6,7 @@ import {
   CreateMultipartUploadCommand,
   DeleteObjectCommand,
   DeleteObjectsCommand,
+  DeleteObjectsCommandOutput,
   GetObjectCommand,
   HeadObjectCommand,
   PutObjectCommand,
@@ -32,6 +33,8 @@ export const INCOMPLETE_TAG = 'tus-incomplete=true';
  */
 export class S3Objects {
   private readonly logger = new Logger('S3Store');
+  /** Whether DeleteObjects is worth trying (until S3 says it does not implement it). */
+  private multiDelete = true;
 
   /** @param tagIncomplete tag the objects of unfinished uploads (chunks, their `.info`) with {@link INCOMPLETE_TAG} */
   constructor(
@@ -276,23 +279,31 @@ export class S3Objects {
   /**
    * Deletes objects in one request per 1,000 (DeleteObjects), for the many small objects of one upload. Objects that
    * are gone already are fine; one S3 could not delete is logged and left to the sweeper (callers no longer refer
-   * to them), so the caller's work, done already, does not fail for it.
+   * to them), so the caller's work, done already, does not fail for it. Services without DeleteObjects (it is
+   * optional for S3-compatible ones) get one DeleteObject per key, from the first refusal on.
    */
   async deleteMany(keys: readonly string[]): Promise<void> {
     for (let start = 0; start < keys.length; start += 1000) {
       const batch = keys.slice(start, start + 1000);
-      if (batch.length === 1) {
-        await this.delete(batch[0]);
+      if (batch.length === 1 || !this.multiDelete) {
+        await Promise.all(batch.map((key) => this.delete(key)));
         continue;
       }
-      const answer = await this.call(`delete ${batch.length} objects`, batch[0], () =>
-        this.client.send(
+      let answer: DeleteObjectsCommandOutput;
+      try {
+        answer = await this.client.send(
           new DeleteObjectsCommand({
             Bucket: this.bucket,
             Delete: { Objects: batch.map((Key) => ({ Key })), Quiet: true },
           }),
-        ),
-      );
+        );
+      } catch (error) {
+        if (!isNotImplemented(error)) throw new StorageError(`could not delete ${batch.length} objects`, error);
+        this.multiDelete = false;
+        this.logger.log('S3 does not implement DeleteObjects: deleting one object per request from now on');
+        await Promise.all(batch.map((key) => this.delete(key)));
+        continue;
+      }
       for (const failed of answer.Errors ?? []) {
         if (failed.Code === 'NoSuchKey') continue;
         this.logger.warn(`S3 failed to delete ${failed.Key ?? '?'}: ${failed.Code ?? '?'}: ${failed.Message ?? ''}`);
@@ -322,4 +333,9 @@ export class S3Objects {
       throw new StorageError(`could not ${what}`, error);
     }
   }
+}
+
+function isNotImplemented(error: unknown): boolean {
+  const { name, $metadata } = (error ?? {}) as { name?: string; $metadata?: { httpStatusCode?: number } };
+  return name === 'NotImplemented' || name === 'MethodNotAllowed' || $metadata?.httpStatusCode === 501;
 }
