@@ -283,15 +283,3 @@ function resetSocket(socket: Socket): void {
 function escapeXml(text: string): string {
   return text.replace(/[<>&'"]/g, (c) => `&#${c.charCodeAt(0)};`);
 }
-
-/** Predicates for rules. */
-export const on =
-  (...operations: S3Operation[]) =>
-  (request: ProxiedRequest): boolean =>
-    operations.includes(request.operation);
-
-/** Requests of one operation on keys that start with `prefix` (e.g. one test's object prefix). */
-export const onUnder =
-  (prefix: string, ...operations: S3Operation[]) =>
-  (request: ProxiedRequest): boolean =>
-    operations.includes(request.operation) && request.key.startsWith(prefix);
