@@ -332,7 +332,8 @@ export class PatchWriter {
     try {
       await source.spool?.close();
       this.lock.assertHeld();
-      const body = this.partBody(source);
+      // Opened again for each attempt: the spool file and the held bytes can be read more than once.
+      const body = () => this.partBody(source);
       const etag = await this.config.objects.uploadPart(
         this.config.keys.final(this.info.id),
         this.info.multipartUploadId!,

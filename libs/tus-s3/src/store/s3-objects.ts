@@ -18,8 +18,8 @@ import { Logger } from '@nestjs/common';
 import { contentTypeOf } from '../protocol/content-type';
 import { UploadMetadata } from '../protocol/metadata';
 import { toS3Metadata } from './ascii-metadata';
-import { sendWithBody } from './body-guard';
 import { isS3NotFound, StorageError } from './store-errors';
+import { sendStreamWithRetries } from './stream-retries';
 import type { ByteRange, UploadContent } from './tus-data-store';
 import type { UploadedPart } from './upload-info';
 
@@ -59,16 +59,17 @@ export class S3Objects {
   }
 
   /**
-   * Uploads a part from a stream we compose (see sendWithBody: a failing body aborts the request). Returns the ETag,
-   * when S3 sent one; failures come back as thrown.
+   * Uploads a part from a stream we compose, opened by `body` for each attempt (see sendStreamWithRetries: the SDK
+   * cannot retry a stream; a failing body aborts the request). Returns the ETag, when S3 sent one; failures come back
+   * as thrown.
    */
   async uploadPart(
     key: string,
     uploadId: string,
-    part: { partNumber: number; size: number; body: Readable },
+    part: { partNumber: number; size: number; body: () => Readable },
     signal: AbortSignal | undefined,
   ): Promise<string | undefined> {
-    const output = await sendWithBody(part.body, signal, (abortSignal) =>
+    const output = await sendStreamWithRetries(part.body, signal, (body, abortSignal) =>
       this.client.send(
         new UploadPartCommand({
           Bucket: this.bucket,
@@ -76,7 +77,7 @@ export class S3Objects {
           UploadId: uploadId,
           PartNumber: part.partNumber,
           ContentLength: part.size,
-          Body: part.body,
+          Body: body,
         }),
         { abortSignal },
       ),
@@ -164,10 +165,13 @@ export class S3Objects {
     );
   }
 
-  /** Stores a stream we compose (see sendWithBody), a held-back chunk (tagged incomplete); failures come back as thrown. */
-  async putStream(key: string, body: Readable, size: number, signal: AbortSignal | undefined): Promise<void> {
+  /**
+   * Stores a stream we compose, opened by `open` for each attempt (see sendStreamWithRetries): a held-back chunk
+   * (tagged incomplete). Failures come back as thrown.
+   */
+  async putStream(key: string, open: () => Readable, size: number, signal: AbortSignal | undefined): Promise<void> {
     const Tagging = this.tagIncomplete ? INCOMPLETE_TAG : undefined;
-    await sendWithBody(body, signal, (abortSignal) =>
+    await sendStreamWithRetries(open, signal, (body, abortSignal) =>
       this.client.send(
         new PutObjectCommand({ Bucket: this.bucket, Key: key, Body: body, ContentLength: size, Tagging }),
         { abortSignal },

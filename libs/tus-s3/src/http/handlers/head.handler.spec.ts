@@ -1,5 +1,6 @@
 import { NotFoundException } from '@nestjs/common';
 import { TusHookRefusal, UploadRequest } from '../../hooks/tus-hooks';
+import { TusEvents, UploadFinishedEvent } from '../../events/tus-events';
 import { b64, TusHarness } from '../../testing/tus-test-harness';
 
 describe('HeadHandler (HEAD)', () => {
@@ -105,6 +106,55 @@ describe('HeadHandler (HEAD)', () => {
       expect(res.statusCode).toBe(status);
       expect(res.header('Upload-Offset')).toBeUndefined();
       expect(res.body.length).toBe(0);
+    });
+  });
+
+  describe('an upload with every byte stored whose finish failed', () => {
+    /** The write that brought the last byte fails at its end (S3 failed to complete it): all stored, unfinished. */
+    async function storedButUnfinished() {
+      h.store.failNextWrite({ afterBytes: 3 });
+      const upload = await h.seed({ size: 3, bytes: 'abc' });
+      expect(upload).toMatchObject({ offset: 3, finishedAt: null });
+      return upload;
+    }
+
+    it('is finished by HEAD (a client seeing offset = length sends no PATCH), and announced once', async () => {
+      const upload = await storedButUnfinished();
+      const res = await h.request('HEAD', h.pathOf(upload.id));
+      expect(res.statusCode).toBe(200);
+      expect(res.header('Upload-Offset')).toBe('3');
+      expect((await h.store.get(upload.id)).finishedAt).not.toBeNull();
+      const [finished] = h.events.payloadsOf<UploadFinishedEvent>(TusEvents.UploadFinished);
+      expect(finished.upload).toMatchObject({ id: upload.id, offset: 3 });
+      await h.request('HEAD', h.pathOf(upload.id));
+      expect(h.events.payloadsOf(TusEvents.UploadFinished)).toHaveLength(1);
+    });
+
+    it('answers 503 with Retry-After when finishing fails again, and finishes on a later HEAD', async () => {
+      const upload = await storedButUnfinished();
+      h.store.failNextWrite({ afterBytes: 0 });
+      const failed = await h.request('HEAD', h.pathOf(upload.id));
+      expect(failed.statusCode).toBe(503);
+      expect(failed.header('Retry-After')).toBeDefined();
+      expect((await h.store.get(upload.id)).finishedAt).toBeNull();
+      expect((await h.request('HEAD', h.pathOf(upload.id))).statusCode).toBe(200);
+      expect((await h.store.get(upload.id)).finishedAt).not.toBeNull();
+    });
+
+    it("asks the app's onUploadRequest and beforeFinish first: a refusal finishes nothing", async () => {
+      const kinds: string[] = [];
+      h.reset({
+        onUploadRequest: ({ kind }) => void kinds.push(`request ${kind}`),
+        beforeFinish: ({ kind }) => {
+          kinds.push(`finish ${kind}`);
+          throw new TusHookRefusal(422, 'rejected');
+        },
+      });
+      const upload = await storedButUnfinished();
+      const res = await h.request('HEAD', h.pathOf(upload.id));
+      expect(res.statusCode).toBe(422);
+      expect(kinds).toEqual(['request head', 'finish head']);
+      expect(h.events.payloadsOf(TusEvents.UploadFinished)).toHaveLength(0);
     });
   });
 });

@@ -57,7 +57,7 @@ export class PartFlusher {
         const partNumber = upload.parts.length + 1;
         const start = partsEnd(upload);
         const run = { uploadId, base: held.base };
-        const part = { partNumber, size: upload.partSize, body: this.runs.read(run, upload.partSize, held.skip) };
+        const part = { partNumber, size: upload.partSize, body: () => this.runs.read(run, upload.partSize, held.skip) };
         const etag = await this.objects.uploadPart(
           this.keys.final(uploadId),
           upload.multipartUploadId,

@@ -110,7 +110,7 @@ export class S3HeldBytes implements HeldBytes {
     lock: UploadLock,
   ): Promise<HeldKey[]> {
     const key = this.keys.pendingChunk(info.id, at, randomBytes(4).toString('hex'));
-    await this.objects.putStream(key, spool.read(), spool.size, lock.lost);
+    await this.objects.putStream(key, () => spool.read(), spool.size, lock.lost);
     let cached = 0;
     for (const piece of spool.memoryChunks() ?? []) {
       this.cache.wrote(key, cached, piece);
