@@ -37,9 +37,12 @@ end
 /**
  * Adds segment ARGV[2] (ARGV[3] bytes) to run KEYS[1], provided the run holds exactly ARGV[1] bytes, so two writers
  * can never interleave bytes. With ARGV[6] = 'start' the run starts afresh (ARGV[1] = 0), with the expiry ARGV[4]
- * seconds: the index is never refreshed, so it expires before any of its segments. Returns the new length, or -1.
+ * seconds: the index is never refreshed, so it expires before any of its segments. Returns the new length, -1 when
+ * the run's length is not the one expected, or -2 when the segment is not there (its SET, sent just before this
+ * script in the same round trip, failed).
  */
 export const COMMIT_SEGMENT = `${DROP_RUN}
+if redis.call('EXISTS', ARGV[5] .. ARGV[2]) == 0 then return -2 end
 local run = KEYS[1]
 local expected = tonumber(ARGV[1])
 if ARGV[6] == 'start' then

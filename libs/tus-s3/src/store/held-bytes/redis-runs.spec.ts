@@ -69,6 +69,20 @@ describe('RedisRuns', () => {
     expect(await redis.ping()).toBe('PONG'); // the connection's protocol stream is intact afterwards
   });
 
+  it('adds nothing to the run when Redis refuses the bytes themselves (out of memory)', async () => {
+    const key = { uploadId: id, base: 0 };
+    await held.start(key, randomBytes(10));
+    await redis.config('SET', 'maxmemory', '1');
+    try {
+      await expect(held.append(key, 10, randomBytes(300_000))).rejects.toThrow(StorageError);
+    } finally {
+      await redis.config('SET', 'maxmemory', '0');
+    }
+    expect((await held.state(key)).heldLength).toBe(10);
+    expect(await redis.keys(`${prefix}seg:${id}:*`)).toHaveLength(1);
+    expect(await held.append(key, 10, randomBytes(300_000))).toBe(300_010);
+  });
+
   it('refuses an append at a length the run does not have, and leaves no segment behind', async () => {
     const key = { uploadId: id, base: 0 };
     await held.start(key, randomBytes(10));

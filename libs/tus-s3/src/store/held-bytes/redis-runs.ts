@@ -266,14 +266,20 @@ export class RedisRuns {
       return Number(length);
     }
     // A SET of a fresh key: Redis keeps the request buffer as the value (a script would copy it twice), and the
-    // chunks go to the socket as they are (see SetFromChunks).
+    // chunks go to the socket as they are (see SetFromChunks). The script that adds it to the run follows in the
+    // same round trip; Redis runs them in order, and the script refuses a segment whose SET did not happen.
     const length = await this.call('store the held-back bytes', async () => {
-      await this.redis.sendCommand(new SetFromChunks(prefix + name, chunks, segmentTtl));
-      return this.script(
+      const stored = this.redis.sendCommand(new SetFromChunks(prefix + name, chunks, segmentTtl));
+      const committed = this.script(
         COMMIT_SEGMENT,
         [runKey, this.heldTotalKey()],
         [expected, name, size, this.ttlSeconds, prefix, mode],
       );
+      const [set, commit] = await Promise.allSettled([stored, committed]);
+      if (set.status === 'rejected') throw set.reason;
+      if (commit.status === 'rejected') throw commit.reason;
+      if (commit.value === -2) throw new StorageError('Redis did not store the held-back bytes');
+      return commit.value;
     });
     if (length === -1) {
       await this.redis.del(prefix + name).catch(() => undefined);
