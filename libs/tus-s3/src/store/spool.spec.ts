@@ -52,8 +52,13 @@ describe('Spool', () => {
     const fill = async (spool: Spool, data: Buffer) => {
       for (let at = 0; at < data.length; at += 65_536) await spool.write(data.subarray(at, at + 65_536));
     };
+    const pieces = async (spool: Spool) => {
+      const all: Buffer[] = [];
+      for await (const piece of spool.read()) all.push(piece as Buffer);
+      return all;
+    };
 
-    it('keeps a whole part in memory as the chunks received, taking from the budget and giving it back', async () => {
+    it('copies a whole part into slabs of the budget, hands them out as they are, and reuses them', async () => {
       const budget = new MemoryBudget(16 * MiB);
       const spool = await Spool.create(dir, budget);
       const data = randomBytes(8 * MiB + 3);
@@ -61,27 +66,29 @@ describe('Spool', () => {
       await spool.close();
       expect(await readdir(dir)).toEqual([]);
       expect(spool.inMemory).toBe(true);
-      expect(budget.inUse).toBe(9 * MiB); // taken in 1 MiB steps once past the first 256 KiB
-      const pieces: Buffer[] = [];
-      for await (const piece of spool.read()) pieces.push(piece as Buffer);
-      expect(pieces.length).toBe(Math.ceil(data.length / 65_536));
-      expect(pieces[0].buffer).toBe(data.buffer); // the received chunks themselves: no copy
-      expect(Buffer.concat(pieces).equals(data)).toBe(true);
+      expect(budget.inUse).toBe(9 * MiB);
+      const read = await pieces(spool);
+      expect(read.map((p) => p.length)).toEqual([...Array<number>(8).fill(MiB), 3]); // one piece per slab
+      expect(Buffer.concat(read).equals(data)).toBe(true);
       await spool.dispose();
       expect(budget.inUse).toBe(0);
+
+      const next = await Spool.create(dir, budget);
+      await fill(next, randomBytes(2 * MiB));
+      expect(budget.allocatedBytes).toBe(9 * MiB); // the slabs of the first spool, not new ones
+      await next.dispose();
     });
 
-    it('goes to disk once the budget is spent, gives its memory back, and still reads back every byte', async () => {
+    it('goes to disk once the budget is spent, gives its slabs back, and still reads back every byte', async () => {
       const budget = new MemoryBudget(4 * MiB);
       const first = await Spool.create(dir, budget);
-      await fill(first, randomBytes(4 * MiB));
-      expect(budget.inUse).toBe(4 * MiB);
+      await fill(first, randomBytes(3 * MiB));
       const second = await Spool.create(dir, budget);
       const data = randomBytes(6 * MiB + 5);
       await fill(second, data);
       await second.close();
       expect(second.inMemory).toBe(false);
-      expect(budget.inUse).toBe(4 * MiB); // the second spool found nothing left: it went to disk
+      expect(budget.inUse).toBe(3 * MiB); // the second spool had one slab, then spilled and gave it back
       expect(await readdir(dir)).toHaveLength(1);
       expect((await readAll(second.read())).equals(data)).toBe(true);
       await Promise.all([first.dispose(), second.dispose()]);
@@ -89,19 +96,46 @@ describe('Spool', () => {
       expect(await readdir(dir)).toEqual([]);
     });
 
-    it('hands in-memory bytes out in groups of at most a size, cutting chunks at the boundaries without copying', async () => {
+    it('without a slab to start with, keeps a small body as received and puts a large one on disk', async () => {
+      const budget = new MemoryBudget(0);
+      const small = await Spool.create(dir, budget);
+      const data = randomBytes(200_000);
+      await small.write(data);
+      await small.close();
+      expect(small.inMemory).toBe(true);
+      expect((await pieces(small))[0]).toBe(data); // the buffer received, itself
+      const large = await Spool.create(dir, budget);
+      await fill(large, randomBytes(MiB));
+      await large.close();
+      expect(large.inMemory).toBe(false);
+      await Promise.all([small.dispose(), large.dispose()]);
+    });
+
+    it('gives its bytes away for good: detached slabs are never lent again', async () => {
+      const budget = new MemoryBudget(2 * MiB);
+      const spool = await Spool.create(dir, budget);
+      const data = randomBytes(MiB + 10);
+      await fill(spool, data);
+      const kept = spool.detach()!;
+      await spool.dispose();
+      expect(budget.inUse).toBe(0);
+      expect(budget.allocatedBytes).toBe(0);
+      const other = await Spool.create(dir, budget);
+      await fill(other, Buffer.alloc(2 * MiB, 7)); // fills two new slabs: none of the detached ones
+      expect(Buffer.concat([...kept]).equals(data)).toBe(true);
+      await other.dispose();
+    });
+
+    it('hands in-memory bytes out in groups of at most a size, cutting at the boundaries without copying', async () => {
       const spool = await Spool.create(dir, new MemoryBudget(8 * MiB));
       const data = randomBytes(3 * MiB + 100);
-      await spool.write(data.subarray(0, 10));
-      await spool.write(data.subarray(10, 2 * MiB + 10));
-      await spool.write(data.subarray(2 * MiB + 10));
+      await fill(spool, data);
       await spool.close();
       const groups: Buffer[][] = [];
-      for await (const group of spool.groups(MiB)) groups.push(group);
+      for await (const group of spool.groups(1.5 * MiB)) groups.push(group);
       const sizes = groups.map((group) => group.reduce((sum, piece) => sum + piece.length, 0));
-      expect(sizes).toEqual([MiB, MiB, MiB, 100]);
-      expect(groups[0].map((piece) => piece.length)).toEqual([10, MiB - 10]);
-      expect(groups.flat().every((piece) => piece.buffer === data.buffer)).toBe(true); // views of what was written
+      expect(sizes).toEqual([1.5 * MiB, 1.5 * MiB, 100]);
+      expect(groups[0].map((piece) => piece.length)).toEqual([MiB, 0.5 * MiB]);
       expect(Buffer.concat(groups.flat()).equals(data)).toBe(true);
       await spool.dispose();
     });

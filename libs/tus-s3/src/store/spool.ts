@@ -4,32 +4,34 @@ import { open, rm, FileHandle } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Readable } from 'node:stream';
-import type { MemoryBudget } from './memory-budget';
+import { MemoryBudget, SLAB_BYTES } from './memory-budget';
 
 /**
- * Bytes a spool may keep in memory outside the budget: below this, a body never touches the disk; on disk, the
- * size of each write (a writev of the chunks as received).
+ * Bytes a spool keeps as received, outside the budget, when it gets no slab: below this, a body never touches the
+ * disk; on disk, the size of each write (a writev of the chunks as received).
  */
 const BATCH_BYTES = 256 * 1024;
-/** Memory is taken from the budget in steps of this much, so a part of 8 MiB asks about 8 times, not 128. */
-const BUDGET_STEP = 1024 * 1024;
 /** Reads from disk in pieces this large: fewer syscalls per part. */
 const DISK_READ_BYTES = 1024 * 1024;
 
 /**
  * Bytes of one part (or of a tail to hold back) on their way to S3. UploadPart needs the length up front and we keep
- * receiving while earlier parts upload, so the bytes wait here: in memory, as the chunks the socket delivered (no
- * copy), while the instance's {@link MemoryBudget} allows, and in a temporary file beyond it. The first 256 KiB never
- * need the budget, so a small body never touches the disk; on disk, bytes are written in 256 KiB writevs of the
- * chunks as received rather than one write per socket read.
+ * receiving while earlier parts upload, so the bytes wait here: copied into slabs of the instance's
+ * {@link MemoryBudget} while it has some (see there for why a copy), and in a temporary file beyond it. A spool that
+ * gets no slab keeps its first 256 KiB as received, so a small body never touches the disk; on disk, bytes are
+ * written in 256 KiB writevs rather than one write per socket read.
  */
 export class Spool {
   private handle: FileHandle | null = null;
   private path: string | null = null;
+  /** Slabs filled in order; all full but the last, which holds `lastFill` bytes. */
+  private slabs: Buffer[] = [];
+  private lastFill = 0;
+  /** Whether the slabs go back to the budget at `dispose` (not once `detach` gave their bytes away). */
+  private ownsSlabs = true;
+  /** Chunks as received: without slabs (below BATCH_BYTES), or on their way to the file. */
   private buffered: Buffer[] = [];
   private bufferedBytes = 0;
-  /** Bytes taken from the budget, given back once on disk or disposed. */
-  private granted = 0;
   private written = 0;
   private closed = false;
 
@@ -44,7 +46,7 @@ export class Spool {
   }
 
   get size(): number {
-    return this.written + this.bufferedBytes;
+    return this.written + this.bufferedBytes + this.slabBytes;
   }
 
   /** Whether the bytes are all in memory (until `close`, more may still go to disk). */
@@ -52,30 +54,24 @@ export class Spool {
     return this.path === null;
   }
 
-  /** The bytes as received, when they are all in memory (else undefined): to keep them past `dispose`. */
-  memoryChunks(): readonly Buffer[] | undefined {
-    return this.path === null ? [...this.buffered] : undefined;
-  }
-
   async write(data: Buffer): Promise<void> {
     if (this.closed) throw new Error('spool is closed');
-    this.buffered.push(data);
-    this.bufferedBytes += data.length;
-    if (this.handle) {
-      if (this.bufferedBytes > BATCH_BYTES) await this.flush();
-      return;
+    if (this.handle || (this.slabs.length === 0 && this.bufferedBytes > 0)) return this.writeAsReceived(data);
+    let rest = data;
+    while (rest.length > 0) {
+      if (this.slabs.length === 0 || this.lastFill === SLAB_BYTES) {
+        const slab = this.budget?.take();
+        if (!slab) {
+          if (this.slabs.length > 0) await this.spill();
+          return this.writeAsReceived(rest);
+        }
+        this.slabs.push(slab);
+        this.lastFill = 0;
+      }
+      const copied = rest.copy(this.slabs[this.slabs.length - 1], this.lastFill);
+      this.lastFill += copied;
+      rest = rest.subarray(copied);
     }
-    if (this.bufferedBytes <= BATCH_BYTES) return;
-    const short = this.bufferedBytes - this.granted;
-    if (short <= 0) return;
-    const step = Math.ceil(short / BUDGET_STEP) * BUDGET_STEP;
-    if (this.budget?.tryTake(step)) {
-      this.granted += step;
-      return;
-    }
-    // Over budget: this spool goes to disk, and what it held in memory goes back to the budget.
-    await this.flush();
-    this.releaseMemory();
   }
 
   async close(): Promise<void> {
@@ -87,39 +83,74 @@ export class Spool {
     await handle?.close();
   }
 
-  /** The bytes, in order: in-memory bytes as the chunks they were received in (no copy). */
+  /** The bytes, in order (in memory, views of the slabs or the chunks as received: no copy). */
   read(): Readable {
     if (this.path) return createReadStream(this.path, { highWaterMark: DISK_READ_BYTES });
-    return Readable.from(this.buffered, { objectMode: false });
+    return Readable.from(this.memory(), { objectMode: false });
   }
 
   /**
-   * The bytes, in order, in groups of at most `size` bytes, for consumers that pay per call: in memory, the received
-   * chunks (a chunk across a group boundary is cut, not copied); on disk, one buffer per read.
+   * The bytes, in order, in groups of at most `size` bytes, for consumers that pay per call: in memory, views (a
+   * piece across a group boundary is cut, not copied); on disk, one buffer per read.
    */
   async *groups(size: number): AsyncGenerator<Buffer[]> {
     if (!this.path) {
-      yield* grouped(this.buffered, size);
+      yield* grouped(this.memory(), size);
       return;
     }
     for await (const piece of createReadStream(this.path, { highWaterMark: size })) yield [piece as Buffer];
   }
 
-  /** Closes and deletes, gives the memory back; never throws, so it can sit in every `finally`. */
+  /**
+   * Gives the in-memory bytes away, to be kept past `dispose` (a cache of what was stored): returns them, and their
+   * slabs no longer go back to the budget. Undefined when the bytes are on disk. The spool can still be read.
+   */
+  detach(): readonly Buffer[] | undefined {
+    if (this.path) return undefined;
+    if (this.ownsSlabs) for (let i = 0; i < this.slabs.length; i++) this.budget?.giveUp();
+    this.ownsSlabs = false;
+    return this.memory();
+  }
+
+  /** Closes and deletes, gives the slabs back; never throws, so it can sit in every `finally`. */
   async dispose(): Promise<void> {
     this.closed = true;
+    this.releaseSlabs();
     this.buffered = [];
     this.bufferedBytes = 0;
-    this.releaseMemory();
     const handle = this.handle;
     this.handle = null;
     await handle?.close().catch(() => undefined);
     if (this.path) await rm(this.path, { force: true }).catch(() => undefined);
   }
 
-  private releaseMemory(): void {
-    this.budget?.giveBack(this.granted);
-    this.granted = 0;
+  private get slabBytes(): number {
+    return this.slabs.length === 0 ? 0 : (this.slabs.length - 1) * SLAB_BYTES + this.lastFill;
+  }
+
+  private memory(): Buffer[] {
+    if (this.slabs.length === 0) return [...this.buffered];
+    return this.slabs.map((slab, i) => (i === this.slabs.length - 1 ? slab.subarray(0, this.lastFill) : slab));
+  }
+
+  private async writeAsReceived(data: Buffer): Promise<void> {
+    this.buffered.push(data);
+    this.bufferedBytes += data.length;
+    if (this.bufferedBytes > BATCH_BYTES) await this.flush();
+  }
+
+  /** The budget is spent: what the slabs hold goes to the file, and the slabs back to the budget. */
+  private async spill(): Promise<void> {
+    this.buffered = [...this.memory(), ...this.buffered];
+    this.bufferedBytes += this.slabBytes;
+    await this.flush();
+    this.releaseSlabs();
+  }
+
+  private releaseSlabs(): void {
+    if (this.ownsSlabs) for (const slab of this.slabs) this.budget?.giveBack(slab);
+    this.slabs = [];
+    this.lastFill = 0;
   }
 
   private async flush(): Promise<void> {
@@ -128,7 +159,7 @@ export class Spool {
       this.path = join(this.dir, `tus-s3-${randomBytes(8).toString('hex')}.part`);
       this.handle = await open(this.path, 'wx', 0o600);
     }
-    // One writev of the received chunks as they are: no copy into one buffer first.
+    // One writev of the chunks as they are: no copy into one buffer first.
     let pending = this.buffered;
     const total = this.bufferedBytes;
     this.buffered = [];

@@ -147,6 +147,8 @@ export class RedisHeldBytes implements HeldBytes, BeforeApplicationShutdown, OnA
     const skip = run?.skip ?? 0;
     const ref = { uploadId: info.id, base };
     let stored = run ? skip + run.size : 0;
+    // The bytes go to RedisRuns' cache as they are: they must be ours before the first write, for good.
+    spool.detach();
     for await (const group of spool.groups(WRITE_SLICE)) {
       lock.assertHeld();
       if (stored === 0) await this.runs.start(ref, group);

@@ -110,9 +110,11 @@ export class S3HeldBytes implements HeldBytes {
     lock: UploadLock,
   ): Promise<HeldKey[]> {
     const key = this.keys.pendingChunk(info.id, at, randomBytes(4).toString('hex'));
+    // Ours before anything can fail: the cache may then keep them, and the spool never hands them out again.
+    const kept = spool.detach();
     await this.objects.putStream(key, () => spool.read(), spool.size, lock.lost);
     let cached = 0;
-    for (const piece of spool.memoryChunks() ?? []) {
+    for (const piece of kept ?? []) {
       this.cache.wrote(key, cached, piece);
       cached += piece.length;
     }
