@@ -33,10 +33,14 @@ export interface Scenario {
 }
 
 /**
- * Scenarios around parts of `partSize`: uploads of 0 to 5 parts, PATCHes of a few bytes to 3 parts (S3's "part
+ * Scenarios around parts of `partSize`: uploads of 0 to `maxParts` parts, PATCHes of a few bytes to 3 parts (S3's "part
  * boundaries" land anywhere), through `instances` instances.
  */
-export function scenarios(partSize: number, instances: number, maxCommands = 16): fc.Arbitrary<Scenario> {
+export function scenarios(
+  partSize: number,
+  instances: number,
+  { maxCommands = 16, maxParts = 5 }: { maxCommands?: number; maxParts?: number } = {},
+): fc.Arbitrary<Scenario> {
   const via = fc.nat({ max: instances - 1 });
   const size = fc.oneof(
     fc.integer({ min: 0, max: 64 }),
@@ -85,7 +89,7 @@ export function scenarios(partSize: number, instances: number, maxCommands = 16)
   return fc.record({
     total: fc.oneof(
       { weight: 1, arbitrary: fc.constant(0) },
-      { weight: 6, arbitrary: fc.integer({ min: 1, max: 5 * partSize }) },
+      { weight: 6, arbitrary: fc.integer({ min: 1, max: maxParts * partSize }) },
     ),
     deferred: fc.boolean(),
     lateBeforeFinish: fc.boolean(),
