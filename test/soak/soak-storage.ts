@@ -18,3 +18,14 @@ export async function storedSha256(client: S3Client, bucket: string, key: string
     throw error;
   }
 }
+
+/** An object's text (a journal, to say why an upload went wrong), or `(none)`. */
+export async function storedText(client: S3Client, bucket: string, key: string): Promise<string> {
+  try {
+    const object = await client.send(new GetObjectCommand({ Bucket: bucket, Key: key }));
+    return await object.Body!.transformToString('utf8');
+  } catch (error) {
+    if ((error as Error).name === 'NoSuchKey') return '(none)';
+    throw error;
+  }
+}

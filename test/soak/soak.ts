@@ -13,7 +13,7 @@ import { readServiceEnv, s3ConfigOf } from '../support/service-env';
 import { InstanceFleet } from './instance-fleet';
 import { runUpload } from './soak-client';
 import { cleanUp } from '../support/prefix-cleanup';
-import { sha256, storedSha256 } from './soak-storage';
+import { sha256, storedSha256, storedText } from './soak-storage';
 
 const MiB = 1024 * 1024;
 /** The end-to-end tests' bucket (test/support/test-app.ts, not imported: it needs Jest's path mapping). */
@@ -130,7 +130,10 @@ async function soak(mode: 's3' | 'redis'): Promise<Tally> {
       const id = upload.url.slice(upload.url.lastIndexOf('/') + 1);
       const stored = await storedSha256(s3, TEST_BUCKET, `${prefix}${id}`);
       if (stored === upload.hash) tally.verified++;
-      else tally.mismatched.push(`${id} (${upload.size} B): ${stored ? 'other bytes' : 'no object'}`);
+      else {
+        const journal = await storedText(s3, TEST_BUCKET, `${prefix}${id}.info`);
+        tally.mismatched.push(`${id} (${upload.size} B): ${stored ? 'other bytes' : 'no object'}; journal: ${journal}`);
+      }
     }
   } finally {
     tally.seconds = Math.round((Date.now() - began) / 1000);
