@@ -11,6 +11,7 @@ export interface HeldRequest {
 /** A request a crashed instance made: never answered, unless let through late (a stale writer). */
 interface HeldCall extends HeldRequest {
   land(): Promise<unknown>;
+  fail(): void;
 }
 
 /**
@@ -23,6 +24,7 @@ interface HeldCall extends HeldRequest {
  */
 export class GatedS3 {
   private cut = false;
+  private gone = false;
   private crashAt: { calls: number; counting: string | undefined } | undefined;
   private readonly held: HeldCall[] = [];
 
@@ -32,10 +34,16 @@ export class GatedS3 {
       const call = () => prototypeSend.call(client, command, options);
       const name = command.constructor.name.replace(/Command$/, '');
       if (this.crashAt && (this.crashAt.counting ?? name) === name && --this.crashAt.calls === 0) this.cut = true;
+      if (this.gone) return Promise.reject(new Error('the instance is gone'));
       if (!this.cut) return call();
       return new Promise((resolve, reject) => {
         const input = (command as { input: Record<string, unknown> }).input;
-        this.held.push({ name, input, land: () => call().then(resolve, reject) });
+        this.held.push({
+          name,
+          input,
+          land: () => call().then(resolve, reject),
+          fail: () => reject(new Error('the instance is gone')),
+        });
       });
     };
   }
@@ -50,6 +58,15 @@ export class GatedS3 {
    */
   crashAtCall(n: number, counting?: string): void {
     this.crashAt = { calls: Math.max(n, 1), counting };
+  }
+
+  /**
+   * After the test: the dead instance's requests fail, those held and any later ones (none reaches S3), so that its
+   * abandoned writes run to their end and close their spool files.
+   */
+  bury(): void {
+    this.gone = true;
+    for (const call of this.held.splice(0)) call.fail();
   }
 
   /** The instance dies now. */

@@ -31,7 +31,11 @@ type PatchResult = { refused: true; offset: number } | { refused: false; outcome
  */
 export async function runScenario(fleet: StoreFleet, s3: S3View, scenario: Scenario, id: string): Promise<RunResult> {
   const run = new ModelRun(fleet, s3, scenario, id);
-  return run.run();
+  try {
+    return await run.run();
+  } finally {
+    run.abandon();
+  }
 }
 
 class ModelRun {
@@ -39,6 +43,8 @@ class ModelRun {
   private readonly bytes: ByteSource;
   private readonly lateParts = new Set<number>();
   private crashes = 0;
+  /** Bodies of PATCHes whose instance died: never ended, until the run is over. */
+  private readonly deadBodies: Readable[] = [];
   /** No write settled since an instance died: the upload may be complete but unfinished (see `settled`). */
   private crashedSinceWrite = false;
 
@@ -142,6 +148,7 @@ class ModelRun {
     const instance = this.fleet.at(command.via);
     instance.s3.crashAtCall(command.atCall, command.atPart ? 'UploadPart' : undefined);
     const body = clientBody(data, command.pieces, command.bodyEnds ? 'end' : 'hang');
+    this.deadBodies.push(body);
     let settled = false;
     // The dead instance's lock is never released: it holds it as far as it knows.
     void this.patch(instance, this.model.offset, body, data.length, false)
@@ -264,6 +271,11 @@ class ModelRun {
     };
     const inS3 = await this.s3.parts(`${prefix}${this.id}`, journal.multipartUploadId);
     return journal.parts.some((p) => this.lateParts.has(p.partNumber) && inS3.get(p.partNumber) !== p.etag);
+  }
+
+  /** After the run: the dead PATCHes' clients go away too, so that their writes can end (see StoreFleet.close). */
+  abandon(): void {
+    for (const body of this.deadBodies) body.destroy();
   }
 
   private result(finished: boolean, staleCaught: boolean): RunResult {

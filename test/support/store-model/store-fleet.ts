@@ -51,9 +51,13 @@ export class StoreFleet {
     this.crashed.push(instance);
   }
 
-  /** Closes every Redis connection (the crashed instances' are closed already). */
+  /**
+   * Closes every Redis connection (the crashed instances' are closed already) and lets the crashed instances' requests
+   * fail, so that their abandoned writes end and close their files.
+   */
   close(): void {
     for (const instance of this.live) instance.held?.close();
+    for (const instance of this.crashed) instance.s3.bury();
   }
 
   private start(): StoreInstance {
