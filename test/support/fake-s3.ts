@@ -23,7 +23,10 @@ import { mockClient } from 'aws-sdk-client-mock';
  */
 export class FakeS3 {
   readonly mock = mockClient(S3Client);
-  readonly objects = new Map<string, { body: Buffer; contentType?: string; metadata?: Record<string, string> }>();
+  readonly objects = new Map<
+    string,
+    { body: Buffer; contentType?: string; metadata?: Record<string, string>; etag?: string }
+  >();
   readonly uploads = new Map<string, { name: string; parts: Map<number, { body: Buffer; etag: string }> }>();
   private nextUpload = 1;
 
@@ -38,10 +41,12 @@ export class FakeS3 {
     this.uploads.clear();
     this.nextUpload = 1;
     this.mock.on(PutObjectCommand).callsFake(async (input) => {
+      const body = await drain(input.Body);
       this.objects.set(`${input.Bucket}/${input.Key}`, {
-        body: await drain(input.Body),
+        body,
         contentType: input.ContentType,
         metadata: input.Metadata,
+        etag: md5Etag(body),
       });
       return {};
     });
@@ -63,7 +68,12 @@ export class FakeS3 {
     this.mock.on(HeadObjectCommand).callsFake(async (input) => {
       const object = this.objects.get(`${input.Bucket}/${input.Key}`);
       if (!object) throw notFound('NotFound');
-      return { ContentLength: object.body.length, ContentType: object.contentType, Metadata: object.metadata };
+      return {
+        ContentLength: object.body.length,
+        ContentType: object.contentType,
+        Metadata: object.metadata,
+        ETag: object.etag,
+      };
     });
     this.mock.on(CreateMultipartUploadCommand).callsFake(async (input) => {
       const id = `mpu-${this.nextUpload++}`;
@@ -91,7 +101,10 @@ export class FakeS3 {
         if (part?.etag !== ETag) throw Object.assign(new Error(`part ${PartNumber}`), { name: 'InvalidPart' });
         return part.body;
       });
-      this.objects.set(upload.name, { body: Buffer.concat(bodies) });
+      // S3's ETag of a multipart object: the MD5 of the parts' MD5s, and their number.
+      const md5s = Buffer.concat(listed.map(({ ETag }) => Buffer.from(ETag.replace(/"/g, ''), 'hex')));
+      const etag = `"${createHash('md5').update(md5s).digest('hex')}-${listed.length}"`;
+      this.objects.set(upload.name, { body: Buffer.concat(bodies), etag });
       this.uploads.delete(input.UploadId);
       return {};
     });
@@ -134,7 +147,7 @@ export class FakeS3 {
   }
 
   private storePart(input: { UploadId?: string; PartNumber?: number }, body: Buffer): string {
-    const etag = `"${createHash('md5').update(body).digest('hex')}"`;
+    const etag = md5Etag(body);
     this.uploadOf(input).parts.set(input.PartNumber!, { body, etag });
     return etag;
   }
@@ -152,6 +165,10 @@ export async function drain(body: unknown): Promise<Buffer> {
   const chunks: Buffer[] = [];
   for await (const chunk of body as Readable) chunks.push(Buffer.from(chunk));
   return Buffer.concat(chunks);
+}
+
+function md5Etag(body: Buffer): string {
+  return `"${createHash('md5').update(body).digest('hex')}"`;
 }
 
 /** A response body as the SDK returns it: a stream that can also be read whole. */

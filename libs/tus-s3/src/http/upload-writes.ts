@@ -1,4 +1,5 @@
 import type { ServerResponse } from 'node:http';
+import { Readable } from 'node:stream';
 import { Inject, Injectable } from '@nestjs/common';
 import type { UploadLock } from '../locker/locker.interface';
 import { UploadEvents } from '../events/upload-events';
@@ -62,6 +63,20 @@ export class UploadWrites {
     if (outcome.upload.offset > upload.offset) this.events.progress(outcome.upload);
     if (outcome.failure) throw outcome.failure;
     return outcome;
+  }
+
+  /**
+   * Finishes an upload whose bytes are all stored but that is not finished: its instance died between storing the
+   * last byte and finishing it (or completing it failed). The caller holds the lock; the app's `beforeFinish` is asked
+   * again (a refusal terminates the upload and is thrown). Returns the upload, finished.
+   */
+  async finishStored(req: TusRequest, upload: Upload, lock: UploadLock, kind: UploadRequest['kind']): Promise<Upload> {
+    const outcome = await this.gatingFinish(req, upload, lock, kind, (beforeFinish) =>
+      this.store.write(upload, Readable.from([]), lock, { maxBytes: 0, expectedBytes: 0, beforeFinish }),
+    );
+    if (outcome.failure) throw outcome.failure;
+    if (isFinished(outcome.upload)) await this.noteFinished(outcome.upload);
+    return outcome.upload;
   }
 
   /** An upload a store call just finished, still under its lock: its delivery is noted as due (see announcements). */

@@ -262,6 +262,17 @@ export class S3Objects {
     return output.CopyPartResult!.ETag!;
   }
 
+  /** An object's size and ETag, or undefined when there is none. */
+  async head(key: string): Promise<{ size: number; etag: string | undefined } | undefined> {
+    try {
+      const output = await this.client.send(new HeadObjectCommand({ Bucket: this.bucket, Key: key }));
+      return { size: output.ContentLength ?? 0, etag: output.ETag };
+    } catch (error) {
+      if (isS3NotFound(error)) return undefined;
+      throw new StorageError(`could not read the head of ${key}`, error);
+    }
+  }
+
   /** Whether an object exists. */
   async exists(key: string): Promise<boolean> {
     try {

@@ -2,6 +2,8 @@ import { randomBytes } from 'node:crypto';
 import { PassThrough, Readable } from 'node:stream';
 import { S3Client, UploadPartCopyCommand } from '@aws-sdk/client-s3';
 import { FakeS3, drain } from '../../../../test/support/fake-s3';
+import { GatedS3 } from '../../../../test/support/store-model/gated-s3';
+import { testLock } from '../../../../test/support/store-model/test-lock';
 import { LockInterruptedError } from '../locker/locker.interface';
 import { MemoryLocker } from '../locker/memory-locker';
 import { resolveOptions, TusS3ModuleOptions } from '../tus-s3.options';
@@ -15,7 +17,7 @@ const locker = new MemoryLocker();
 let ids: number;
 
 /** Parts of 8 KiB, 5 KiB at least: the rules of S3's megabytes, at a size a spec can afford. */
-function store(options: Partial<TusS3ModuleOptions> = {}): S3Store {
+function store(options: Partial<TusS3ModuleOptions> = {}, client = new S3Client({ region: 'us-east-1' })): S3Store {
   const resolved = resolveOptions({
     bucket: 'uploads',
     objectPrefix: 'p/',
@@ -24,7 +26,7 @@ function store(options: Partial<TusS3ModuleOptions> = {}): S3Store {
     ...options,
   });
   const clock = { now: () => new Date('2026-01-01T00:00:00.000Z') };
-  return new S3Store(new S3Client({ region: 'us-east-1' }), resolved, clock, () => `upload${++ids}`, null);
+  return new S3Store(client, resolved, clock, () => `upload${++ids}`, null);
 }
 
 function body(data: Buffer): Readable {
@@ -494,5 +496,60 @@ describe('S3Store', () => {
       pending: [{ key: expect.stringMatching(/^p\/old\.chunk\.8192\.[0-9a-f]{8}$/), size: KiB }],
     });
     expect(s3.names('uploads/p/old.chunk.0.')).toEqual([]);
+  });
+
+  describe('an instance that died between completing the multipart upload and saving the finished journal', () => {
+    /**
+     * Leaves the upload complete (offset = length) but unfinished in its journal, its multipart upload completed into
+     * the final object: S3 knows the multipart upload no more. Found by the model spec (s3-store.model.spec.ts).
+     */
+    async function diedAfterCompleting(data: Buffer): Promise<void> {
+      const dying = new GatedS3(new S3Client({ region: 'us-east-1' }));
+      const first = store({}, dying.client);
+      const upload = await first.create({ size: data.length, metadataHeader: '', metadata: {} });
+      // The write saves the journal with its parts, completes, then saves it finished: it dies at that save.
+      dying.crashAtCall(2, 'PutObject');
+      void first.write(upload, body(data), testLock(), { maxBytes: Infinity });
+      await until(() => dying.isCut);
+      expect(s3.uploads.size).toBe(0);
+      expect(s3.json('uploads/p/upload1.info')).toMatchObject({ multipartUploadId: 'mpu-1', finishedAt: null });
+    }
+
+    it('is finished by the next empty PATCH: the final object is the one its parts make', async () => {
+      const data = randomBytes(13 * KiB);
+      await diedAfterCompleting(data);
+      const tus = store();
+      const complete = await tus.get('upload1');
+      expect(complete).toMatchObject({ offset: data.length, finishedAt: null });
+
+      const outcome = await withLock('upload1', (lock) =>
+        tus.write(complete, Readable.from([]), lock, { maxBytes: 0, expectedBytes: 0 }),
+      );
+
+      expect(outcome.failure).toBeUndefined();
+      expect(outcome.upload.finishedAt).toBe('2026-01-01T00:00:00.000Z');
+      expect(s3.json('uploads/p/upload1.info')).toMatchObject({
+        multipartUploadId: null,
+        finishedAt: expect.any(String),
+      });
+      expect(s3.body('uploads/p/upload1')).toEqual(data);
+    });
+
+    it('stays unfinished when the object there is not made of its parts, or is not there', async () => {
+      const data = randomBytes(13 * KiB);
+      await diedAfterCompleting(data);
+      const tus = store();
+      const other = randomBytes(data.length);
+      s3.objects.set('uploads/p/upload1', { body: other, etag: '"0123456789abcdef0123456789abcdef-2"' });
+      const emptyWrite = () =>
+        withLock('upload1', async (lock) =>
+          tus.write(await tus.get('upload1'), Readable.from([]), lock, { maxBytes: 0, expectedBytes: 0 }),
+        );
+
+      await expect(emptyWrite()).rejects.toThrow('could not complete the multipart upload');
+      s3.objects.delete('uploads/p/upload1');
+      await expect(emptyWrite()).rejects.toThrow('could not complete the multipart upload');
+      expect(s3.json('uploads/p/upload1.info')).toMatchObject({ finishedAt: null });
+    });
   });
 });

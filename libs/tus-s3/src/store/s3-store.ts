@@ -21,6 +21,7 @@ import { InfoObjects } from './info-objects';
 import { MemoryBudget } from './memory-budget';
 import { Journals } from './journals';
 import { ObjectKeys } from './object-keys';
+import { multipartEtag } from './multipart-etag';
 import { choosePartSize } from './part-plan';
 import { PatchWriter, PatchWriterConfig } from './patch-writer';
 import { S3Objects } from './s3-objects';
@@ -43,7 +44,7 @@ import {
   WriteOutcome,
   WriteStop,
 } from './tus-data-store';
-import { AnnounceRecord, offsetOf, UploadInfo } from './upload-info';
+import { AnnounceRecord, offsetOf, partsEnd, UploadInfo } from './upload-info';
 
 /** A write as the journal sees it: the journal after it, and how it ended. */
 interface JournalWrite {
@@ -282,7 +283,7 @@ export class S3Store implements TusDataStore, ConcatenationCapable, FinishedCopy
     await beforeFinish?.(this.viewOf(info));
     const key = this.keys.final(info.id);
     if (info.parts.length > 0) {
-      await this.objects.completeMultipartUpload(key, info.multipartUploadId!, info.parts);
+      await this.complete(key, info);
     } else {
       await this.objects.putEmptyObject(key, info.metadata);
       if (info.multipartUploadId)
@@ -299,6 +300,23 @@ export class S3Store implements TusDataStore, ConcatenationCapable, FinishedCopy
     await this.journals.save(finished);
     await this.journals.heldBytesOf(finished).finished(finished);
     return finished;
+  }
+
+  /**
+   * Completes the upload's multipart upload. An instance that died after completing it, before saving the journal
+   * finished, leaves a journal that still names it while S3 knows it no more (NoSuchUpload): the completion is then
+   * done already if the final object is there with the ETag these very parts make (and the upload's size). Anything
+   * else (aborted by someone, another object) stays a failure.
+   */
+  private async complete(key: string, info: UploadInfo): Promise<void> {
+    try {
+      await this.objects.completeMultipartUpload(key, info.multipartUploadId!, info.parts);
+    } catch (error) {
+      if (!(error instanceof StorageError) || !isS3NotFound(error.cause)) throw error;
+      const object = await this.objects.head(key);
+      const expected = multipartEtag(info.parts);
+      if (!object || expected === undefined || object.etag !== expected || object.size !== partsEnd(info)) throw error;
+    }
   }
 
   /** What a finish owes: the announcement (attempt 1, by the instance finishing it) and the copy, when configured. */

@@ -1,6 +1,9 @@
 import { NotFoundException } from '@nestjs/common';
-import { TusHookRefusal, UploadRequest } from '../../hooks/tus-hooks';
 import { TusEvents, UploadFinishedEvent } from '../../events/tus-events';
+import { TusHookRefusal, UploadRequest } from '../../hooks/tus-hooks';
+import { UploadNotFoundError } from '../../store/store-errors';
+import { Upload } from '../../store/tus-data-store';
+import { FakeRequest } from '../../testing/http-doubles';
 import { b64, TusHarness } from '../../testing/tus-test-harness';
 
 describe('HeadHandler (HEAD)', () => {
@@ -155,6 +158,55 @@ describe('HeadHandler (HEAD)', () => {
       expect(res.statusCode).toBe(422);
       expect(kinds).toEqual(['request head', 'finish head']);
       expect(h.events.payloadsOf(TusEvents.UploadFinished)).toHaveLength(0);
+    });
+  });
+
+  describe('an upload with every byte stored but not finished (its instance died finishing it)', () => {
+    /** Stores all of an upload's bytes, then "dies" before it counts as finished: what a SIGKILL there leaves. */
+    async function storedNotFinished(): Promise<Upload> {
+      const upload = await h.seed({ size: 3 });
+      const lock = await h.locker.lock(upload.id);
+      const died = h.store.write(upload, new FakeRequest({ method: 'PATCH', url: '/', body: 'abc' }), lock, {
+        maxBytes: 3,
+        beforeFinish: () => Promise.reject(new Error('the process died here')),
+      });
+      await expect(died).rejects.toThrow('the process died here');
+      await lock.release();
+      const stored = await h.store.get(upload.id);
+      expect(stored).toMatchObject({ offset: 3, size: 3, finishedAt: null });
+      return stored;
+    }
+
+    it('is finished by the HEAD of a resuming client, which takes Upload-Offset = Upload-Length as done', async () => {
+      const seen: UploadRequest[] = [];
+      h.reset({ beforeFinish: (request) => void seen.push(request) });
+      const upload = await storedNotFinished();
+
+      const res = await h.request('HEAD', h.pathOf(upload.id));
+
+      expect(res.statusCode).toBe(200);
+      expect(res.header('Upload-Offset')).toBe('3');
+      expect((await h.store.get(upload.id)).finishedAt).not.toBeNull();
+      expect(seen.map((request) => request.kind)).toEqual(['head']);
+      expect(h.events.emitted.map((e) => e.name)).toContain(TusEvents.UploadFinished);
+    });
+
+    it('asks beforeFinish again: a refusal terminates the upload and answers its status', async () => {
+      h.reset({ beforeFinish: () => Promise.reject(new TusHookRefusal(422, 'not wanted')) });
+      const upload = await storedNotFinished();
+
+      const res = await h.request('HEAD', h.pathOf(upload.id));
+
+      expect(res.statusCode).toBe(422);
+      await expect(h.store.get(upload.id)).rejects.toBeInstanceOf(UploadNotFoundError);
+    });
+
+    it('is left alone when onUploadRequest refuses the request', async () => {
+      const upload = await storedNotFinished();
+      h.hooks.onUploadRequest = () => Promise.reject(new TusHookRefusal(403, 'not yours'));
+
+      expect((await h.request('HEAD', h.pathOf(upload.id))).statusCode).toBe(403);
+      expect((await h.store.get(upload.id)).finishedAt).toBeNull();
     });
   });
 });

@@ -1,8 +1,6 @@
 import type { ServerResponse } from 'node:http';
-import { Readable } from 'node:stream';
 import { Inject, Injectable } from '@nestjs/common';
 import type { TusHooks } from '../../hooks/tus-hooks';
-import type { UploadLock } from '../../locker/locker.interface';
 import { isFinished, TusDataStore, Upload } from '../../store/tus-data-store';
 import { TUS_HOOKS, TUS_STORE } from '../../tus-s3.constants';
 import { TusRequest } from '../request';
@@ -14,9 +12,9 @@ import { UploadWrites } from '../upload-writes';
 
 /**
  * HEAD: where an upload stands, read under its lock so that a PATCH in flight is not seen half-way. An upload with
- * every byte stored but not finished (the request that brought its last byte failed to finish it: S3 failed while
- * completing it, or the process died meanwhile) is finished here: a client that sees Upload-Offset equal to
- * Upload-Length sends nothing more, so no PATCH would ever finish it.
+ * every byte stored but not finished (its instance died finishing it, or S3 failed while completing it) is finished
+ * here: a client that sees Upload-Offset equal to Upload-Length takes the upload as done (tus-js-client does) and
+ * sends nothing more, so no PATCH would ever finish it.
  */
 @Injectable()
 export class HeadHandler {
@@ -30,18 +28,18 @@ export class HeadHandler {
   ) {}
 
   async handle(req: TusRequest, res: ServerResponse, uploadId: string): Promise<void> {
-    const { upload, finishedNow } = await this.locks.withLock(uploadId, async (lock) => {
-      const found = await this.store.get(uploadId, lock);
-      if (!storedButUnfinished(found)) return { upload: found, finishedNow: false };
-      // The checks a PATCH makes come first: who may continue it, and whether it expired.
-      await this.hooks.onUploadRequest?.({ req, upload: found, kind: 'head' });
-      this.expiry.assertLive(found);
-      return { upload: await this.finish(req, found, lock), finishedNow: true };
+    let finishedHere = false;
+    const upload = await this.locks.withLock(uploadId, async (lock) => {
+      const stored = await this.store.get(uploadId, lock);
+      if (!allStoredButUnfinished(stored)) return stored;
+      // The app decides who may see the upload before anything is written for them.
+      await this.allowed(req, stored);
+      finishedHere = true;
+      return this.writes.finishStored(req, stored, lock, 'head');
     });
-    if (finishedNow) await this.writes.announce(upload);
+    if (finishedHere) await this.writes.announce(upload);
     else {
-      await this.hooks.onUploadRequest?.({ req, upload, kind: 'head' });
-      this.expiry.assertLive(upload);
+      await this.allowed(req, upload);
       void this.announcements.resume(upload);
     }
     const concat = upload.concat;
@@ -62,17 +60,12 @@ export class HeadHandler {
     );
   }
 
-  /** An empty write: the store finds every byte there and finishes the upload, `beforeFinish` first. */
-  private async finish(req: TusRequest, upload: Upload, lock: UploadLock): Promise<Upload> {
-    const outcome = await this.writes.gatingFinish(req, upload, lock, 'head', (beforeFinish) =>
-      this.store.write(upload, Readable.from([]), lock, { maxBytes: 0, beforeFinish }),
-    );
-    if (outcome.failure) throw outcome.failure;
-    await this.writes.noteFinished(outcome.upload);
-    return outcome.upload;
+  private async allowed(req: TusRequest, upload: Upload): Promise<void> {
+    await this.hooks.onUploadRequest?.({ req, upload, kind: 'head' });
+    this.expiry.assertLive(upload);
   }
 }
 
-function storedButUnfinished(upload: Upload): boolean {
-  return !isFinished(upload) && upload.size !== null && upload.offset === upload.size;
+function allStoredButUnfinished(upload: Upload): boolean {
+  return upload.size !== null && upload.offset === upload.size && !isFinished(upload);
 }

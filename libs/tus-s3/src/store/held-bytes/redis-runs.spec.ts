@@ -244,4 +244,16 @@ describe('RedisRuns', () => {
       dead.disconnect();
     }
   });
+
+  it('opens no connection for a read after it was closed: one left open would keep the process from exiting', async () => {
+    const key = { uploadId: id, base: 0 };
+    const data = randomBytes(100);
+    await held.start(key, data);
+    const duplicate = jest.spyOn(redis, 'duplicate');
+    held.close();
+
+    expect((await readAll(held.read(key, 100))).equals(data)).toBe(true); // over the main client, still open here
+    expect(duplicate).not.toHaveBeenCalled();
+    duplicate.mockRestore();
+  });
 });

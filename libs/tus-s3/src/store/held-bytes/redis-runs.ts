@@ -65,6 +65,7 @@ export interface RedisUploadState {
 export class RedisRuns {
   /** Bulk reads (whole parts) go over a connection of their own, so appends never queue behind megabytes. */
   private bulk: Redis | undefined;
+  private closed = false;
 
   /**
    * @param redis a client that queues commands while it connects (see createHeldBytesRedis); not closed here
@@ -190,8 +191,7 @@ export class RedisRuns {
   read(run: RunRef, length: number, skip = 0): Readable {
     const key = this.runKey(run);
     const segmentPrefix = this.segmentPrefix(run.uploadId);
-    // Its own connection, which queues commands until it is connected on first use (commandTimeout bounds that).
-    const redis = (this.bulk ??= this.redis.duplicate());
+    const redis = this.bulkConnection();
     const cache = this.cache;
     async function* slices(): AsyncGenerator<Buffer> {
       const index = parseIndex(await redis.get(key));
@@ -236,8 +236,20 @@ export class RedisRuns {
 
   /** Closes the connection this class opened for bulk reads (the main client belongs to whoever passed it). */
   close(): void {
+    this.closed = true;
     this.bulk?.disconnect();
     this.bulk = undefined;
+  }
+
+  /**
+   * The connection for bulk reads: its own, which queues commands until it is connected on first use
+   * (commandTimeout bounds that). Once closed, none is opened again: a read still under way at shutdown (a request,
+   * a background part upload) would leave it open and keep the process from exiting; it uses the main client,
+   * which fails at once when its owner closed it too.
+   */
+  private bulkConnection(): Redis {
+    if (this.closed) return this.redis;
+    return (this.bulk ??= this.redis.duplicate());
   }
 
   private async write(
