@@ -17,12 +17,14 @@ export class MemoryBudget {
   /** Slabs that belong to the pool: free, or lent to a spool. */
   private allocated = 0;
   private lent = 0;
+  /** Bytes spools keep as received, counted against the same limit (see `tryReserve`). */
+  private reserved = 0;
 
   constructor(readonly limit: number) {}
 
-  /** Bytes lent to spools now. */
+  /** Bytes lent to spools now, as slabs or reserved. */
   get inUse(): number {
-    return this.lent * SLAB_BYTES;
+    return this.lent * SLAB_BYTES + this.reserved;
   }
 
   /** Bytes of slabs allocated by the pool (lent or free). */
@@ -37,7 +39,7 @@ export class MemoryBudget {
       this.lent++;
       return slab;
     }
-    if ((this.allocated + 1) * SLAB_BYTES > this.limit) return undefined;
+    if (!this.room(SLAB_BYTES)) return undefined;
     this.allocated++;
     this.lent++;
     return Buffer.allocUnsafeSlow(SLAB_BYTES);
@@ -49,9 +51,27 @@ export class MemoryBudget {
     this.free.push(slab);
   }
 
-  /** A lent slab that will not come back (its bytes now belong to someone else): room for a new one. */
-  giveUp(): void {
-    this.lent--;
-    this.allocated--;
+  /**
+   * Counts `bytes` that a spool keeps as the socket delivered them (bytes it will give away to a cache, where a copy
+   * into slabs would be wasted); false when they do not fit.
+   */
+  tryReserve(bytes: number): boolean {
+    if (!this.room(bytes)) return false;
+    this.reserved += bytes;
+    return true;
+  }
+
+  unreserve(bytes: number): void {
+    this.reserved -= bytes;
+  }
+
+  /** Whether `bytes` more fit, dropping free slabs to make room if that is what it takes. */
+  private room(bytes: number): boolean {
+    const fits = () => this.allocated * SLAB_BYTES + this.reserved + bytes <= this.limit;
+    while (!fits() && this.free.length > 0) {
+      this.free.pop();
+      this.allocated--;
+    }
+    return fits();
   }
 }

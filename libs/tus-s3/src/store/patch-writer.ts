@@ -202,7 +202,8 @@ export class PatchWriter {
   private async holdWhole(body: Readable, maxBytes: number): Promise<WrittenBytes> {
     const { info } = this;
     const startOffset = offsetOf(info);
-    const spool = await Spool.create(this.config.tempDir, this.config.memory);
+    // Held back whole: kept as received, since the strategy's cache keeps these very bytes afterwards.
+    const spool = await Spool.create(this.config.tempDir, this.config.memory, true);
     let received = 0;
     let end: BodyEnd = 'end';
     let stop: WriteStop | undefined;

@@ -111,19 +111,28 @@ describe('Spool', () => {
       await Promise.all([small.dispose(), large.dispose()]);
     });
 
-    it('gives its bytes away for good: detached slabs are never lent again', async () => {
+    it('hands its bytes over to be kept: chunks as received as they are, bytes in slabs copied out', async () => {
       const budget = new MemoryBudget(2 * MiB);
-      const spool = await Spool.create(dir, budget);
+      const slabbed = await Spool.create(dir, budget);
       const data = randomBytes(MiB + 10);
-      await fill(spool, data);
-      const kept = spool.detach()!;
-      await spool.dispose();
+      await fill(slabbed, data);
+      const copied = slabbed.detach()!;
+      await slabbed.dispose();
       expect(budget.inUse).toBe(0);
-      expect(budget.allocatedBytes).toBe(0);
-      const other = await Spool.create(dir, budget);
-      await fill(other, Buffer.alloc(2 * MiB, 7)); // fills two new slabs: none of the detached ones
-      expect(Buffer.concat([...kept]).equals(data)).toBe(true);
-      await other.dispose();
+      const reused = await Spool.create(dir, budget);
+      await fill(reused, Buffer.alloc(2 * MiB, 7)); // the same slabs, overwritten
+      expect(Buffer.concat([...copied]).equals(data)).toBe(true);
+      await reused.dispose();
+
+      const received = await Spool.create(dir, budget, true);
+      const chunks = [randomBytes(300_000), randomBytes(900_000)];
+      for (const chunk of chunks) await received.write(chunk);
+      expect(budget.inUse).toBe(MiB); // counted in the budget while the spool keeps them
+      const kept = received.detach()!;
+      expect(kept[0]).toBe(chunks[0]);
+      expect(budget.inUse).toBe(0); // the caller's now
+      await received.dispose();
+      expect(budget.inUse).toBe(0);
     });
 
     it('hands in-memory bytes out in groups of at most a size, cutting at the boundaries without copying', async () => {

@@ -27,22 +27,27 @@ export class Spool {
   /** Slabs filled in order; all full but the last, which holds `lastFill` bytes. */
   private slabs: Buffer[] = [];
   private lastFill = 0;
-  /** Whether the slabs go back to the budget at `dispose` (not once `detach` gave their bytes away). */
-  private ownsSlabs = true;
-  /** Chunks as received: without slabs (below BATCH_BYTES), or on their way to the file. */
+  /** Chunks as received: without slabs (below BATCH_BYTES, or `asReceived`), or on their way to the file. */
   private buffered: Buffer[] = [];
   private bufferedBytes = 0;
+  /** Bytes reserved in the budget for chunks kept as received (`asReceived`). */
+  private reserved = 0;
   private written = 0;
   private closed = false;
 
   private constructor(
     private readonly dir: string,
     private readonly budget: MemoryBudget | undefined,
+    private readonly asReceived: boolean,
   ) {}
 
-  /** @param budget memory shared by all spools of this instance; without one, all but the first 256 KiB go to disk */
-  static async create(dir: string | undefined, budget?: MemoryBudget): Promise<Spool> {
-    return new Spool(dir ?? tmpdir(), budget);
+  /**
+   * @param budget memory shared by all spools of this instance; without one, all but the first 256 KiB go to disk
+   * @param asReceived keep the chunks as the socket delivered them (counted against the budget) instead of copying
+   * them into slabs: for bodies held back whole, whose bytes a cache keeps afterwards (see `detach`)
+   */
+  static async create(dir: string | undefined, budget?: MemoryBudget, asReceived = false): Promise<Spool> {
+    return new Spool(dir ?? tmpdir(), budget, asReceived);
   }
 
   get size(): number {
@@ -56,6 +61,7 @@ export class Spool {
 
   async write(data: Buffer): Promise<void> {
     if (this.closed) throw new Error('spool is closed');
+    if (this.asReceived) return this.keepAsReceived(data);
     if (this.handle || (this.slabs.length === 0 && this.bufferedBytes > 0)) return this.writeAsReceived(data);
     let rest = data;
     while (rest.length > 0) {
@@ -102,14 +108,18 @@ export class Spool {
   }
 
   /**
-   * Gives the in-memory bytes away, to be kept past `dispose` (a cache of what was stored): returns them, and their
-   * slabs no longer go back to the budget. Undefined when the bytes are on disk. The spool can still be read.
+   * The in-memory bytes, for the caller to keep past `dispose` (a cache of what was stored), or undefined when they
+   * are on disk. Chunks kept as received are handed over as they are (and no longer counted in the budget); bytes in
+   * slabs are copied out, since the slabs go back to the budget to be reused.
    */
   detach(): readonly Buffer[] | undefined {
     if (this.path) return undefined;
-    if (this.ownsSlabs) for (let i = 0; i < this.slabs.length; i++) this.budget?.giveUp();
-    this.ownsSlabs = false;
-    return this.memory();
+    if (this.slabs.length === 0) {
+      this.budget?.unreserve(this.reserved);
+      this.reserved = 0;
+      return [...this.buffered];
+    }
+    return [Buffer.concat(this.memory(), this.slabBytes)];
   }
 
   /** Closes and deletes, gives the slabs back; never throws, so it can sit in every `finally`. */
@@ -133,6 +143,23 @@ export class Spool {
     return this.slabs.map((slab, i) => (i === this.slabs.length - 1 ? slab.subarray(0, this.lastFill) : slab));
   }
 
+  /** `asReceived`: in memory while the budget counts them, else (like any spool) on disk. */
+  private async keepAsReceived(data: Buffer): Promise<void> {
+    if (this.handle) return this.writeAsReceived(data);
+    this.buffered.push(data);
+    this.bufferedBytes += data.length;
+    const short = this.bufferedBytes - BATCH_BYTES - this.reserved;
+    if (short <= 0) return;
+    const step = Math.ceil(short / SLAB_BYTES) * SLAB_BYTES;
+    if (this.budget?.tryReserve(step)) {
+      this.reserved += step;
+      return;
+    }
+    await this.flush();
+    this.budget?.unreserve(this.reserved);
+    this.reserved = 0;
+  }
+
   private async writeAsReceived(data: Buffer): Promise<void> {
     this.buffered.push(data);
     this.bufferedBytes += data.length;
@@ -148,9 +175,11 @@ export class Spool {
   }
 
   private releaseSlabs(): void {
-    if (this.ownsSlabs) for (const slab of this.slabs) this.budget?.giveBack(slab);
+    for (const slab of this.slabs) this.budget?.giveBack(slab);
     this.slabs = [];
     this.lastFill = 0;
+    this.budget?.unreserve(this.reserved);
+    this.reserved = 0;
   }
 
   private async flush(): Promise<void> {
@@ -173,7 +202,7 @@ export class Spool {
 }
 
 /** `chunks` in groups of at most `size` bytes, in order; a chunk across a boundary is cut (a view, not a copy). */
-function* grouped(chunks: readonly Buffer[], size: number): Generator<Buffer[]> {
+export function* grouped(chunks: readonly Buffer[], size: number): Generator<Buffer[]> {
   let group: Buffer[] = [];
   let groupBytes = 0;
   for (let chunk of chunks) {

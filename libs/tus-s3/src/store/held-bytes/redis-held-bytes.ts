@@ -5,7 +5,7 @@ import type { UploadLock } from '../../locker/locker.interface';
 import { InfoObjects } from '../info-objects';
 import { ObjectKeys } from '../object-keys';
 import { S3Objects } from '../s3-objects';
-import type { Spool } from '../spool';
+import { grouped, type Spool } from '../spool';
 import { isHeldBytesMissing } from '../store-errors';
 import { isFinished } from '../tus-data-store';
 import { fromStored, partsEnd, StoredJournal, toStored, UploadInfo } from '../upload-info';
@@ -147,9 +147,9 @@ export class RedisHeldBytes implements HeldBytes, BeforeApplicationShutdown, OnA
     const skip = run?.skip ?? 0;
     const ref = { uploadId: info.id, base };
     let stored = run ? skip + run.size : 0;
-    // The bytes go to RedisRuns' cache as they are: they must be ours before the first write, for good.
-    spool.detach();
-    for await (const group of spool.groups(WRITE_SLICE)) {
+    // RedisRuns' cache keeps the bytes it writes: they must be ours for good, not the spool's (see detach).
+    const kept = spool.detach();
+    for await (const group of kept ? grouped(kept, WRITE_SLICE) : spool.groups(WRITE_SLICE)) {
       lock.assertHeld();
       if (stored === 0) await this.runs.start(ref, group);
       else await this.runs.append(ref, stored, group);
