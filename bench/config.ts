@@ -120,7 +120,8 @@ export function loadConfig(env = process.env): BenchConfig {
     .map((s) => s.trim())
     .filter(Boolean);
   const scenarios = only.length > 0 ? all.filter((s) => only.includes(s.id)) : all;
-  const official = !quick && !cpuProfile && only.length === 0 && env.BENCH_ROUNDS === undefined;
+  const official =
+    !quick && !cpuProfile && only.length === 0 && env.BENCH_ROUNDS === undefined && !env.BENCH_MEMORY_BUDGET;
   const outDir = official ? root : join(workDir, quick ? 'quick' : 'partial');
   return {
     quick,

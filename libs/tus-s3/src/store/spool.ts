@@ -12,7 +12,7 @@ import { MemoryBudget, SLAB_BYTES } from './memory-budget';
  */
 const BATCH_BYTES = 256 * 1024;
 /** Reads from disk in pieces this large: fewer syscalls per part. */
-const DISK_READ_BYTES = 1024 * 1024;
+const DISK_READ_BYTES = 256 * 1024;
 
 /**
  * Bytes of one part (or of a tail to hold back) on their way to S3. UploadPart needs the length up front and we keep
