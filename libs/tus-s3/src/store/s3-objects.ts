@@ -18,7 +18,7 @@ import { Logger } from '@nestjs/common';
 import { contentTypeOf } from '../protocol/content-type';
 import { UploadMetadata } from '../protocol/metadata';
 import { toS3Metadata } from './ascii-metadata';
-import { isS3NotFound, StorageError } from './store-errors';
+import { isS3NotFound, isS3NotImplemented, StorageError } from './store-errors';
 import { sendStreamWithRetries } from './stream-retries';
 import type { ByteRange, UploadContent } from './tus-data-store';
 import type { UploadedPart } from './upload-info';
@@ -313,7 +313,7 @@ export class S3Objects {
           }),
         );
       } catch (error) {
-        if (!isNotImplemented(error)) throw new StorageError(`could not delete ${batch.length} objects`, error);
+        if (!isS3NotImplemented(error)) throw new StorageError(`could not delete ${batch.length} objects`, error);
         this.multiDelete = false;
         this.logger.log('S3 does not implement DeleteObjects: deleting one object per request from now on');
         await Promise.all(batch.map((key) => this.delete(key)));
@@ -348,9 +348,4 @@ export class S3Objects {
       throw new StorageError(`could not ${what}`, error);
     }
   }
-}
-
-function isNotImplemented(error: unknown): boolean {
-  const { name, $metadata } = (error ?? {}) as { name?: string; $metadata?: { httpStatusCode?: number } };
-  return name === 'NotImplemented' || name === 'MethodNotAllowed' || $metadata?.httpStatusCode === 501;
 }

@@ -57,3 +57,11 @@ export function isS3NotFound(error: unknown): boolean {
   const name = e.name ?? e.Code;
   return name === 'NoSuchKey' || name === 'NoSuchUpload' || name === 'NotFound' || e.$metadata?.httpStatusCode === 404;
 }
+
+/** A service that does not implement an operation (optional ones, e.g. DeleteObjects, on some S3-compatible servers). */
+export function isS3NotImplemented(error: unknown): boolean {
+  if (typeof error !== 'object' || error === null) return false;
+  const e = error as { name?: string; Code?: string; $metadata?: { httpStatusCode?: number } };
+  const name = e.name ?? e.Code;
+  return name === 'NotImplemented' || name === 'MethodNotAllowed' || e.$metadata?.httpStatusCode === 501;
+}

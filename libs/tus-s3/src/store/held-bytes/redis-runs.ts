@@ -297,11 +297,7 @@ export class RedisRuns {
       await this.redis.del(prefix + name).catch(() => undefined);
       throw changedUnderUs();
     }
-    let at = 0;
-    for (const chunk of chunks) {
-      this.cache.wrote(prefix + name, at, chunk);
-      at += chunk.length;
-    }
+    this.cache.wroteChunks(prefix + name, 0, chunks);
     return Number(length);
   }
 

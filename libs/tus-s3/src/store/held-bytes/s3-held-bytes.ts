@@ -110,14 +110,10 @@ export class S3HeldBytes implements HeldBytes {
     lock: UploadLock,
   ): Promise<HeldKey[]> {
     const key = this.keys.pendingChunk(info.id, at, randomBytes(4).toString('hex'));
-    // Ours before anything can fail: the cache may then keep them, and the spool never hands them out again.
+    // Detached before anything can fail: bytes the cache may keep after the spool is disposed.
     const kept = spool.detach();
     await this.objects.putStream(key, () => spool.read(), spool.size, lock.lost);
-    let cached = 0;
-    for (const piece of kept ?? []) {
-      this.cache.wrote(key, cached, piece);
-      cached += piece.length;
-    }
+    if (kept) this.cache.wroteChunks(key, 0, kept);
     return [...held, { in: 's3', key, size: spool.size }];
   }
 

@@ -31,6 +31,15 @@ export class SegmentCache {
     this.evict();
   }
 
+  /** Records that `chunks` were written one after another from byte `at` of segment `key` (see `wrote`). */
+  wroteChunks(key: string, at: number, chunks: readonly Buffer[]): void {
+    let position = at;
+    for (const chunk of chunks) {
+      this.wrote(key, position, chunk);
+      position += chunk.length;
+    }
+  }
+
   /** Bytes [first, last) of segment `key`, as slices, or undefined when the cache does not hold all of them. */
   read(key: string, first: number, last: number): Buffer[] | undefined {
     const entry = this.entries.get(key);
