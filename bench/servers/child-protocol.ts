@@ -20,6 +20,8 @@ export interface ChildSettings {
   partSize: number;
   /** Our module's `holdBackIn` (the peer has no such choice). */
   holdBackIn: 's3' | 'redis';
+  /** Our module's `memoryBudget`, when BENCH_MEMORY_BUDGET sets one (else the module's default). */
+  memoryBudget?: number;
 }
 
 export function childSettings(env = process.env): ChildSettings {
@@ -34,6 +36,7 @@ export function childSettings(env = process.env): ChildSettings {
     tempDir: need('BENCH_TEMP_DIR'),
     partSize: Number(need('BENCH_PART_SIZE')),
     holdBackIn: need('BENCH_HOLD_BACK_IN') === 'redis' ? 'redis' : 's3',
+    ...(env.BENCH_MEMORY_BUDGET ? { memoryBudget: Number(env.BENCH_MEMORY_BUDGET) } : {}),
   };
 }
 

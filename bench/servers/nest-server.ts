@@ -29,7 +29,7 @@ async function main(): Promise<void> {
         holdBackIn: settings.holdBackIn,
         partSize: { preferred: settings.partSize },
         tempDir: settings.tempDir,
-        ...(process.env.BENCH_MEMORY_BUDGET ? { memoryBudget: Number(process.env.BENCH_MEMORY_BUDGET) } : {}),
+        ...(settings.memoryBudget !== undefined ? { memoryBudget: settings.memoryBudget } : {}),
       }),
     ],
   })
