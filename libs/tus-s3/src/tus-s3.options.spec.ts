@@ -51,6 +51,14 @@ describe('module options', () => {
     expect(normalizeMountPath(path)).toBe(expected);
   });
 
+  it('sizes the memory budget for one PATCH at full speed unless told: its part uploads and the part filling', () => {
+    const MiB = 1024 * 1024;
+    expect(resolveOptions({ bucket: 'uploads' }).memoryBudget).toBe(5 * 8 * MiB);
+    const tuned = { bucket: 'uploads', partUploadConcurrency: 2, partSize: { preferred: 16 * MiB } };
+    expect(resolveOptions(tuned).memoryBudget).toBe(3 * 16 * MiB);
+    expect(resolveOptions({ ...tuned, memoryBudget: 0 }).memoryBudget).toBe(0);
+  });
+
   it('refuses a mount path with route syntax', () => {
     expect(() => normalizeMountPath('/files/:id')).toThrow(TusS3OptionsError);
   });

@@ -28,9 +28,10 @@ export interface TusS3ModuleOptions {
   partUploadConcurrency?: number;
   /**
    * Bytes of received data that all PATCHes of this instance together may keep in memory on their way to S3 (parts
-   * uploading and filling). Beyond it, parts are spooled to `tempDir`. Each PATCH also keeps up to 1 MiB in memory
-   * outside the budget. Default 64 MiB (one PATCH at full speed needs `partUploadConcurrency + 1` parts: 40 MiB with
-   * the defaults); 0: every part beyond its first MiB goes to disk.
+   * uploading and filling). A part reserves its memory before its first byte is read; when the budget is spent it
+   * waits up to 2 s for parts in flight to land (its client is not read meanwhile), then is spooled to `tempDir`.
+   * Default: what one PATCH needs at full speed, `partUploadConcurrency + 1` parts of `partSize.preferred` (40 MiB
+   * with the defaults); 0: every part beyond its first 256 KiB goes to disk.
    */
   memoryBudget?: number;
   /** Where parts are spooled while they upload, beyond `memoryBudget`. Default: the OS temp dir. */
@@ -193,7 +194,7 @@ export function resolveOptions(options: TusS3ModuleOptions): ResolvedTusS3Option
     problems.push(`maxSize ${maxSize} cannot be stored in ${maxMultipartParts} parts of at most ${maxPartSize} bytes`);
   }
   const partUploadConcurrency = positiveInt('partUploadConcurrency', options?.partUploadConcurrency, 4);
-  const memoryBudget = options?.memoryBudget ?? 64 * MiB;
+  const memoryBudget = options?.memoryBudget ?? (partUploadConcurrency + 1) * preferredPartSize;
   if (!Number.isSafeInteger(memoryBudget) || memoryBudget < 0) {
     problems.push(`memoryBudget must be a non-negative integer (bytes), got ${String(options?.memoryBudget)}`);
   }

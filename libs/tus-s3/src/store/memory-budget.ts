@@ -1,6 +1,12 @@
 /** The unit of memory spools take: 1 MiB slabs, each allocated once and reused. */
 export const SLAB_BYTES = 1024 * 1024;
 
+/** A reservation waiting its turn (see `reserveWithin`). */
+interface Waiter {
+  readonly slabs: number;
+  readonly grant: (granted: boolean) => void;
+}
+
 /**
  * Memory that this instance may keep received bytes in on their way to S3, shared by every PATCH: slabs of 1 MiB,
  * allocated once (up to `limit`), lent to spools and given back to be reused.
@@ -11,20 +17,29 @@ export const SLAB_BYTES = 1024 * 1024;
  * was a mark-compact every 16 MiB, and up to 64 MiB of dead buffers in RSS on top of the live ones. Copied at once,
  * they die young and cheaply (the copy costs ~0.1 ms per MiB); the slabs live as long as the process and are never
  * garbage. Memory is then exactly the slabs in existence, at most `limit`.
+ *
+ * Spools reserve slabs before they take them. A spool that will hold a whole part reserves the part up front and,
+ * when the budget is spent, waits its turn (first come, first served) for a while: meanwhile its request is not read,
+ * which is backpressure on the client, and the parts in flight give their slabs back as they land. Only a reservation
+ * that waited too long goes to disk. Waiting for whole parts cannot deadlock (a reservation never waits while holding
+ * part of its part), and it keeps concurrent uploads off the disk, whose writes and reads cost more CPU than the
+ * bytes' own trip to S3.
  */
 export class MemoryBudget {
   private readonly free: Buffer[] = [];
   /** Slabs that belong to the pool: free, or lent to a spool. */
   private allocated = 0;
-  private lent = 0;
+  /** Slabs reserved by spools (taken or not yet). */
+  private reservedSlabs = 0;
   /** Bytes spools keep as received, counted against the same limit (see `tryReserve`). */
-  private reserved = 0;
+  private reservedBytes = 0;
+  private readonly waiting: Waiter[] = [];
 
   constructor(readonly limit: number) {}
 
-  /** Bytes lent to spools now, as slabs or reserved. */
+  /** Bytes reserved by spools now, as slabs or as received. */
   get inUse(): number {
-    return this.lent * SLAB_BYTES + this.reserved;
+    return this.reservedSlabs * SLAB_BYTES + this.reservedBytes;
   }
 
   /** Bytes of slabs allocated by the pool (lent or free). */
@@ -32,46 +47,108 @@ export class MemoryBudget {
     return this.allocated * SLAB_BYTES;
   }
 
-  /** A slab to fill, or undefined when the budget is spent. Its contents are whatever was there before. */
-  take(): Buffer | undefined {
+  /** Reservations waiting their turn. */
+  get waiters(): number {
+    return this.waiting.length;
+  }
+
+  /** The number of slabs that hold `bytes`. */
+  static slabsFor(bytes: number): number {
+    return Math.ceil(bytes / SLAB_BYTES);
+  }
+
+  /** Reserves `slabs` slabs now, or returns false (no room, or others are waiting their turn). */
+  reserveSlabs(slabs: number): boolean {
+    if (this.waiting.length > 0 || !this.fits(slabs * SLAB_BYTES)) return false;
+    this.reservedSlabs += slabs;
+    this.trimFree();
+    return true;
+  }
+
+  /**
+   * Reserves `slabs` slabs, waiting in turn up to `waitMs` for room; false when the time is up, `signal` aborts, or
+   * they could never fit.
+   */
+  reserveSlabsWithin(slabs: number, waitMs: number, signal?: AbortSignal): Promise<boolean> {
+    if (this.reserveSlabs(slabs)) return Promise.resolve(true);
+    if (slabs * SLAB_BYTES > this.limit || waitMs <= 0 || signal?.aborted) return Promise.resolve(false);
+    return new Promise((resolve) => {
+      const settle = (granted: boolean) => {
+        clearTimeout(timer);
+        signal?.removeEventListener('abort', giveUp);
+        resolve(granted);
+      };
+      const waiter: Waiter = { slabs, grant: settle };
+      const giveUp = () => {
+        const index = this.waiting.indexOf(waiter);
+        if (index < 0) return;
+        this.waiting.splice(index, 1);
+        settle(false);
+        // The head gave up: the next in line may fit where it did not.
+        this.grantWaiters();
+      };
+      const timer = setTimeout(giveUp, waitMs);
+      signal?.addEventListener('abort', giveUp, { once: true });
+      this.waiting.push(waiter);
+    });
+  }
+
+  /** Ends a reservation of `slabs` (whose slabs were given back): the room goes to those waiting, in turn. */
+  releaseSlabs(slabs: number): void {
+    this.reservedSlabs -= slabs;
+    this.grantWaiters();
+  }
+
+  /** A slab to fill, under a reservation of the caller's. Its contents are whatever was there before. */
+  take(): Buffer {
     const slab = this.free.pop();
-    if (slab) {
-      this.lent++;
-      return slab;
-    }
-    if (!this.room(SLAB_BYTES)) return undefined;
+    if (slab) return slab;
     this.allocated++;
-    this.lent++;
     return Buffer.allocUnsafeSlow(SLAB_BYTES);
   }
 
   /** A slab whose bytes are no longer needed: reused by the next `take`. */
   giveBack(slab: Buffer): void {
-    this.lent--;
     this.free.push(slab);
   }
 
   /**
    * Counts `bytes` that a spool keeps as the socket delivered them (bytes it will give away to a cache, where a copy
-   * into slabs would be wasted); false when they do not fit.
+   * into slabs would be wasted); false when they do not fit, or others wait their turn.
    */
   tryReserve(bytes: number): boolean {
-    if (!this.room(bytes)) return false;
-    this.reserved += bytes;
+    if (this.waiting.length > 0 || !this.fits(bytes)) return false;
+    this.reservedBytes += bytes;
+    this.trimFree();
     return true;
   }
 
   unreserve(bytes: number): void {
-    this.reserved -= bytes;
+    this.reservedBytes -= bytes;
+    this.grantWaiters();
   }
 
-  /** Whether `bytes` more fit, dropping free slabs to make room if that is what it takes. */
-  private room(bytes: number): boolean {
-    const fits = () => this.allocated * SLAB_BYTES + this.reserved + bytes <= this.limit;
-    while (!fits() && this.free.length > 0) {
+  private fits(bytes: number): boolean {
+    return this.inUse + bytes <= this.limit;
+  }
+
+  /**
+   * Free slabs serve reservations first (a slab is only allocated when none is free), so only bytes kept as
+   * received can push memory past the limit: free slabs are dropped to make room for them.
+   */
+  private trimFree(): void {
+    while (this.allocated * SLAB_BYTES + this.reservedBytes > this.limit && this.free.length > 0) {
       this.free.pop();
       this.allocated--;
     }
-    return fits();
+  }
+
+  private grantWaiters(): void {
+    while (this.waiting.length > 0 && this.fits(this.waiting[0].slabs * SLAB_BYTES)) {
+      const next = this.waiting.shift()!;
+      this.reservedSlabs += next.slabs;
+      this.trimFree();
+      next.grant(true);
+    }
   }
 }

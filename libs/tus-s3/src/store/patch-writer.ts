@@ -29,6 +29,12 @@ export interface PatchWriterConfig {
   uploadLimit: number;
 }
 
+/**
+ * How long a part waits for memory when the budget is spent before it goes to disk instead. Parts in flight free
+ * theirs within a few hundred milliseconds; what waits longer is likely held by slow bodies.
+ */
+const MEMORY_WAIT_MS = 2000;
+
 /** The bytes of one part: held-back bytes first, then what this request spooled. */
 interface PartSource {
   held: HeldKey[];
@@ -99,7 +105,7 @@ export class PatchWriter {
     this.checksum = checksum ? new BodyChecksum(checksum) : undefined;
     const plan = await this.held.planWrite(this.info, expectedBytes);
     this.equalParts ||= plan.equalParts;
-    return plan.holdWhole ? this.holdWhole(body, maxBytes) : this.stream(body, maxBytes);
+    return plan.holdWhole ? this.holdWhole(body, maxBytes) : this.stream(body, maxBytes, expectedBytes);
   }
 
   /**
@@ -125,7 +131,7 @@ export class PatchWriter {
     return this.result([], [...this.info.pending], 0, stop, this.firstFailure);
   }
 
-  private async stream(body: Readable, maxBytes: number): Promise<WrittenBytes> {
+  private async stream(body: Readable, maxBytes: number, expectedBytes: number | undefined): Promise<WrittenBytes> {
     const { info } = this;
     const startOffset = offsetOf(info);
     let current: PartSource = { held: [...info.pending], spool: null, size: heldSize(info.pending) };
@@ -149,7 +155,10 @@ export class PatchWriter {
         }
         this.checksum?.update(data);
         while (data.length > 0 && !this.firstFailure && !this.lockLost) {
-          current.spool ??= await Spool.create(this.config.tempDir, this.config.memory);
+          current.spool ??= await this.spoolFor(
+            info.partSize - current.size,
+            Math.min(maxBytes, expectedBytes ?? Infinity) - received,
+          );
           const piece = data.subarray(0, info.partSize - current.size);
           data = data.subarray(piece.length);
           await current.spool.write(piece);
@@ -203,7 +212,7 @@ export class PatchWriter {
     const { info } = this;
     const startOffset = offsetOf(info);
     // Held back whole: kept as received, since the strategy's cache keeps these very bytes afterwards.
-    const spool = await Spool.create(this.config.tempDir, this.config.memory, true);
+    const spool = await Spool.create(this.config.tempDir, this.config.memory, { asReceived: true });
     let received = 0;
     let end: BodyEnd = 'end';
     let stop: WriteStop | undefined;
@@ -252,6 +261,18 @@ export class PatchWriter {
     if (newParts.length === this.uploads.length) return this.result(newParts, [], received, stop);
     const [, rest] = this.held.split(pending, partsEnd({ parts: newParts }));
     return this.result(newParts, rest, received, stop, this.firstFailure);
+  }
+
+  /**
+   * A spool for the next `room` bytes of a part, of which the body is to bring at most `bodyLeft`: the bytes it will
+   * hold are reserved in memory first, waiting a while when the budget is spent (see MemoryBudget).
+   */
+  private spoolFor(room: number, bodyLeft: number): Promise<Spool> {
+    return Spool.create(this.config.tempDir, this.config.memory, {
+      expectedBytes: Math.min(room, bodyLeft),
+      waitMs: MEMORY_WAIT_MS,
+      signal: this.lock.signal,
+    });
   }
 
   private mayCutShortPart(bytes: number, partsUsed: number, offsetAfter: number): boolean {

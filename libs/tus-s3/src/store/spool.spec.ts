@@ -124,7 +124,7 @@ describe('Spool', () => {
       expect(Buffer.concat([...copied]).equals(data)).toBe(true);
       await reused.dispose();
 
-      const received = await Spool.create(dir, budget, true);
+      const received = await Spool.create(dir, budget, { asReceived: true });
       const chunks = [randomBytes(300_000), randomBytes(900_000)];
       for (const chunk of chunks) await received.write(chunk);
       expect(budget.inUse).toBe(MiB); // counted in the budget while the spool keeps them
@@ -132,6 +132,51 @@ describe('Spool', () => {
       expect(kept[0]).toBe(chunks[0]);
       expect(budget.inUse).toBe(0); // the caller's now
       await received.dispose();
+      expect(budget.inUse).toBe(0);
+    });
+
+    it('reserves a whole part before its first byte, waits its turn when the budget is spent, and frees the rest', async () => {
+      const budget = new MemoryBudget(8 * MiB);
+      const first = await Spool.create(dir, budget, { expectedBytes: 5 * MiB, waitMs: 1000 });
+      expect(budget.inUse).toBe(5 * MiB); // reserved, though nothing is written yet
+      let secondReady = false;
+      const second = Spool.create(dir, budget, { expectedBytes: 4 * MiB, waitMs: 5000 }).then((spool) => {
+        secondReady = true;
+        return spool;
+      });
+      await fill(first, randomBytes(2 * MiB));
+      await new Promise((resolve) => setTimeout(resolve, 20));
+      expect(secondReady).toBe(false); // 5 + 4 MiB do not fit in 8: it waits, it does not go to disk
+      await first.close(); // the body ended after 2 MiB: the 3 MiB it will not fill are free at once
+      const waiting = await second;
+      expect(budget.inUse).toBe(6 * MiB);
+      const data = randomBytes(4 * MiB);
+      await fill(waiting, data);
+      await waiting.close();
+      expect(waiting.inMemory).toBe(true);
+      expect((await readAll(waiting.read())).equals(data)).toBe(true);
+      await Promise.all([first.dispose(), waiting.dispose()]);
+      expect(budget.inUse).toBe(0);
+      expect(budget.allocatedBytes).toBeLessThanOrEqual(8 * MiB);
+    });
+
+    it('goes to disk when its turn does not come in time, or its request is stopped', async () => {
+      const budget = new MemoryBudget(4 * MiB);
+      const holder = await Spool.create(dir, budget, { expectedBytes: 4 * MiB, waitMs: 0 });
+      const late = await Spool.create(dir, budget, { expectedBytes: MiB, waitMs: 30 });
+      const stop = new AbortController();
+      const stopped = Spool.create(dir, budget, { expectedBytes: MiB, waitMs: 60_000, signal: stop.signal });
+      stop.abort();
+      const spools = [late, await stopped];
+      for (const spool of spools) {
+        const data = randomBytes(MiB);
+        await fill(spool, data);
+        await spool.close();
+        expect(spool.inMemory).toBe(false);
+        expect((await readAll(spool.read())).equals(data)).toBe(true);
+      }
+      expect(budget.waiters).toBe(0);
+      await Promise.all([holder.dispose(), ...spools.map((spool) => spool.dispose())]);
       expect(budget.inUse).toBe(0);
     });
 

@@ -14,6 +14,23 @@ const BATCH_BYTES = 256 * 1024;
 /** Reads from disk in pieces this large: fewer syscalls per part. */
 const DISK_READ_BYTES = 256 * 1024;
 
+export interface SpoolOptions {
+  /**
+   * Keep the chunks as the socket delivered them (counted against the budget) instead of copying them into slabs:
+   * for bodies held back whole, whose bytes a cache keeps afterwards (see `detach`).
+   */
+  asReceived?: boolean;
+  /**
+   * The bytes this spool is to hold (a part): reserved in the budget before the first of them is read, waiting up to
+   * `waitMs` for room (see MemoryBudget). Without it, or when the wait is over, slabs are taken while there are
+   * some, and the rest goes to disk.
+   */
+  expectedBytes?: number;
+  waitMs?: number;
+  /** Stops the wait (the request's lock was lost or is wanted elsewhere). */
+  signal?: AbortSignal;
+}
+
 /**
  * Bytes of one part (or of a tail to hold back) on their way to S3. UploadPart needs the length up front and we keep
  * receiving while earlier parts upload, so the bytes wait here: copied into slabs of the instance's
@@ -26,6 +43,8 @@ export class Spool {
   private path: string | null = null;
   /** Slabs filled in order; all full but the last, which holds `lastFill` bytes. */
   private slabs: Buffer[] = [];
+  /** Slabs this spool reserved in the budget (those it took, and those it may still take). */
+  private reservedSlabs = 0;
   private lastFill = 0;
   /** Chunks as received: without slabs (below BATCH_BYTES, or `asReceived`), or on their way to the file. */
   private buffered: Buffer[] = [];
@@ -43,11 +62,14 @@ export class Spool {
 
   /**
    * @param budget memory shared by all spools of this instance; without one, all but the first 256 KiB go to disk
-   * @param asReceived keep the chunks as the socket delivered them (counted against the budget) instead of copying
-   * them into slabs: for bodies held back whole, whose bytes a cache keeps afterwards (see `detach`)
    */
-  static async create(dir: string | undefined, budget?: MemoryBudget, asReceived = false): Promise<Spool> {
-    return new Spool(dir ?? tmpdir(), budget, asReceived);
+  static async create(dir: string | undefined, budget?: MemoryBudget, options: SpoolOptions = {}): Promise<Spool> {
+    const spool = new Spool(dir ?? tmpdir(), budget, options.asReceived ?? false);
+    if (budget && !options.asReceived && options.expectedBytes) {
+      const slabs = MemoryBudget.slabsFor(options.expectedBytes);
+      if (await budget.reserveSlabsWithin(slabs, options.waitMs ?? 0, options.signal)) spool.reservedSlabs = slabs;
+    }
+    return spool;
   }
 
   get size(): number {
@@ -66,12 +88,11 @@ export class Spool {
     let rest = data;
     while (rest.length > 0) {
       if (this.slabs.length === 0 || this.lastFill === SLAB_BYTES) {
-        const slab = this.budget?.take();
-        if (!slab) {
+        if (!this.canTakeSlab()) {
           if (this.slabs.length > 0) await this.spill();
           return this.writeAsReceived(rest);
         }
-        this.slabs.push(slab);
+        this.slabs.push(this.budget!.take());
         this.lastFill = 0;
       }
       const copied = rest.copy(this.slabs[this.slabs.length - 1], this.lastFill);
@@ -83,6 +104,11 @@ export class Spool {
   async close(): Promise<void> {
     if (this.closed) return;
     this.closed = true;
+    // A body that ended before its part was full: others may use what it reserved and will not fill.
+    if (this.reservedSlabs > this.slabs.length) {
+      this.budget?.releaseSlabs(this.reservedSlabs - this.slabs.length);
+      this.reservedSlabs = this.slabs.length;
+    }
     if (this.handle) await this.flush();
     const handle = this.handle;
     this.handle = null;
@@ -174,10 +200,21 @@ export class Spool {
     this.releaseSlabs();
   }
 
+  /** Whether one more slab is this spool's: reserved already, or reserved now. */
+  private canTakeSlab(): boolean {
+    if (!this.budget) return false;
+    if (this.slabs.length < this.reservedSlabs) return true;
+    if (!this.budget.reserveSlabs(1)) return false;
+    this.reservedSlabs++;
+    return true;
+  }
+
   private releaseSlabs(): void {
     for (const slab of this.slabs) this.budget?.giveBack(slab);
     this.slabs = [];
     this.lastFill = 0;
+    if (this.reservedSlabs > 0) this.budget?.releaseSlabs(this.reservedSlabs);
+    this.reservedSlabs = 0;
     this.budget?.unreserve(this.reserved);
     this.reserved = 0;
   }
