@@ -54,6 +54,8 @@ export class RedlockLocker implements Locker, OnModuleDestroy {
   private readonly quorum: number;
   private readonly releaseRequests: ReleaseRequestBus;
   private readonly held = new Map<string, HeldLock>();
+  /** `lock()` calls pausing between attempts, by upload: woken when its holder says it let go. */
+  private readonly waitingForRelease = new Map<string, Set<() => void>>();
   private closing: Promise<void> | undefined;
 
   constructor(
@@ -75,7 +77,12 @@ export class RedlockLocker implements Locker, OnModuleDestroy {
     // Retries are ours (the bounded wait loop), so that release requests and error triage happen between them.
     this.redlock = new Redlock(clients, { retryCount: 0, driftFactor: 0.01 });
     this.quorum = quorumOf(clients.length);
-    this.releaseRequests = new ReleaseRequestBus(clients, keyPrefix, (request) => this.onReleaseRequest(request));
+    this.releaseRequests = new ReleaseRequestBus(
+      clients,
+      keyPrefix,
+      (request) => this.onReleaseRequest(request),
+      (uploadId) => this.wakeWaiters(uploadId),
+    );
   }
 
   async lock(uploadId: string): Promise<UploadLock> {
@@ -92,7 +99,10 @@ export class RedlockLocker implements Locker, OnModuleDestroy {
         stopAsking ??= this.askHolderToRelease(uploadId, requesterId);
         const timeLeft = deadline - Date.now();
         if (timeLeft <= 0) throw new LockTimeoutError(uploadId, Date.now() - startedAt);
-        await sleep(Math.min(jittered(this.options.retryDelayMs, this.options.retryJitterMs), timeLeft));
+        await this.pauseUnlessReleased(
+          uploadId,
+          Math.min(jittered(this.options.retryDelayMs, this.options.retryJitterMs), timeLeft),
+        );
         this.assertOpen();
       }
     } finally {
@@ -211,6 +221,11 @@ export class RedlockLocker implements Locker, OnModuleDestroy {
     const handle: LockHandle = new LockHandle(uploadId, async () => {
       if (this.held.get(uploadId)?.handle === handle) this.held.delete(uploadId);
       await keeper.release();
+      // Someone asked for it: tell them it is free now, rather than leave them to their next retry.
+      if (handle.signal.aborted) {
+        this.wakeWaiters(uploadId);
+        this.releaseRequests.publishReleased(uploadId);
+      }
     });
     const keeper = new RedlockLockKeeper(this.redlock, lock, handle, this.options);
     this.held.set(uploadId, { handle, requesterId });
@@ -227,6 +242,28 @@ export class RedlockLocker implements Locker, OnModuleDestroy {
     const repeat = setInterval(() => this.releaseRequests.publish(request), RELEASE_REQUEST_REPEAT_MS);
     repeat.unref();
     return () => clearInterval(repeat);
+  }
+
+  /** Waits `ms` before the next attempt, or less when the holder says it let go (see ReleaseRequestBus). */
+  private pauseUnlessReleased(uploadId: string, ms: number): Promise<void> {
+    return new Promise((resolve) => {
+      const waiters = this.waitingForRelease.get(uploadId) ?? new Set<() => void>();
+      this.waitingForRelease.set(uploadId, waiters);
+      const done = () => {
+        clearTimeout(timer);
+        waiters.delete(done);
+        if (waiters.size === 0 && this.waitingForRelease.get(uploadId) === waiters) {
+          this.waitingForRelease.delete(uploadId);
+        }
+        resolve();
+      };
+      const timer = setTimeout(done, ms);
+      waiters.add(done);
+    });
+  }
+
+  private wakeWaiters(uploadId: string): void {
+    for (const wake of [...(this.waitingForRelease.get(uploadId) ?? [])]) wake();
   }
 
   private onReleaseRequest(request: ReleaseRequest): void {

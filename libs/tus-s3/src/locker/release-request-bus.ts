@@ -8,8 +8,12 @@ export interface ReleaseRequest {
   requesterId: string;
 }
 
+/** The message that says a holder let go of an upload after it was asked to (requester ids are UUIDs). */
+const RELEASED = 'released';
+
 /**
- * Carries "please release upload X" between instances over Redis pub/sub. Requests go to every master and every
+ * Carries "please release upload X", and "X was released" after such a request, between instances over Redis
+ * pub/sub. Requests go to every master and every
  * instance listens on every master, so a request gets through as long as one master is up for both sides.
  *
  * Each instance holds one pattern subscription per master (not one channel per held upload): no subscribe traffic
@@ -26,6 +30,7 @@ export class ReleaseRequestBus {
     private readonly clients: readonly Redis[],
     keyPrefix: string,
     private readonly onRequest: (request: ReleaseRequest) => void,
+    private readonly onReleased: (uploadId: string) => void = () => undefined,
   ) {
     this.channelPrefix = `${keyPrefix}release:`;
   }
@@ -55,12 +60,12 @@ export class ReleaseRequestBus {
 
   /** Best effort, fire and forget: masters that are not connected are skipped instead of queueing commands. */
   publish(request: ReleaseRequest): void {
-    if (this.closed) return;
-    const channel = this.channelPrefix + request.uploadId;
-    for (const client of this.clients) {
-      if (client.status !== 'ready') continue;
-      client.publish(channel, request.requesterId).catch(() => undefined);
-    }
+    this.send(request.uploadId, request.requesterId);
+  }
+
+  /** Tells those waiting for the upload that its holder let go, so they try again now rather than after a pause. */
+  publishReleased(uploadId: string): void {
+    this.send(uploadId, RELEASED);
   }
 
   close(): Promise<void> {
@@ -72,9 +77,20 @@ export class ReleaseRequestBus {
     return Promise.resolve();
   }
 
-  private receive(channel: string, requesterId: string): void {
+  private send(uploadId: string, message: string): void {
+    if (this.closed) return;
+    const channel = this.channelPrefix + uploadId;
+    for (const client of this.clients) {
+      if (client.status !== 'ready') continue;
+      client.publish(channel, message).catch(() => undefined);
+    }
+  }
+
+  private receive(channel: string, message: string): void {
     if (this.closed || !channel.startsWith(this.channelPrefix)) return;
-    this.onRequest({ uploadId: channel.slice(this.channelPrefix.length), requesterId });
+    const uploadId = channel.slice(this.channelPrefix.length);
+    if (message === RELEASED) this.onReleased(uploadId);
+    else this.onRequest({ uploadId, requesterId: message });
   }
 }
 
