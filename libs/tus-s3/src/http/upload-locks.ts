@@ -1,26 +1,52 @@
-import { Inject, Injectable } from '@nestjs/common';
+import { Inject, Injectable, Optional } from '@nestjs/common';
+import { resolveLockOptions } from '../locker/locker-options';
 import { Locker, UploadLock } from '../locker/locker.interface';
 import { isValidUploadId } from '../protocol/upload-id';
 import { UploadNotFoundError } from '../store/store-errors';
-import { TUS_LOCKER } from '../tus-s3.constants';
+import { TUS_LOCKER, TUS_S3_OPTIONS } from '../tus-s3.constants';
+import type { ResolvedTusS3Options } from '../tus-s3.options';
+/** A kept lock is used again only with at least this much of its validity left (see UploadLock.validUntil). */
+const KEPT_LOCK_MARGIN_MS = 1000;
+
+interface KeptLock {
+  readonly lock: UploadLock;
+  readonly timer: NodeJS.Timeout;
+  readonly onStop: () => void;
+}
 
 /**
- * The one place where a request's hold on an upload begins and ends: acquire, run, and release in `finally`,
- * whatever happens in between. Work that must not keep other requests waiting (copies, listeners) runs after
- * `withLock` returns.
+ * The one place where a request's hold on an upload begins and ends. Work that must not keep other requests waiting
+ * (copies, listeners) runs after `withLock` returns.
+ *
+ * A tus client sends an upload's requests one after another (HEAD, then PATCH after PATCH), so after a request the
+ * lock stays with this instance for a moment (`lock.keepMs`, 1 s): the next request, if it comes here, starts at once,
+ * without taking the lock again, and finds the journal it left (InfoObjects caches it for exactly that lock). Kept
+ * locks give way at once: when anyone asks for the upload (another instance, or a request here that waits in the
+ * locker), when the lock service says it is lost, or when the time is up. A lock is kept only if it reports how long
+ * it is valid (`validUntil`), and used again only while that validity has a margin left: a process that stalled
+ * past its lock's expiry never acts on a lock it may no longer hold.
  */
 @Injectable()
 export class UploadLocks {
-  constructor(@Inject(TUS_LOCKER) private readonly locker: Locker) {}
+  private readonly kept = new Map<string, KeptLock>();
+  private readonly keepMs: number;
+
+  constructor(
+    @Inject(TUS_LOCKER) private readonly locker: Locker,
+    @Optional() @Inject(TUS_S3_OPTIONS) options?: Pick<ResolvedTusS3Options, 'lock'>,
+  ) {
+    this.keepMs = resolveLockOptions(options?.lock).keepMs;
+  }
 
   async withLock<T>(uploadId: string, work: (lock: UploadLock) => Promise<T>): Promise<T> {
     // An id we would never have issued cannot be locked, read or written: say 404 before touching Redis or S3.
     if (!isValidUploadId(uploadId)) throw new UploadNotFoundError(uploadId);
-    const lock = await this.locker.lock(uploadId);
+    const lock = (await this.takeKept(uploadId)) ?? (await this.locker.lock(uploadId));
     try {
       return await work(lock);
     } finally {
-      await lock.release();
+      if (this.keepMs > 0 && usable(lock)) this.keep(uploadId, lock);
+      else await lock.release();
     }
   }
 
@@ -30,4 +56,47 @@ export class UploadLocks {
     if (first === undefined) return work();
     return this.withLock(first, () => this.withLocks(rest, work));
   }
+
+  private keep(uploadId: string, lock: UploadLock): void {
+    const giveUp = () => void this.release(uploadId, lock);
+    const timer = setTimeout(giveUp, this.keepMs);
+    timer.unref();
+    lock.signal.addEventListener('abort', giveUp, { once: true });
+    this.kept.set(uploadId, { lock, timer, onStop: giveUp });
+  }
+
+  /** The lock kept from this upload's last request, when it may still be used; otherwise released first. */
+  private async takeKept(uploadId: string): Promise<UploadLock | undefined> {
+    const kept = this.unkeep(uploadId);
+    if (!kept) return undefined;
+    if (usable(kept)) return kept;
+    await kept.release();
+    return undefined;
+  }
+
+  private async release(uploadId: string, lock: UploadLock): Promise<void> {
+    if (this.kept.get(uploadId)?.lock !== lock) return;
+    this.unkeep(uploadId);
+    await lock.release();
+  }
+
+  private unkeep(uploadId: string): UploadLock | undefined {
+    const kept = this.kept.get(uploadId);
+    if (!kept) return undefined;
+    this.kept.delete(uploadId);
+    clearTimeout(kept.timer);
+    kept.lock.signal.removeEventListener('abort', kept.onStop);
+    return kept.lock;
+  }
+}
+
+/** Held, not asked to let go, and valid for a while yet (without `validUntil`, a lock is never kept). */
+function usable(lock: UploadLock): boolean {
+  if (lock.signal.aborted || lock.lost.aborted || lock.validUntil === undefined) return false;
+  try {
+    lock.assertHeld();
+  } catch {
+    return false;
+  }
+  return lock.validUntil - Date.now() > KEPT_LOCK_MARGIN_MS;
 }

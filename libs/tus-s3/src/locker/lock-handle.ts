@@ -9,6 +9,8 @@ export class LockHandle implements UploadLock {
   private readonly lostController = new AbortController();
   private releasing: Promise<void> | undefined;
   private markReleased!: () => void;
+  /** See UploadLock; a locker whose locks expire keeps it up to date (RedlockLockKeeper). */
+  validUntil = Infinity;
   /** Settles once `release()` has run to the end. */
   readonly whenReleased = new Promise<void>((resolve) => (this.markReleased = resolve));
 

@@ -11,6 +11,12 @@ export interface LockOptions {
   retryDelayMs: number;
   /** Random spread added to each pause (±), so that waiters on different instances do not retry in lockstep. */
   retryJitterMs: number;
+  /**
+   * How long an instance keeps an upload's lock after a request, for the upload's next request, which then starts
+   * without taking the lock again (and, for uploads held in S3, without reading the journal again). Anyone asking for
+   * the upload gets it at once. 0: every request takes and releases the lock.
+   */
+  keepMs: number;
 }
 
 export const DEFAULT_LOCK_OPTIONS: Readonly<LockOptions> = Object.freeze({
@@ -18,6 +24,7 @@ export const DEFAULT_LOCK_OPTIONS: Readonly<LockOptions> = Object.freeze({
   waitMs: 5_000,
   retryDelayMs: 100,
   retryJitterMs: 50,
+  keepMs: 1_000,
 });
 
 /** Fills in defaults and rejects values that would make the lockers misbehave silently. */

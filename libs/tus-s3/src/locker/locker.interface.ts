@@ -22,6 +22,11 @@ export interface UploadLock {
   assertHeld(): void;
   /** Releases the lock. Never throws; safe to call twice. */
   release(): Promise<void>;
+  /**
+   * Until when (ms since the epoch) the lock is guaranteed without a further extension: Infinity for an in-process
+   * lock. Optional: a lock without it is never kept between requests (see UploadLocks).
+   */
+  readonly validUntil?: number;
 }
 
 export interface Locker {

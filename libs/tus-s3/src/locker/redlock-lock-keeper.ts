@@ -56,6 +56,7 @@ export class RedlockLockKeeper {
 
   private armExpiryTimer(): void {
     clearTimeout(this.expiryTimer);
+    this.handle.validUntil = this.lock.expiration;
     // Redlock's expiration already subtracts clock drift; the extra margin covers a late timer.
     const margin = Math.max(10, Math.round(this.timing.ttlMs * 0.02));
     this.expiryTimer = setTimeout(() => this.loseLock(), this.lock.expiration - margin - Date.now());

@@ -143,6 +143,19 @@ describe('RedlockLocker against three Redis masters', () => {
     await next.release();
   });
 
+  it('a waiter tries again as soon as the holder it asked says it let go, not after its pause', async () => {
+    const [a, b] = [await instance(), await instance({ waitMs: 10_000, retryDelayMs: 3_000, retryJitterMs: 0 })];
+    const holder = await a.lock('released-message');
+    const waiting = b.lock('released-message');
+    await interruption(holder.signal);
+    await sleep(100); // b pauses now, for 3 s unless told
+    const releasedAt = Date.now();
+    await holder.release();
+    const next = await waiting;
+    expect(Date.now() - releasedAt).toBeLessThan(1_000);
+    await next.release();
+  });
+
   it('does not interrupt a lock with the echo of its own release request', async () => {
     // Retrying exactly when the request is repeated makes the last request still be in flight on the masters
     // while this waiter acquires the lock, so its echo reaches the new holder.

@@ -35,7 +35,7 @@ export class Journals {
         const cached = await strategy.cached(id);
         if (cached) return cached;
       }
-      const stored = await this.infos.read(id);
+      const stored = await this.infos.read(id, lock);
       return await this.heldBytesOf({ id, heldIn: stored.heldIn ?? 's3' }).load(stored, lock);
     } catch (error) {
       if (error instanceof UploadNotFoundError || error instanceof StorageError) throw error;

@@ -59,7 +59,7 @@ export interface HeldBytes {
    */
   load(stored: StoredJournal, lock?: UploadLock): Promise<UploadInfo>;
   /** Writes the journal to `.info`. */
-  save(info: UploadInfo): Promise<void>;
+  save(info: UploadInfo, lock?: UploadLock): Promise<void>;
 
   /** How a write of a body of `expectedBytes` (its Content-Length, when known) goes. */
   planWrite(info: UploadInfo, expectedBytes: number | undefined): Promise<WritePlan>;

@@ -47,12 +47,14 @@ export class S3HeldBytes implements HeldBytes {
     );
   }
 
-  async save(info: UploadInfo): Promise<void> {
+  /** @param lock the upload's lock, when held: the journal is then remembered with it (see InfoObjects) */
+  async save(info: UploadInfo, lock?: UploadLock): Promise<void> {
     await this.infos.write(
       toStored(
         info,
         chunksOf(info.pending).map(({ key, size }): StoredChunk => ({ key, size })),
       ),
+      lock,
     );
   }
 
@@ -122,7 +124,7 @@ export class S3HeldBytes implements HeldBytes {
     const after: UploadInfo = { ...before, parts: written.parts, pending: written.pending };
     if (written.bytesReceived === 0 && written.consumed.length === 0) return after;
     lock.assertHeld();
-    await this.save(after);
+    await this.save(after, lock);
     await this.deleteChunks(written.consumed);
     return after;
   }

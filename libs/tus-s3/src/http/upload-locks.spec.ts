@@ -1,0 +1,103 @@
+import type { Locker, UploadLock } from '../locker/locker.interface';
+import { MemoryLocker } from '../locker/memory-locker';
+import { DEFAULT_LOCK_OPTIONS } from '../locker/locker-options';
+import { UploadLocks } from './upload-locks';
+
+const KEEP_LOCK_MS = DEFAULT_LOCK_OPTIONS.keepMs;
+
+const id = 'b'.repeat(32);
+const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
+
+/** Counts the locks a locker hands out. */
+function counting(locker: Locker): Locker & { taken: number } {
+  const counted = Object.create(locker) as Locker & { taken: number };
+  counted.taken = 0;
+  counted.lock = async (uploadId: string) => {
+    counted.taken++;
+    return locker.lock(uploadId);
+  };
+  return counted;
+}
+
+describe('UploadLocks', () => {
+  it("keeps an upload's lock for its next request, then lets it go when the time is up", async () => {
+    const locker = counting(new MemoryLocker({ waitMs: 5000 }));
+    const locks = new UploadLocks(locker);
+    const seen: UploadLock[] = [];
+    await locks.withLock(id, async (lock) => void seen.push(lock));
+    await locks.withLock(id, async (lock) => void seen.push(lock));
+    expect(locker.taken).toBe(1);
+    expect(seen[1]).toBe(seen[0]);
+    expect(() => seen[0].assertHeld()).not.toThrow(); // kept: still held between the requests
+
+    await sleep(KEEP_LOCK_MS + 100);
+    expect(() => seen[0].assertHeld()).toThrow(); // released once the time was up
+    await locks.withLock(id, async (lock) => void seen.push(lock));
+    expect(seen[2]).not.toBe(seen[0]);
+    expect(locker.taken).toBe(2);
+  });
+
+  it('keeps nothing with lock.keepMs 0', async () => {
+    const locker = counting(new MemoryLocker({ waitMs: 5000 }));
+    const locks = new UploadLocks(locker, { lock: { keepMs: 0 } });
+    await locks.withLock(id, async () => undefined);
+    await locks.withLock(id, async () => undefined);
+    expect(locker.taken).toBe(2);
+  });
+
+  it('lets a kept lock go at once when anyone asks for the upload', async () => {
+    const locker = new MemoryLocker({ waitMs: 5000 });
+    const locks = new UploadLocks(locker);
+    let kept: UploadLock | undefined;
+    await locks.withLock(id, async (lock) => void (kept = lock));
+    const startedAt = Date.now();
+    const other = await locker.lock(id); // another instance, or a request that waits in the locker
+    expect(Date.now() - startedAt).toBeLessThan(KEEP_LOCK_MS / 2);
+    expect(() => kept!.assertHeld()).toThrow();
+    await other.release();
+  });
+
+  it('does not keep a lock that was asked to let go, nor one that cannot say how long it is valid', async () => {
+    const locker = counting(new MemoryLocker({ waitMs: 5000 }));
+    const locks = new UploadLocks(locker);
+    const waiting = locks.withLock(id, async (lock) => {
+      const asking = locker.lock(id); // asks this holder to let go
+      expect(lock.signal.aborted).toBe(true);
+      return { asking }; // not awaited here: it waits for this holder to let go
+    });
+    const handedOver = await (await waiting).asking;
+    expect(() => handedOver.assertHeld()).not.toThrow();
+    await handedOver.release();
+
+    const plain: UploadLock = {
+      signal: new AbortController().signal,
+      lost: new AbortController().signal,
+      assertHeld: () => undefined,
+      release: jest.fn(async () => undefined),
+    };
+    const noValidity = new UploadLocks({ lock: async () => plain } as unknown as Locker);
+    await noValidity.withLock(id, async () => undefined);
+    expect(plain.release).toHaveBeenCalledTimes(1);
+  });
+
+  it('takes the lock afresh when the kept one is close to its expiry (a stalled process must not act on it)', async () => {
+    const released: string[] = [];
+    const lockValidFor = (ms: number, name: string): UploadLock => ({
+      signal: new AbortController().signal,
+      lost: new AbortController().signal,
+      assertHeld: () => undefined,
+      release: async () => void released.push(name),
+      validUntil: Date.now() + ms,
+    });
+    const handedOut = [lockValidFor(60_000, 'first'), lockValidFor(60_000, 'second')];
+    const locker = { lock: jest.fn(async () => handedOut.shift()!) } as unknown as Locker;
+    const locks = new UploadLocks(locker);
+    let first: UploadLock | undefined;
+    await locks.withLock(id, async (lock) => void (first = lock));
+    (first as { validUntil: number }).validUntil = Date.now() + 200; // as if the process had stalled
+    let second: UploadLock | undefined;
+    await locks.withLock(id, async (lock) => void (second = lock));
+    expect(released).toEqual(['first']);
+    expect(second).not.toBe(first);
+  });
+});
