@@ -20,19 +20,25 @@ const sha256 = (data: Buffer) => createHash('sha256').update(data).digest('hex')
 describe('Redis paused and restarted', () => {
   let redis: RedisMaster;
   const apps = new Map<'s3' | 'redis', TestApp>();
+  /** Held back in S3, with locks kept between requests (the default). */
+  let keeping: TestApp;
 
   beforeAll(async () => {
     await waitForRedisServerBinary();
     redis = new RedisMaster((await freePorts(1, 6420))[0]);
     await redis.start();
+    // Locks are not kept between requests here (lock.keepMs: 0): every request needs Redis, so a pause is felt.
     for (const holdBackIn of ['s3', 'redis'] as const) {
-      apps.set(holdBackIn, await startTestApp({ options: { holdBackIn, redis: { urls: [redis.url] } } }));
+      const options = { holdBackIn, redis: { urls: [redis.url] }, lock: { keepMs: 0 } };
+      apps.set(holdBackIn, await startTestApp({ options }));
     }
+    keeping = await startTestApp({ options: { redis: { urls: [redis.url] } } });
   });
 
   afterAll(async () => {
     redis?.thaw();
-    for (const app of apps.values()) {
+    for (const app of [...apps.values(), keeping]) {
+      if (!app) continue;
       for (const key of await app.s3.keys(app.prefix))
         await app.s3.client.send(new DeleteObjectCommand({ Bucket: app.s3.bucket, Key: key }));
       await app.close();
@@ -64,6 +70,30 @@ describe('Redis paused and restarted', () => {
       expect(sha256(await app.s3.bytes(`${app.prefix}${idOf(url)}`))).toBe(sha256(data));
     },
   );
+
+  it('finishes byte-identical when Redis pauses with locks kept between requests, hanging nothing', async () => {
+    const data = randomBytes(14 * MiB + 1);
+    let paused = false;
+    let thawed: Promise<void> | undefined;
+    const startedAt = Date.now();
+    const url = await uploadWithTusClient(data, {
+      endpoint: keeping.endpoint,
+      chunkSize: 2 * MiB,
+      retryDelays: RETRIES,
+      onChunkComplete: (_, accepted) => {
+        if (paused || accepted < 4 * MiB) return;
+        paused = true;
+        redis.freeze();
+        thawed = new Promise((resolve) => setTimeout(() => resolve(redis.thaw()), 4_000));
+      },
+    });
+    await thawed; // the upload may be done before the pause is over: the next test needs Redis back
+    expect(paused).toBe(true);
+    // PATCHes may go on under the kept lock, valid until its TTL whatever Redis does, or be refused once its
+    // extension fails; either way the upload ends well within the pause plus the client's retries.
+    expect(Date.now() - startedAt).toBeLessThan(20_000);
+    expect(sha256(await keeping.s3.bytes(`${keeping.prefix}${idOf(url)}`))).toBe(sha256(data));
+  });
 
   it('is honest about bytes held in a Redis that restarted without them: HEAD falls back to the parts, the client resends', async () => {
     const app = apps.get('redis')!;

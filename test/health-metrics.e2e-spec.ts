@@ -109,7 +109,8 @@ describe('demo app: GET /health and GET /metrics', () => {
     expect(total(samples, 'tus_upload_duration_seconds_count')).toBe(1);
     expect(total(samples, 'tus_s3_request_duration_seconds_count', { outcome: 'success' })).toBeGreaterThan(0);
     expect(total(samples, 'tus_s3_request_duration_seconds_count', { operation: 'CompleteMultipartUpload' })).toBe(1);
-    expect(total(samples, 'tus_lock_wait_seconds_count', { outcome: 'acquired' })).toBeGreaterThanOrEqual(3);
+    // The POST took the lock; the PATCHes that followed at once found it kept for them (lock.keepMs).
+    expect(total(samples, 'tus_lock_wait_seconds_count', { outcome: 'acquired' })).toBeGreaterThanOrEqual(1);
   });
 
   it('reports the bytes held back in Redis, read from Redis at each scrape', async () => {

@@ -7,6 +7,8 @@ const KEEP_LOCK_MS = DEFAULT_LOCK_OPTIONS.keepMs;
 
 const id = 'b'.repeat(32);
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
+/** What a PATCH or HEAD of an unfinished upload says after its work. */
+const keep = () => true;
 
 /** Counts the locks a locker hands out. */
 function counting(locker: Locker): Locker & { taken: number } {
@@ -24,15 +26,15 @@ describe('UploadLocks', () => {
     const locker = counting(new MemoryLocker({ waitMs: 5000 }));
     const locks = new UploadLocks(locker);
     const seen: UploadLock[] = [];
-    await locks.withLock(id, async (lock) => void seen.push(lock));
-    await locks.withLock(id, async (lock) => void seen.push(lock));
+    await locks.withLock(id, async (lock) => void seen.push(lock), keep);
+    await locks.withLock(id, async (lock) => void seen.push(lock), keep);
     expect(locker.taken).toBe(1);
     expect(seen[1]).toBe(seen[0]);
     expect(() => seen[0].assertHeld()).not.toThrow(); // kept: still held between the requests
 
     await sleep(KEEP_LOCK_MS + 100);
     expect(() => seen[0].assertHeld()).toThrow(); // released once the time was up
-    await locks.withLock(id, async (lock) => void seen.push(lock));
+    await locks.withLock(id, async (lock) => void seen.push(lock), keep);
     expect(seen[2]).not.toBe(seen[0]);
     expect(locker.taken).toBe(2);
   });
@@ -40,16 +42,32 @@ describe('UploadLocks', () => {
   it('keeps nothing with lock.keepMs 0', async () => {
     const locker = counting(new MemoryLocker({ waitMs: 5000 }));
     const locks = new UploadLocks(locker, { lock: { keepMs: 0 } });
-    await locks.withLock(id, async () => undefined);
-    await locks.withLock(id, async () => undefined);
+    await locks.withLock(id, async () => undefined, keep);
+    await locks.withLock(id, async () => undefined, keep);
     expect(locker.taken).toBe(2);
+  });
+
+  it('keeps nothing unless the caller says the upload is still in progress, nor after a failure', async () => {
+    const locker = counting(new MemoryLocker({ waitMs: 5000 }));
+    const locks = new UploadLocks(locker);
+    await locks.withLock(id, async () => 'finished'); // DELETE, GET, announcements: no keepFor
+    await locks.withLock(
+      id,
+      async () => 'finished',
+      (result) => result !== 'finished',
+    );
+    await expect(locks.withLock(id, async () => Promise.reject(new Error('S3 is down')), keep)).rejects.toThrow(
+      'S3 is down',
+    );
+    await locks.withLock(id, async () => undefined, keep);
+    expect(locker.taken).toBe(4);
   });
 
   it('lets a kept lock go at once when anyone asks for the upload', async () => {
     const locker = new MemoryLocker({ waitMs: 5000 });
     const locks = new UploadLocks(locker);
     let kept: UploadLock | undefined;
-    await locks.withLock(id, async (lock) => void (kept = lock));
+    await locks.withLock(id, async (lock) => void (kept = lock), keep);
     const startedAt = Date.now();
     const other = await locker.lock(id); // another instance, or a request that waits in the locker
     expect(Date.now() - startedAt).toBeLessThan(KEEP_LOCK_MS / 2);
@@ -60,11 +78,15 @@ describe('UploadLocks', () => {
   it('does not keep a lock that was asked to let go, nor one that cannot say how long it is valid', async () => {
     const locker = counting(new MemoryLocker({ waitMs: 5000 }));
     const locks = new UploadLocks(locker);
-    const waiting = locks.withLock(id, async (lock) => {
-      const asking = locker.lock(id); // asks this holder to let go
-      expect(lock.signal.aborted).toBe(true);
-      return { asking }; // not awaited here: it waits for this holder to let go
-    });
+    const waiting = locks.withLock(
+      id,
+      async (lock) => {
+        const asking = locker.lock(id); // asks this holder to let go
+        expect(lock.signal.aborted).toBe(true);
+        return { asking }; // not awaited here: it waits for this holder to let go
+      },
+      keep,
+    );
     const handedOver = await (await waiting).asking;
     expect(() => handedOver.assertHeld()).not.toThrow();
     await handedOver.release();
@@ -76,7 +98,7 @@ describe('UploadLocks', () => {
       release: jest.fn(async () => undefined),
     };
     const noValidity = new UploadLocks({ lock: async () => plain } as unknown as Locker);
-    await noValidity.withLock(id, async () => undefined);
+    await noValidity.withLock(id, async () => undefined, keep);
     expect(plain.release).toHaveBeenCalledTimes(1);
   });
 
@@ -93,10 +115,10 @@ describe('UploadLocks', () => {
     const locker = { lock: jest.fn(async () => handedOut.shift()!) } as unknown as Locker;
     const locks = new UploadLocks(locker);
     let first: UploadLock | undefined;
-    await locks.withLock(id, async (lock) => void (first = lock));
+    await locks.withLock(id, async (lock) => void (first = lock), keep);
     (first as { validUntil: number }).validUntil = Date.now() + 200; // as if the process had stalled
     let second: UploadLock | undefined;
-    await locks.withLock(id, async (lock) => void (second = lock));
+    await locks.withLock(id, async (lock) => void (second = lock), keep);
     expect(released).toEqual(['first']);
     expect(second).not.toBe(first);
   });

@@ -38,14 +38,25 @@ export class UploadLocks {
     this.keepMs = resolveLockOptions(options?.lock).keepMs;
   }
 
-  async withLock<T>(uploadId: string, work: (lock: UploadLock) => Promise<T>): Promise<T> {
+  /**
+   * @param keepFor after a successful `work`, whether the upload may see another request soon (it is unfinished):
+   * then the lock is kept for it; otherwise, and after a failure, it is released
+   */
+  async withLock<T>(
+    uploadId: string,
+    work: (lock: UploadLock) => Promise<T>,
+    keepFor?: (result: T) => boolean,
+  ): Promise<T> {
     // An id we would never have issued cannot be locked, read or written: say 404 before touching Redis or S3.
     if (!isValidUploadId(uploadId)) throw new UploadNotFoundError(uploadId);
     const lock = (await this.takeKept(uploadId)) ?? (await this.locker.lock(uploadId));
+    let keep = false;
     try {
-      return await work(lock);
+      const result = await work(lock);
+      keep = this.keepMs > 0 && keepFor !== undefined && keepFor(result);
+      return result;
     } finally {
-      if (this.keepMs > 0 && usable(lock)) this.keep(uploadId, lock);
+      if (keep && usable(lock)) this.keep(uploadId, lock);
       else await lock.release();
     }
   }

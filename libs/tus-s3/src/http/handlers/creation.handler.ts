@@ -62,23 +62,27 @@ export class CreationHandler {
         'Upload-Expires': uploadExpiresHeader(upload),
       });
     }
-    const outcome = await this.locks.withLock(upload.id, async (lock) => {
-      try {
-        const written = await this.writes.append(req, upload, lock, {
-          sizeLimit: planned.sizeLimit,
-          kind: 'create',
-          checksum,
-        });
-        // A creation that fails is removed, so only a PATCH may go on when its body was too long.
-        if (written.stop === 'too-large') throw TusErrors.tooLarge('the body is longer than Upload-Length');
-        return written;
-      } catch (error) {
-        // The client never learns this upload's URL when creation fails: leave nothing of it behind (a refusal of
-        // beforeFinish removed it already).
-        if (await this.remove(upload, lock)) this.events.terminated(upload);
-        throw error;
-      }
-    });
+    const outcome = await this.locks.withLock(
+      upload.id,
+      async (lock) => {
+        try {
+          const written = await this.writes.append(req, upload, lock, {
+            sizeLimit: planned.sizeLimit,
+            kind: 'create',
+            checksum,
+          });
+          // A creation that fails is removed, so only a PATCH may go on when its body was too long.
+          if (written.stop === 'too-large') throw TusErrors.tooLarge('the body is longer than Upload-Length');
+          return written;
+        } catch (error) {
+          // The client never learns this upload's URL when creation fails: leave nothing of it behind (a refusal of
+          // beforeFinish removed it already).
+          if (await this.remove(upload, lock)) this.events.terminated(upload);
+          throw error;
+        }
+      },
+      (written) => !isFinished(written.upload),
+    );
     if (isFinished(outcome.upload)) await this.writes.announce(outcome.upload);
     this.writes.answer(req, res, outcome, location);
   }

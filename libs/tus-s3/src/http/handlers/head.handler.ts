@@ -29,14 +29,18 @@ export class HeadHandler {
 
   async handle(req: TusRequest, res: ServerResponse, uploadId: string): Promise<void> {
     let finishedHere = false;
-    const upload = await this.locks.withLock(uploadId, async (lock) => {
-      const stored = await this.store.get(uploadId, lock);
-      if (!allStoredButUnfinished(stored)) return stored;
-      // The app decides who may see the upload before anything is written for them.
-      await this.allowed(req, stored);
-      finishedHere = true;
-      return this.writes.finishStored(req, stored, lock, 'head');
-    });
+    const upload = await this.locks.withLock(
+      uploadId,
+      async (lock) => {
+        const stored = await this.store.get(uploadId, lock);
+        if (!allStoredButUnfinished(stored)) return stored;
+        // The app decides who may see the upload before anything is written for them.
+        await this.allowed(req, stored);
+        finishedHere = true;
+        return this.writes.finishStored(req, stored, lock, 'head');
+      },
+      (upload) => !isFinished(upload),
+    );
     if (finishedHere) await this.writes.announce(upload);
     else {
       await this.allowed(req, upload);

@@ -38,44 +38,49 @@ export class PatchHandler {
     const contentLength = parseContentLength(req);
     const checksum = this.rules.checksumOf(req);
 
-    const { before, after, outcome } = await this.locks.withLock(uploadId, async (lock) => {
-      let upload = await this.store.get(uploadId, lock);
-      await this.hooks.onUploadRequest?.({ req, upload, kind: 'patch' });
-      this.expiry.assertLive(upload);
-      if (upload.concat?.kind === 'final') {
-        throw TusErrors.forbidden('a final upload is assembled from its partial uploads and cannot be patched');
-      }
-      if (offset !== upload.offset) throw TusErrors.offsetMismatch(upload.offset, offset);
-      // Every check comes before the first write: a refused PATCH changes nothing, not even a deferred length.
-      const size = newLength === undefined ? upload.size : this.acceptableLength(upload, newLength);
-      const limit = size ?? this.sizeLimitOf(upload);
-      if (contentLength !== undefined && offset + contentLength > limit) {
-        throw TusErrors.tooLarge(
-          `the body would take the upload to ${offset + contentLength} bytes, past its length ${limit}`,
-        );
-      }
-      if (offset === size) {
-        const body = await this.writes.whileArriving(req, () => bodyHasBytes(req, contentLength, lock.signal));
-        if (body === 'bytes') throw TusErrors.tooLarge('the upload is already complete: no more bytes can be appended');
-        // The client went away, or another request asked for the upload: nobody reads the rest of this body.
-        if (body === 'unknown') res.setHeader('Connection', 'close');
-      }
-      const unfinished = upload;
-      if (size !== null && size !== upload.size) {
-        const declaring = upload;
-        upload = await this.writes.gatingFinish(req, declaring, lock, 'patch', (beforeFinish) =>
-          this.store.declareLength(declaring, size, lock, beforeFinish),
-        );
-        if (isFinished(upload)) await this.writes.noteFinished(upload);
-      }
-      if (isFinished(upload)) return { before: unfinished, after: upload, outcome: undefined };
-      const written: WriteOutcome = await this.writes.append(req, upload, lock, {
-        sizeLimit: this.sizeLimitOf(upload),
-        kind: 'patch',
-        checksum,
-      });
-      return { before: unfinished, after: written.upload, outcome: written };
-    });
+    const { before, after, outcome } = await this.locks.withLock(
+      uploadId,
+      async (lock) => {
+        let upload = await this.store.get(uploadId, lock);
+        await this.hooks.onUploadRequest?.({ req, upload, kind: 'patch' });
+        this.expiry.assertLive(upload);
+        if (upload.concat?.kind === 'final') {
+          throw TusErrors.forbidden('a final upload is assembled from its partial uploads and cannot be patched');
+        }
+        if (offset !== upload.offset) throw TusErrors.offsetMismatch(upload.offset, offset);
+        // Every check comes before the first write: a refused PATCH changes nothing, not even a deferred length.
+        const size = newLength === undefined ? upload.size : this.acceptableLength(upload, newLength);
+        const limit = size ?? this.sizeLimitOf(upload);
+        if (contentLength !== undefined && offset + contentLength > limit) {
+          throw TusErrors.tooLarge(
+            `the body would take the upload to ${offset + contentLength} bytes, past its length ${limit}`,
+          );
+        }
+        if (offset === size) {
+          const body = await this.writes.whileArriving(req, () => bodyHasBytes(req, contentLength, lock.signal));
+          if (body === 'bytes')
+            throw TusErrors.tooLarge('the upload is already complete: no more bytes can be appended');
+          // The client went away, or another request asked for the upload: nobody reads the rest of this body.
+          if (body === 'unknown') res.setHeader('Connection', 'close');
+        }
+        const unfinished = upload;
+        if (size !== null && size !== upload.size) {
+          const declaring = upload;
+          upload = await this.writes.gatingFinish(req, declaring, lock, 'patch', (beforeFinish) =>
+            this.store.declareLength(declaring, size, lock, beforeFinish),
+          );
+          if (isFinished(upload)) await this.writes.noteFinished(upload);
+        }
+        if (isFinished(upload)) return { before: unfinished, after: upload, outcome: undefined };
+        const written: WriteOutcome = await this.writes.append(req, upload, lock, {
+          sizeLimit: this.sizeLimitOf(upload),
+          kind: 'patch',
+          checksum,
+        });
+        return { before: unfinished, after: written.upload, outcome: written };
+      },
+      ({ after }) => !isFinished(after),
+    );
 
     if (!isFinished(before) && isFinished(after)) await this.writes.announce(after);
     else if (isFinished(after)) void this.announcements.resume(after);
