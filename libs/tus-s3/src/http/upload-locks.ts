@@ -5,6 +5,7 @@ import { isValidUploadId } from '../protocol/upload-id';
 import { UploadNotFoundError } from '../store/store-errors';
 import { TUS_LOCKER, TUS_S3_OPTIONS } from '../tus-s3.constants';
 import type { ResolvedTusS3Options } from '../tus-s3.options';
+
 /** A kept lock is used again only with at least this much of its validity left (see UploadLock.validUntil). */
 const KEPT_LOCK_MARGIN_MS = 1000;
 
@@ -18,9 +19,10 @@ interface KeptLock {
  * The one place where a request's hold on an upload begins and ends. Work that must not keep other requests waiting
  * (copies, listeners) runs after `withLock` returns.
  *
- * A tus client sends an upload's requests one after another (HEAD, then PATCH after PATCH), so after a request the
- * lock stays with this instance for a moment (`lock.keepMs`, 1 s): the next request, if it comes here, starts at once,
- * without taking the lock again, and finds the journal it left (InfoObjects caches it for exactly that lock). Kept
+ * A tus client sends an upload's requests one after another (HEAD, then PATCH after PATCH), so after a request that
+ * leaves the upload unfinished (the caller says so: `keepFor`) the lock stays with this instance for a moment
+ * (`lock.keepMs`, 1 s): the next request, if it comes here, starts at once, without taking the lock again, and finds
+ * the journal it left (InfoObjects remembers it for exactly that lock). Kept
  * locks give way at once: when anyone asks for the upload (another instance, or a request here that waits in the
  * locker), when the lock service says it is lost, or when the time is up. A lock is kept only if it reports how long
  * it is valid (`validUntil`), and used again only while that validity has a margin left: a process that stalled
