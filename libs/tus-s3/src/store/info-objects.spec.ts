@@ -64,13 +64,17 @@ describe('InfoObjects', () => {
     await infos.write(journal({ parts: [{ partNumber: 1, size: 8, etag: '"e"' }] }), lock);
     expect((await infos.read(id, lock)).parts).toHaveLength(1);
     expect(objects.gets).toBe(0);
-    await infos.read(id); // no lock: S3
-    expect(objects.gets).toBe(1);
     await lock.release();
     const next = await locker.lock(id);
-    await infos.read(id, next); // another lock: someone may have written meanwhile
+    await infos.read(id, next); // another lock: someone may have written in between
+    expect(objects.gets).toBe(1);
     await infos.read(id, next); // remembered with this one now
+    expect(objects.gets).toBe(1);
+    await next.release();
+    await infos.read(id, next); // released: no longer held
     expect(objects.gets).toBe(2);
+    await infos.read(id); // no lock: S3
+    expect(objects.gets).toBe(3);
   });
 
   it('hands out a copy: what a caller does with it does not change what is remembered', async () => {
