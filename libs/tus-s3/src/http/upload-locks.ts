@@ -1,6 +1,6 @@
 import { Inject, Injectable, Optional } from '@nestjs/common';
 import { resolveLockOptions } from '../locker/locker-options';
-import { Locker, UploadLock } from '../locker/locker.interface';
+import { isHeld, Locker, UploadLock } from '../locker/locker.interface';
 import { isValidUploadId } from '../protocol/upload-id';
 import { UploadNotFoundError } from '../store/store-errors';
 import { TUS_LOCKER, TUS_S3_OPTIONS } from '../tus-s3.constants';
@@ -105,11 +105,6 @@ export class UploadLocks {
 
 /** Held, not asked to let go, and valid for a while yet (without `validUntil`, a lock is never kept). */
 function usable(lock: UploadLock): boolean {
-  if (lock.signal.aborted || lock.lost.aborted || lock.validUntil === undefined) return false;
-  try {
-    lock.assertHeld();
-  } catch {
-    return false;
-  }
+  if (lock.signal.aborted || lock.validUntil === undefined || !isHeld(lock)) return false;
   return lock.validUntil - Date.now() > KEPT_LOCK_MARGIN_MS;
 }

@@ -29,6 +29,16 @@ export interface UploadLock {
   readonly validUntil?: number;
 }
 
+/** Whether `lock` is still held: not lost, not released (what `assertHeld()` checks, as a boolean). */
+export function isHeld(lock: UploadLock): boolean {
+  try {
+    lock.assertHeld();
+    return true;
+  } catch {
+    return false;
+  }
+}
+
 export interface Locker {
   /**
    * Takes the lock on one upload, waiting a bounded time. While it waits it asks the current holder to let go.

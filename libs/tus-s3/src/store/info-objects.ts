@@ -1,4 +1,4 @@
-import type { UploadLock } from '../locker/locker.interface';
+import { isHeld, type UploadLock } from '../locker/locker.interface';
 import { ObjectKeys } from './object-keys';
 import { S3Objects } from './s3-objects';
 import { isS3NotFound, StorageError, UploadNotFoundError } from './store-errors';
@@ -70,13 +70,4 @@ function parse(id: string, body: string): StoredJournal {
   const stored = JSON.parse(body) as StoredJournal;
   if (stored.version !== 1 || stored.id !== id) throw new StorageError(`info object of ${id} is not readable`);
   return stored;
-}
-
-function isHeld(lock: UploadLock): boolean {
-  try {
-    lock.assertHeld();
-    return true;
-  } catch {
-    return false;
-  }
 }

@@ -47,21 +47,36 @@ export function isHeldBytesMissing(error: unknown): boolean {
   );
 }
 
+/** The fields the SDK and Node put on a failure of an S3 request, as far as it has them. */
+export interface S3Failure {
+  /** The SDK's error name (usually S3's code). */
+  name?: string;
+  /** S3's error code, as some services and older SDK paths give it. */
+  Code?: string;
+  /** Node's code for a failed connection (ECONNRESET, ...). */
+  code?: string;
+  message?: string;
+  $metadata?: { httpStatusCode?: number };
+}
+
+/** `error` seen as an S3 request failure, or undefined when it is not even an object. */
+export function asS3Failure(error: unknown): S3Failure | undefined {
+  return typeof error === 'object' && error !== null ? error : undefined;
+}
+
 /**
  * Missing things come back in several shapes: NoSuchKey / NoSuchUpload by name, Ceph's NoSuchKey for a missing
  * multipart upload, or a bare 404 for HEAD requests (which have no body to carry a code).
  */
 export function isS3NotFound(error: unknown): boolean {
-  if (typeof error !== 'object' || error === null) return false;
-  const e = error as { name?: string; Code?: string; $metadata?: { httpStatusCode?: number } };
-  const name = e.name ?? e.Code;
-  return name === 'NoSuchKey' || name === 'NoSuchUpload' || name === 'NotFound' || e.$metadata?.httpStatusCode === 404;
+  const e = asS3Failure(error);
+  const name = e?.name ?? e?.Code;
+  return name === 'NoSuchKey' || name === 'NoSuchUpload' || name === 'NotFound' || e?.$metadata?.httpStatusCode === 404;
 }
 
 /** A service that does not implement an operation (optional ones, e.g. DeleteObjects, on some S3-compatible servers). */
 export function isS3NotImplemented(error: unknown): boolean {
-  if (typeof error !== 'object' || error === null) return false;
-  const e = error as { name?: string; Code?: string; $metadata?: { httpStatusCode?: number } };
-  const name = e.name ?? e.Code;
-  return name === 'NotImplemented' || name === 'MethodNotAllowed' || e.$metadata?.httpStatusCode === 501;
+  const e = asS3Failure(error);
+  const name = e?.name ?? e?.Code;
+  return name === 'NotImplemented' || name === 'MethodNotAllowed' || e?.$metadata?.httpStatusCode === 501;
 }

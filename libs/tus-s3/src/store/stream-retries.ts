@@ -1,6 +1,7 @@
 import { Readable } from 'node:stream';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { sendWithBody } from './body-guard';
+import { asS3Failure } from './store-errors';
 
 /** How often a request with a streamed body is sent, and the first pause between attempts (doubled each time). */
 export interface StreamRetryPolicy {
@@ -57,15 +58,8 @@ const WRAPPED_NETWORK_FAILURE =
 
 /** A 5xx or 429 answer, a throttling or timeout code, or a connection that broke: worth sending again. */
 export function isTransientS3Failure(error: unknown): boolean {
-  if (typeof error !== 'object' || error === null) return false;
-  const e = error as {
-    name?: string;
-    code?: string;
-    Code?: string;
-    message?: string;
-    $metadata?: { httpStatusCode?: number };
-  };
-  if (e.name === 'AbortError') return false;
+  const e = asS3Failure(error);
+  if (!e || e.name === 'AbortError') return false;
   const status = e.$metadata?.httpStatusCode;
   if (status !== undefined && (status >= 500 || status === 429)) return true;
   if (TRANSIENT_CODES.has(e.name ?? '') || TRANSIENT_CODES.has(e.Code ?? '')) return true;
