@@ -1,6 +1,7 @@
 import { createHash, randomBytes } from 'node:crypto';
 import { DeleteObjectCommand } from '@aws-sdk/client-s3';
 import { createUpload, headOffset, patch } from './support/raw-http';
+import { freezeMidway } from './support/freeze-midway';
 import { freePorts, RedisMaster, waitForRedisServerBinary } from './support/redis-masters';
 import { MiB, startTestApp, TestApp } from './support/test-app';
 import { idOf, uploadWithTusClient } from './support/tus-client';
@@ -51,21 +52,17 @@ describe('Redis paused and restarted', () => {
     async (holdBackIn) => {
       const app = apps.get(holdBackIn)!;
       const data = randomBytes(14 * MiB + 1);
-      let paused = false;
+      const pause = freezeMidway(redis, 4 * MiB);
       let failures = 0;
       const url = await uploadWithTusClient(data, {
         endpoint: app.endpoint,
         chunkSize: 2 * MiB,
         retryDelays: RETRIES,
         onAfterResponse: (_, res) => void (res.getStatus() >= 500 && failures++),
-        onChunkComplete: (_, accepted) => {
-          if (paused || accepted < 4 * MiB) return;
-          paused = true;
-          redis.freeze();
-          setTimeout(() => redis.thaw(), 4_000);
-        },
+        onChunkComplete: pause.onChunkComplete,
       });
-      expect(paused).toBe(true);
+      await pause.thawed;
+      expect(pause.frozen).toBe(true);
       expect(failures).toBeGreaterThan(0); // the pause was felt: requests were refused meanwhile, not hung
       expect(sha256(await app.s3.bytes(`${app.prefix}${idOf(url)}`))).toBe(sha256(data));
     },
@@ -73,22 +70,16 @@ describe('Redis paused and restarted', () => {
 
   it('finishes byte-identical when Redis pauses with locks kept between requests, hanging nothing', async () => {
     const data = randomBytes(14 * MiB + 1);
-    let paused = false;
-    let thawed: Promise<void> | undefined;
+    const pause = freezeMidway(redis, 4 * MiB);
     const startedAt = Date.now();
     const url = await uploadWithTusClient(data, {
       endpoint: keeping.endpoint,
       chunkSize: 2 * MiB,
       retryDelays: RETRIES,
-      onChunkComplete: (_, accepted) => {
-        if (paused || accepted < 4 * MiB) return;
-        paused = true;
-        redis.freeze();
-        thawed = new Promise((resolve) => setTimeout(() => resolve(redis.thaw()), 4_000));
-      },
+      onChunkComplete: pause.onChunkComplete,
     });
-    await thawed; // the upload may be done before the pause is over: the next test needs Redis back
-    expect(paused).toBe(true);
+    await pause.thawed; // the upload may be done before the pause is over: the next test needs Redis back
+    expect(pause.frozen).toBe(true);
     // PATCHes may go on under the kept lock, valid until its TTL whatever Redis does, or be refused once its
     // extension fails; either way the upload ends well within the pause plus the client's retries.
     expect(Date.now() - startedAt).toBeLessThan(20_000);

@@ -1,5 +1,6 @@
 import { createHash, randomBytes } from 'node:crypto';
 import { DeleteObjectCommand } from '@aws-sdk/client-s3';
+import { freezeMidway } from './support/freeze-midway';
 import { createUpload, headOffset, patch } from './support/raw-http';
 import { Fault, InternalError, ProxiedRequest, S3FaultProxy, SlowDown } from './support/s3-fault-proxy';
 import { s3ConfigOf, serviceEnv } from './support/s3-env';
@@ -146,19 +147,14 @@ describe.each([['s3' as const], ['redis' as const]])('S3 failing (held back in %
 
   it('completes byte-identical when S3 freezes for 4 s in the middle of an upload, then thaws', async () => {
     const data = randomBytes(19 * MiB + 3);
-    let frozen = false;
+    const freeze = freezeMidway(proxy, 6 * MiB);
     const url = await uploadWithTusClient(data, {
       endpoint: app.endpoint,
       chunkSize: 3 * MiB,
       retryDelays: RETRIES,
-      onChunkComplete: (_, accepted) => {
-        if (frozen || accepted < 6 * MiB) return;
-        frozen = true;
-        proxy.freeze();
-        setTimeout(() => proxy.thaw(), 4_000);
-      },
+      onChunkComplete: freeze.onChunkComplete,
     });
-    expect(frozen).toBe(true);
+    expect(freeze.frozen).toBe(true);
     expect([...proxy.injected].filter(([name]) => name.endsWith(' frozen')).length).toBeGreaterThan(0);
     expect(sha256(await app.s3.bytes(`${app.prefix}${idOf(url)}`))).toBe(sha256(data));
   });
