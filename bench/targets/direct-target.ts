@@ -5,8 +5,8 @@ import {
   UploadPartCommand,
 } from '@aws-sdk/client-s3';
 import { OUR_PART_CONCURRENCY, PART_SIZE } from '../config';
-import type { Payload } from '../payload';
-import type { Target, UploadOutcome } from './target';
+import { S3ClientTarget } from './s3-client-target';
+import type { UploadOutcome } from './target';
 
 /**
  * (a) The ceiling: the fastest direct upload we know. The bytes are already in memory as one contiguous buffer
@@ -14,23 +14,15 @@ import type { Target, UploadOutcome } from './target';
  * with an unsigned payload as the module's own part uploads are (a stream body is never hashed by the SDK). No
  * copy, no hashing, no chunking: nothing between the bytes and the socket.
  */
-export class DirectTarget implements Target {
+export class DirectTarget extends S3ClientTarget {
   readonly name = 'direct' as const;
-  private count = 0;
-
-  constructor(
-    private readonly client: S3Client,
-    private readonly bucket: string,
-    private readonly prefix: string,
-    private readonly payload: Payload,
-  ) {}
 
   prepare(size: number): void {
     this.payload.contiguous(size);
   }
 
   async upload(size: number): Promise<UploadOutcome> {
-    const Key = `${this.prefix}${++this.count}.bin`;
+    const Key = this.nextKey();
     const Bucket = this.bucket;
     const bytes = this.payload.contiguous(size);
     const { UploadId } = await this.client.send(new CreateMultipartUploadCommand({ Bucket, Key }));
