@@ -50,7 +50,7 @@ export class Spool {
   private buffered: Buffer[] = [];
   private bufferedBytes = 0;
   /** Bytes reserved in the budget for chunks kept as received (`asReceived`). */
-  private reserved = 0;
+  private reservedAsReceived = 0;
   private written = 0;
   private closed = false;
 
@@ -141,8 +141,8 @@ export class Spool {
   detach(): readonly Buffer[] | undefined {
     if (this.path) return undefined;
     if (this.slabs.length === 0) {
-      this.budget?.unreserve(this.reserved);
-      this.reserved = 0;
+      this.budget?.unreserve(this.reservedAsReceived);
+      this.reservedAsReceived = 0;
       return [...this.buffered];
     }
     return [Buffer.concat(this.memory(), this.slabBytes)];
@@ -174,16 +174,16 @@ export class Spool {
     if (this.handle) return this.writeAsReceived(data);
     this.buffered.push(data);
     this.bufferedBytes += data.length;
-    const short = this.bufferedBytes - BATCH_BYTES - this.reserved;
+    const short = this.bufferedBytes - BATCH_BYTES - this.reservedAsReceived;
     if (short <= 0) return;
     const step = Math.ceil(short / SLAB_BYTES) * SLAB_BYTES;
     if (this.budget?.tryReserve(step)) {
-      this.reserved += step;
+      this.reservedAsReceived += step;
       return;
     }
     await this.flush();
-    this.budget?.unreserve(this.reserved);
-    this.reserved = 0;
+    this.budget?.unreserve(this.reservedAsReceived);
+    this.reservedAsReceived = 0;
   }
 
   private async writeAsReceived(data: Buffer): Promise<void> {
@@ -215,8 +215,8 @@ export class Spool {
     this.lastFill = 0;
     if (this.reservedSlabs > 0) this.budget?.releaseSlabs(this.reservedSlabs);
     this.reservedSlabs = 0;
-    this.budget?.unreserve(this.reserved);
-    this.reserved = 0;
+    this.budget?.unreserve(this.reservedAsReceived);
+    this.reservedAsReceived = 0;
   }
 
   private async flush(): Promise<void> {

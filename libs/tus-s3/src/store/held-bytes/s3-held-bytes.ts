@@ -23,8 +23,8 @@ const DEFAULT_CHUNK_CACHE_BYTES = 16 * 1024 * 1024;
  * S3 is; the journal is saved after every write that stored bytes.
  *
  * Chunk objects never change (each key has a nonce), so the bytes of those this instance wrote are kept in memory
- * for a while (the received buffers themselves, up to 16 MiB by default): the request that cuts the next part
- * usually finds them there instead of reading them back from S3. Another instance reads them from S3.
+ * for a while (what the spool hands over with `detach`, up to 16 MiB by default): the request that cuts the next
+ * part usually finds them there instead of reading them back from S3. Another instance reads them from S3.
  */
 export class S3HeldBytes implements HeldBytes {
   readonly kind = 's3' as const;
