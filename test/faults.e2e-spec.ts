@@ -159,6 +159,49 @@ describe.each([['s3' as const], ['redis' as const]])('S3 failing (held back in %
     expect(sha256(await app.s3.bytes(`${app.prefix}${idOf(url)}`))).toBe(sha256(data));
   });
 
+  if (holdBackIn === 's3') {
+    // A write's chunk object and the journal that lists it (as unconfirmed) go up at the same time.
+    const chunkPut = (r: ProxiedRequest) =>
+      r.key.startsWith(app.prefix) && r.operation === 'PutObject' && r.key.includes('.chunk.');
+    const infoPut = (r: ProxiedRequest) =>
+      r.key.startsWith(app.prefix) && r.operation === 'PutObject' && r.key.endsWith('.info');
+
+    it('does not count the bytes of a chunk object that never landed, though its journal did', async () => {
+      const data = randomBytes(5 * MiB);
+      const url = await createUpload(app.endpoint, data.length);
+      expect((await patch(url, 0, data.subarray(0, 2 * MiB))).status).toBe(204);
+      const rule = proxy.inject({ match: chunkPut, fault: SlowDown, times: Infinity });
+      const refused = await patch(url, 2 * MiB, data.subarray(2 * MiB, 3 * MiB));
+      expect(refused.status).toBe(503);
+      expect(rule.fired).toBeGreaterThan(0);
+      expect((await headOffset(url)).offset).toBe(2 * MiB);
+      rule.remove();
+      expect((await patch(url, 2 * MiB, data.subarray(2 * MiB))).status).toBe(204);
+      expect(sha256(await app.s3.bytes(`${app.prefix}${idOf(url)}`))).toBe(sha256(data));
+    });
+
+    it('drops a chunk its journal lists as unconfirmed when the chunk is missing (as after a crash between the two)', async () => {
+      const data = randomBytes(5 * MiB);
+      const url = await createUpload(app.endpoint, data.length);
+      expect((await patch(url, 0, data.subarray(0, 2 * MiB))).status).toBe(204);
+      // The chunk fails and so does the journal saved again without it: S3 keeps a journal that lists a missing chunk.
+      let infoPuts = 0;
+      const chunkRule = proxy.inject({ match: chunkPut, fault: SlowDown, times: Infinity });
+      const infoRule = proxy.inject({ match: (r) => infoPut(r) && ++infoPuts > 1, fault: SlowDown, times: Infinity });
+      expect((await patch(url, 2 * MiB, data.subarray(2 * MiB, 3 * MiB))).status).toBe(503);
+      expect(infoRule.fired).toBeGreaterThan(0);
+      chunkRule.remove();
+      infoRule.remove();
+      const listed = JSON.parse((await app.s3.bytes(`${app.prefix}${idOf(url)}.info`)).toString()) as {
+        pending: Array<{ unconfirmed?: true }>;
+      };
+      expect(listed.pending.at(-1)?.unconfirmed).toBe(true);
+      expect((await headOffset(url)).offset).toBe(2 * MiB);
+      expect((await patch(url, 2 * MiB, data.subarray(2 * MiB))).status).toBe(204);
+      expect(sha256(await app.s3.bytes(`${app.prefix}${idOf(url)}`))).toBe(sha256(data));
+    });
+  }
+
   it('never acknowledges bytes it did not keep: a PATCH that S3 fails answers 503, and HEAD tells the truth', async () => {
     const data = randomBytes(10 * MiB);
     const url = await createUpload(app.endpoint, data.length);

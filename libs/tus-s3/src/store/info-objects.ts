@@ -52,6 +52,14 @@ export class InfoObjects {
     this.remember(stored, body, lock);
   }
 
+  /**
+   * Remembers `stored` for reads under `lock`, as `write` does, when what S3 holds says the same and the caller
+   * learned more since (held-back chunks it listed as unconfirmed are in S3).
+   */
+  confirmed(stored: StoredJournal, lock: UploadLock): void {
+    this.remember(stored, JSON.stringify(stored), lock);
+  }
+
   async delete(id: string): Promise<void> {
     this.remembered.delete(id);
     await this.objects.delete(this.keys.info(id));

@@ -143,7 +143,8 @@ describe('S3Store', () => {
       { partNumber: 1, size: 8 * KiB, etag: expect.any(String) },
       { partNumber: 2, size: 8 * KiB, etag: expect.any(String) },
     ]);
-    expect(journal.pending).toEqual([{ key: chunk.slice('uploads/'.length), size: 3 * KiB }]); // the format as it always was
+    // The format as it always was, and one optional field: put along with this journal, the chunk is unconfirmed.
+    expect(journal.pending).toEqual([{ key: chunk.slice('uploads/'.length), size: 3 * KiB, unconfirmed: true }]);
     expect(journal.heldIn).toBeUndefined();
     expect((await tus.get('upload1')).offset).toBe(19 * KiB);
   });
@@ -493,7 +494,7 @@ describe('S3Store', () => {
     expect(s3.json('uploads/p/old.info')).toEqual({
       ...journal,
       parts: [{ partNumber: 1, size: 8 * KiB, etag: expect.any(String) }],
-      pending: [{ key: expect.stringMatching(/^p\/old\.chunk\.8192\.[0-9a-f]{8}$/), size: KiB }],
+      pending: [{ key: expect.stringMatching(/^p\/old\.chunk\.8192\.[0-9a-f]{8}$/), size: KiB, unconfirmed: true }],
     });
     expect(s3.names('uploads/p/old.chunk.0.')).toEqual([]);
   });

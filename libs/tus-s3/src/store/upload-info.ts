@@ -71,6 +71,11 @@ export interface AnnounceRecord {
 export interface StoredChunk {
   readonly key: string;
   readonly size: number;
+  /**
+   * The chunk was put together with this very journal, so it may be missing: its PUT failed, or the process died
+   * first (its write was then never acknowledged). Whoever reads the journal from S3 checks that it exists.
+   */
+  readonly unconfirmed?: true;
 }
 
 /**

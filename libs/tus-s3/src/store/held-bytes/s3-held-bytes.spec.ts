@@ -1,11 +1,13 @@
 import { randomBytes } from 'node:crypto';
-import { GetObjectCommand, S3Client } from '@aws-sdk/client-s3';
+import { GetObjectCommand, HeadObjectCommand, S3Client } from '@aws-sdk/client-s3';
 import { drain, FakeS3 } from '../../../../../test/support/fake-s3';
+import type { UploadLock } from '../../locker/locker.interface';
 import { MemoryLocker } from '../../locker/memory-locker';
 import { InfoObjects } from '../info-objects';
 import { ObjectKeys } from '../object-keys';
 import { S3Objects } from '../s3-objects';
 import { Spool } from '../spool';
+import { StorageError } from '../store-errors';
 import { StoredJournal, UploadInfo } from '../upload-info';
 import type { HeldKey } from './held-bytes';
 import { S3HeldBytes } from './s3-held-bytes';
@@ -51,7 +53,7 @@ describe('S3HeldBytes', () => {
     const spool = await spoolOf(data);
     try {
       const before = [chunk('0.aa', 10)];
-      const after = await held.hold(journal(), before, spool, 10, lock);
+      const after = await holdAndCommit(held, journal({ pending: before }), spool, 10, lock);
       expect(after).toEqual([
         before[0],
         { in: 's3', key: expect.stringMatching(/^p\/abc\.chunk\.10\.[0-9a-f]{8}$/), size: 30 },
@@ -71,7 +73,7 @@ describe('S3HeldBytes', () => {
     await spool.close();
     try {
       const mine = new S3HeldBytes(objects, keys, new InfoObjects(objects, keys));
-      const [stored] = await mine.hold(journal(), [], spool, 0, lock);
+      const [stored] = await holdAndCommit(mine, journal(), spool, 0, lock);
       const gets = () => s3.mock.commandCalls(GetObjectCommand).length;
       const before = gets();
       expect(await drain(mine.read('abc', [stored], new AbortController().signal))).toEqual(data);
@@ -160,6 +162,102 @@ describe('S3HeldBytes', () => {
     expect(s3.json('b/p/abc.info')).toEqual(stored);
   });
 
+  describe('a write puts its chunk object and the journal that lists it at the same time', () => {
+    const landing = /^p\/abc\.chunk\.10\.[0-9a-f]{8}$/;
+
+    it('lists the chunk as unconfirmed in that journal, answers only once both landed, and confirms it later', async () => {
+      const lock = await locker.lock('abc');
+      const spool = await spoolOf(randomBytes(30));
+      const before = journal({ pending: [chunk('0.aa', 10)] });
+      try {
+        let landed = false;
+        let journalWasUp = false;
+        const put = objects.putStream.bind(objects);
+        jest.spyOn(objects, 'putStream').mockImplementationOnce(async (...args) => {
+          await new Promise((resolve) => setTimeout(resolve, 30));
+          journalWasUp = s3.names('b/p/abc.info').length === 1;
+          await put(...args);
+          landed = true;
+        });
+        const pending = await held.hold(before, before.pending, spool, 10, lock);
+        expect(landed).toBe(false);
+        const written = { parts: [], pending, consumed: [], bytesReceived: 30, stop: 'end' as const };
+        const after = await held.commit(before, written, lock);
+        expect(landed).toBe(true);
+        expect(journalWasUp).toBe(true); // not one after the other
+        expect(s3.json('b/p/abc.info').pending).toEqual([
+          { key: 'p/abc.chunk.0.aa', size: 10 },
+          { key: expect.stringMatching(landing), size: 30, unconfirmed: true },
+        ]);
+        await held.save(after);
+        expect(s3.json('b/p/abc.info').pending).toEqual([
+          { key: 'p/abc.chunk.0.aa', size: 10 },
+          { key: expect.stringMatching(landing), size: 30 },
+        ]);
+      } finally {
+        jest.restoreAllMocks();
+        await spool.dispose();
+        await lock.release();
+      }
+    });
+
+    it('saves the journal again without the chunk when its PUT failed, and fails the write', async () => {
+      const lock = await locker.lock('abc');
+      const spool = await spoolOf(randomBytes(30));
+      const before = journal({ pending: [chunk('0.aa', 10)] });
+      try {
+        jest.spyOn(objects, 'putStream').mockRejectedValueOnce(new StorageError('S3 said no'));
+        const pending = await held.hold(before, before.pending, spool, 10, lock);
+        const written = { parts: [], pending, consumed: [], bytesReceived: 30, stop: 'end' as const };
+        await expect(held.commit(before, written, lock)).rejects.toThrow('S3 said no');
+        expect(s3.json('b/p/abc.info').pending).toEqual([{ key: 'p/abc.chunk.0.aa', size: 10 }]);
+        expect((await held.load(s3.json('b/p/abc.info') as unknown as StoredJournal)).pending).toEqual(before.pending);
+      } finally {
+        jest.restoreAllMocks();
+        await spool.dispose();
+        await lock.release();
+      }
+    });
+
+    it('drops an unconfirmed chunk that is missing when the journal is read from S3 (the process died first)', async () => {
+      s3.objects.set('b/p/abc.chunk.0.aa', { body: randomBytes(10) });
+      const listing = (confirmedLast: boolean): StoredJournal => ({
+        ...journalStored(journal()),
+        pending: [
+          { key: 'p/abc.chunk.0.aa', size: 10, unconfirmed: true },
+          { key: 'p/abc.chunk.10.bb', size: 30, ...(confirmedLast ? {} : { unconfirmed: true as const }) },
+        ],
+      });
+      expect((await held.load(listing(false))).pending).toEqual([chunk('0.aa', 10)]);
+      s3.objects.set('b/p/abc.chunk.10.bb', { body: randomBytes(30) });
+      expect((await held.load(listing(false))).pending).toEqual([chunk('0.aa', 10), chunk('10.bb', 30)]);
+      s3.objects.delete('b/p/abc.chunk.0.aa');
+      expect((await held.load(listing(true))).pending).toEqual([]);
+    });
+
+    it('checks an unconfirmed chunk once per lock: the next read under that lock trusts what it found', async () => {
+      const lock = await locker.lock('abc');
+      const infos = new InfoObjects(objects, keys);
+      const strategy = new S3HeldBytes(objects, keys, infos);
+      try {
+        s3.objects.set('b/p/abc.chunk.0.aa', { body: randomBytes(10) });
+        const stored = {
+          ...journalStored(journal()),
+          pending: [{ key: 'p/abc.chunk.0.aa', size: 10, unconfirmed: true }],
+        };
+        s3.objects.set('b/p/abc.info', { body: Buffer.from(JSON.stringify(stored)) });
+        const heads = () => s3.mock.commandCalls(HeadObjectCommand).length;
+        await strategy.load(await infos.read('abc', lock), lock);
+        expect(heads()).toBe(1);
+        const again = await strategy.load(await infos.read('abc', lock), lock);
+        expect(heads()).toBe(1);
+        expect(again.pending).toEqual([chunk('0.aa', 10)]);
+      } finally {
+        await lock.release();
+      }
+    });
+  });
+
   it('drops every chunk object of an upload', async () => {
     s3.objects.set('b/p/abc.chunk.0.aa', { body: randomBytes(10) });
     s3.objects.set('b/p/abc.chunk.10.bb', { body: randomBytes(10) });
@@ -167,6 +265,20 @@ describe('S3HeldBytes', () => {
     expect(s3.names()).toEqual([]);
   });
 });
+
+/** `hold`, then the `commit` of that write, which returns once the chunk object landed. */
+async function holdAndCommit(
+  strategy: S3HeldBytes,
+  before: UploadInfo,
+  spool: Spool,
+  at: number,
+  lock: UploadLock,
+): Promise<HeldKey[]> {
+  const pending = await strategy.hold(before, before.pending, spool, at, lock);
+  const bytesReceived = spool.size;
+  await strategy.commit(before, { parts: before.parts, pending, consumed: [], bytesReceived, stop: 'end' }, lock);
+  return pending;
+}
 
 function journalStored(info: UploadInfo): StoredJournal {
   const { heldIn: _heldIn, ...rest } = info;

@@ -1,10 +1,11 @@
 import { randomBytes } from 'node:crypto';
 import { Readable } from 'node:stream';
-import type { UploadLock } from '../../locker/locker.interface';
+import { LockInterruptedError, type UploadLock } from '../../locker/locker.interface';
 import { InfoObjects } from '../info-objects';
 import { ObjectKeys } from '../object-keys';
 import { S3Objects } from '../s3-objects';
 import type { Spool } from '../spool';
+import { StorageError } from '../store-errors';
 import { fromStored, StoredChunk, StoredJournal, toStored, UploadInfo } from '../upload-info';
 import type { HeldBytes, HeldKey, WritePlan, WrittenBytes } from './held-bytes';
 import { SegmentCache } from './segment-cache';
@@ -20,7 +21,13 @@ const DEFAULT_CHUNK_CACHE_BYTES = 16 * 1024 * 1024;
  * Held-back bytes as chunk objects in S3 (`holdBackIn: 's3'`, the default): each write that leaves bytes below a
  * part stores them as one more object `<prefix><id>.chunk.<offset>.<nonce>`, listed in the journal; the next part
  * starts with them, streamed from S3, and they are deleted once the journal no longer lists them. Durable wherever
- * S3 is; the journal is saved after every write that stored bytes.
+ * S3 is.
+ *
+ * A write's chunk object and the journal that lists it go up at the same time (one round trip per PATCH instead of
+ * two): the journal marks the chunk `unconfirmed`, and the write is acknowledged only once both landed. Should the
+ * chunk's PUT fail, the journal is written again without it; should the process die in between, whoever next reads
+ * the journal from S3 finds the chunk missing and drops it (`load`): those bytes were never acknowledged, and the
+ * client sends them again from the offset HEAD reports. The next save lists the chunk as any other.
  *
  * Chunk objects never change (each key has a nonce), so the bytes of those this instance wrote are kept in memory
  * for a while (what the spool hands over with `detach`, up to 16 MiB by default): the request that cuts the next
@@ -28,6 +35,8 @@ const DEFAULT_CHUNK_CACHE_BYTES = 16 * 1024 * 1024;
  */
 export class S3HeldBytes implements HeldBytes {
   readonly kind = 's3' as const;
+  /** The PUTs of chunk objects that `hold` started and the `commit` of their write has not awaited yet. */
+  private readonly landing = new WeakMap<HeldKey, Promise<void>>();
 
   constructor(
     private readonly objects: S3Objects,
@@ -40,22 +49,23 @@ export class S3HeldBytes implements HeldBytes {
     return undefined;
   }
 
-  async load(stored: StoredJournal): Promise<UploadInfo> {
+  /** Checks the chunks the journal lists as unconfirmed, and drops one that is missing with everything after it. */
+  async load(stored: StoredJournal, lock?: UploadLock): Promise<UploadInfo> {
+    let listed = stored.pending;
+    if (listed.some((chunk) => chunk.unconfirmed)) {
+      listed = await this.existing(listed);
+      // Under the lock, the next read of this journal (the next PATCH) need not check again.
+      if (lock) this.infos.confirmed({ ...stored, pending: listed.map(({ key, size }) => ({ key, size })) }, lock);
+    }
     return fromStored(
       stored,
-      stored.pending.map((chunk): HeldKey => ({ in: 's3', key: chunk.key, size: chunk.size })),
+      listed.map((chunk): HeldKey => ({ in: 's3', key: chunk.key, size: chunk.size })),
     );
   }
 
   /** @param lock the upload's lock, when held: the journal is then remembered with it (see InfoObjects) */
   async save(info: UploadInfo, lock?: UploadLock): Promise<void> {
-    await this.infos.write(
-      toStored(
-        info,
-        chunksOf(info.pending).map(({ key, size }): StoredChunk => ({ key, size })),
-      ),
-      lock,
-    );
+    await this.infos.write(asStored(info), lock);
   }
 
   async planWrite(): Promise<WritePlan> {
@@ -112,11 +122,21 @@ export class S3HeldBytes implements HeldBytes {
     lock: UploadLock,
   ): Promise<HeldKey[]> {
     const key = this.keys.pendingChunk(info.id, at, randomBytes(4).toString('hex'));
-    // Detached before anything can fail: bytes the cache may keep after the spool is disposed.
+    const chunk: S3Chunk = { in: 's3', key, size: spool.size };
+    // Detached before anything can fail: bytes that outlive the spool, which is disposed once this returns.
     const kept = spool.detach();
-    await this.objects.putStream(key, () => spool.read(), spool.size, lock.lost);
-    if (kept) this.cache.wroteChunks(key, 0, kept);
-    return [...held, { in: 's3', key, size: spool.size }];
+    if (!kept) {
+      // On disk: read from the spool's file, so up before the spool goes.
+      await this.objects.putStream(key, () => spool.read(), spool.size, lock.lost);
+      return [...held, chunk];
+    }
+    const landing = this.objects
+      .putStream(key, () => Readable.from(kept, { objectMode: false }), chunk.size, lock.lost)
+      .then(() => this.cache.wroteChunks(key, 0, kept));
+    // Awaited by `commit`. Without one (the write failed later), the object is left behind as when it went up first.
+    landing.catch(() => undefined);
+    this.landing.set(chunk, landing);
+    return [...held, chunk];
   }
 
   /** Saves the journal when the write changed it, then deletes the chunk objects that are in parts now. */
@@ -124,9 +144,45 @@ export class S3HeldBytes implements HeldBytes {
     const after: UploadInfo = { ...before, parts: written.parts, pending: written.pending };
     if (written.bytesReceived === 0 && written.consumed.length === 0) return after;
     lock.assertHeld();
-    await this.save(after, lock);
+    const landing = new Map<HeldKey, Promise<void>>();
+    for (const chunk of after.pending) {
+      const put = this.landing.get(chunk);
+      if (put) landing.set(chunk, put);
+      this.landing.delete(chunk);
+    }
+    if (landing.size > 0) await this.saveWhileLanding(after, landing, lock);
+    else await this.save(after, lock);
     await this.deleteChunks(written.consumed);
     return after;
+  }
+
+  /**
+   * Writes the journal while the chunk objects it lists for the first time are still going up (see the class).
+   * @throws StorageError when a chunk did not land: the journal is then saved again without it
+   */
+  private async saveWhileLanding(
+    after: UploadInfo,
+    landing: ReadonlyMap<HeldKey, Promise<void>>,
+    lock: UploadLock,
+  ): Promise<void> {
+    const listed = chunksOf(after.pending).map((chunk): StoredChunk => ({
+      key: chunk.key,
+      size: chunk.size,
+      ...(landing.has(chunk) ? { unconfirmed: true } : {}),
+    }));
+    const landed = Promise.all(landing.values());
+    const [saved, put] = await Promise.allSettled([this.infos.write(toStored(after, listed), lock), landed]);
+    if (put.status === 'rejected') {
+      if (saved.status === 'fulfilled') {
+        lock.assertHeld();
+        await this.save({ ...after, pending: after.pending.filter((chunk) => !landing.has(chunk)) }, lock);
+      }
+      throw put.reason instanceof StorageError || put.reason instanceof LockInterruptedError
+        ? put.reason
+        : new StorageError('could not store the held-back bytes', put.reason);
+    }
+    if (saved.status === 'rejected') throw saved.reason;
+    this.infos.confirmed(asStored(after), lock);
   }
 
   async finished(): Promise<void> {}
@@ -140,6 +196,21 @@ export class S3HeldBytes implements HeldBytes {
     for (const key of keys) this.cache.forget(key);
     await this.objects.deleteMany(keys);
   }
+
+  /** The chunks listed up to the first unconfirmed one that is not in S3 (see the class). */
+  private async existing(listed: readonly StoredChunk[]): Promise<StoredChunk[]> {
+    for (let i = 0; i < listed.length; i++)
+      if (listed[i].unconfirmed && !(await this.objects.exists(listed[i].key))) return listed.slice(0, i);
+    return [...listed];
+  }
+}
+
+/** The journal as `.info` holds it, every chunk confirmed. */
+function asStored(info: UploadInfo): StoredJournal {
+  return toStored(
+    info,
+    chunksOf(info.pending).map(({ key, size }): StoredChunk => ({ key, size })),
+  );
 }
 
 function chunksOf(held: readonly HeldKey[]): S3Chunk[] {
