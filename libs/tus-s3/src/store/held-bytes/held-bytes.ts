@@ -72,7 +72,8 @@ export interface HeldBytes {
   read(uploadId: string, held: readonly HeldKey[], signal: AbortSignal): Readable;
   /**
    * Holds `spool`'s bytes, which start at offset `at`, after `held` (the upload's held bytes before them, possibly
-   * none). Returns the held bytes after that.
+   * none). Returns the held bytes after that. They may still be on their way to storage (the spool may go once this
+   * returns): the `commit` of this write waits for them, and fails if they did not get there.
    */
   hold(info: UploadInfo, held: readonly HeldKey[], spool: Spool, at: number, lock: UploadLock): Promise<HeldKey[]>;
   /**
