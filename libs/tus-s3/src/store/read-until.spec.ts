@@ -1,3 +1,4 @@
+import { getEventListeners } from 'node:events';
 import { PassThrough } from 'node:stream';
 import { BodyEnd, readUntil } from './read-until';
 
@@ -46,5 +47,31 @@ describe('readUntil', () => {
     const { data } = await reading;
     expect(data.length).toBe(200 * 1024);
     expect(body.listenerCount('readable') + body.listenerCount('error') + body.listenerCount('close')).toBe(0);
+  });
+
+  it('listens on the stop signal once per body, not once per wait, and leaves no listener on it', async () => {
+    const body = new PassThrough();
+    const stop = new AbortController();
+    const added = jest.spyOn(stop.signal, 'addEventListener');
+    const reading = collect(body, stop.signal);
+    for (let i = 0; i < 50; i++) {
+      body.write(Buffer.alloc(16));
+      await new Promise((r) => setImmediate(r));
+    }
+    body.end();
+    expect((await reading).data.length).toBe(50 * 16);
+    expect(added).toHaveBeenCalledTimes(1);
+    expect(getEventListeners(stop.signal, 'abort')).toHaveLength(0);
+  });
+
+  it('still stops at once on a signal that aborts during its second wait', async () => {
+    const body = new PassThrough();
+    const stop = new AbortController();
+    const reading = collect(body, stop.signal);
+    body.write('abc');
+    await new Promise((r) => setTimeout(r, 10));
+    body.write('def');
+    setTimeout(() => stop.abort(), 10);
+    expect(await reading).toEqual({ data: Buffer.from('abcdef'), end: 'stopped' });
   });
 });

@@ -9,18 +9,23 @@ type Wakeup = 'readable' | 'ended' | 'gone' | 'stopped';
  * for minutes, so waiting for data also wakes up on `stop`: a release request takes effect at once instead of at
  * the next byte. `onEnd` tells which of the three happened.
  *
- * Each wait adds listeners and removes them when it wakes up. (Racing `iterator.next()` against one long-lived
- * "stopped" promise instead would leave a reaction on that promise per chunk, each holding its chunk: the whole
- * body would stay in memory until the request ended.)
+ * Each wait adds listeners to the body and removes them when it wakes up: a 'readable' listener left attached makes
+ * the stream emit an event per push, which measured costlier than the listener calls. `stop`, an AbortSignal (an
+ * EventTarget, whose listener calls are slow), gets one listener for the whole body, which wakes whichever wait is
+ * current. (Racing `iterator.next()` against one long-lived "stopped" promise instead would leave a reaction on that
+ * promise per chunk, each holding its chunk: the whole body would stay in memory until the request ended.)
  */
 export async function* readUntil(
   body: Readable,
   stop: AbortSignal,
   onEnd: (end: BodyEnd) => void,
 ): AsyncGenerator<Buffer> {
+  let wakeOnStop: (() => void) | undefined;
+  const onStop = () => wakeOnStop?.();
   // Between waits nobody else listens for errors; without this an aborted request would throw from its emitter.
   const ignoreErrors = () => undefined;
   body.on('error', ignoreErrors);
+  stop.addEventListener('abort', onStop, { once: true });
   try {
     for (;;) {
       if (stop.aborted) return onEnd('stopped');
@@ -31,25 +36,26 @@ export async function* readUntil(
       }
       if (body.readableEnded) return onEnd('end');
       if (body.destroyed || body.readableAborted) return onEnd('client-aborted');
-      await nextWakeup(body, stop);
+      await nextWakeup(body, (wake) => (wakeOnStop = wake));
+      wakeOnStop = undefined;
     }
   } finally {
     body.off('error', ignoreErrors);
+    stop.removeEventListener('abort', onStop);
   }
 }
 
-function nextWakeup(body: Readable, stop: AbortSignal): Promise<Wakeup> {
+/** Resolves on the body's next event; `onStop` receives the function that ends the wait early. */
+function nextWakeup(body: Readable, onStop: (wake: () => void) => void): Promise<Wakeup> {
   return new Promise((resolve) => {
     const wake = (why: Wakeup) => () => {
       body.off('readable', onReadable).off('end', onEnded).off('error', onGone).off('close', onGone);
-      stop.removeEventListener('abort', onStop);
       resolve(why);
     };
     const onReadable = wake('readable');
     const onEnded = wake('ended');
     const onGone = wake('gone');
-    const onStop = wake('stopped');
     body.once('readable', onReadable).once('end', onEnded).once('error', onGone).once('close', onGone);
-    stop.addEventListener('abort', onStop, { once: true });
+    onStop(wake('stopped'));
   });
 }
