@@ -219,6 +219,25 @@ describe('S3HeldBytes', () => {
       }
     });
 
+    it('fails the write when its lock was lost while the chunk landed: a new holder may have dropped the chunk', async () => {
+      const lock = await locker.lock('abc');
+      const spool = await spoolOf(randomBytes(30));
+      const before = journal({ pending: [chunk('0.aa', 10)] });
+      try {
+        const put = objects.putStream.bind(objects);
+        jest.spyOn(objects, 'putStream').mockImplementationOnce(async (...args) => {
+          await put(...args);
+          await lock.release();
+        });
+        const pending = await held.hold(before, before.pending, spool, 10, lock);
+        const written = { parts: [], pending, consumed: [], bytesReceived: 30, stop: 'end' as const };
+        await expect(held.commit(before, written, lock)).rejects.toThrow();
+      } finally {
+        jest.restoreAllMocks();
+        await spool.dispose();
+      }
+    });
+
     it('drops an unconfirmed chunk that is missing when the journal is read from S3 (the process died first)', async () => {
       s3.objects.set('b/p/abc.chunk.0.aa', { body: randomBytes(10) });
       const listing = (confirmedLast: boolean): StoredJournal => ({

@@ -182,6 +182,8 @@ export class S3HeldBytes implements HeldBytes {
         : new StorageError('could not store the held-back bytes', put.reason);
     }
     if (saved.status === 'rejected') throw saved.reason;
+    // Whoever took the lock since may have read this journal before the chunk landed, and dropped it.
+    lock.assertHeld();
     this.infos.confirmed(asStored(after), lock);
   }
 
