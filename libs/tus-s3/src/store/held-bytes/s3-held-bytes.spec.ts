@@ -295,7 +295,7 @@ async function holdAndCommit(
 ): Promise<HeldKey[]> {
   const pending = await strategy.hold(before, before.pending, spool, at, lock);
   const bytesReceived = spool.size;
-  await strategy.commit(before, { parts: before.parts, pending, consumed: [], bytesReceived, stop: 'end' }, lock);
+  await strategy.commit(before, { parts: [...before.parts], pending, consumed: [], bytesReceived, stop: 'end' }, lock);
   return pending;
 }
 
