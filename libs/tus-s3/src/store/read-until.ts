@@ -9,11 +9,11 @@ type Wakeup = 'readable' | 'ended' | 'gone' | 'stopped';
  * for minutes, so waiting for data also wakes up on `stop`: a release request takes effect at once instead of at
  * the next byte. `onEnd` tells which of the three happened.
  *
- * Each wait adds listeners to the body and removes them when it wakes up: a 'readable' listener left attached makes
- * the stream emit an event per push, which measured costlier than the listener calls. `stop`, an AbortSignal (an
- * EventTarget, whose listener calls are slow), gets one listener for the whole body, which wakes whichever wait is
- * current. (Racing `iterator.next()` against one long-lived "stopped" promise instead would leave a reaction on that
- * promise per chunk, each holding its chunk: the whole body would stay in memory until the request ended.)
+ * Each wait adds listeners to the body and removes them when it wakes up (a 'readable' listener left attached makes
+ * the stream emit an event on every push, even while nobody waits). `stop`, an AbortSignal (an EventTarget, whose
+ * listener calls are slow), gets one listener for the whole body, which wakes whichever wait is current. (Racing
+ * `iterator.next()` against one long-lived "stopped" promise instead would leave a reaction on that promise per
+ * chunk, each holding its chunk: the whole body would stay in memory until the request ended.)
  */
 export async function* readUntil(
   body: Readable,
