@@ -30,6 +30,7 @@ async function removeAll(app: TestApp, prefix: string): Promise<void> {
 
 describe.each([['s3' as const], ['redis' as const]])('S3 failing (held back in %s)', (holdBackIn) => {
   const env = serviceEnv();
+  const keyPrefix = `tus-faults-${randomBytes(3).toString('hex')}:`;
   let proxy: S3FaultProxy;
   let app: TestApp;
 
@@ -40,7 +41,7 @@ describe.each([['s3' as const], ['redis' as const]])('S3 failing (held back in %
       options: {
         holdBackIn,
         s3: { ...s3ConfigOf(env), endpoint: proxy.endpoint },
-        redis: { urls: env.redisUrls, keyPrefix: `tus-faults-${randomBytes(3).toString('hex')}:` },
+        redis: { urls: env.redisUrls, keyPrefix },
       },
     });
   });
@@ -186,6 +187,32 @@ describe.each([['s3' as const], ['redis' as const]])('S3 failing (held back in %
       expect((await patch(url, 2 * MiB, data.subarray(2 * MiB))).status).toBe(204);
       expect(sha256(await app.s3.bytes(`${app.prefix}${idOf(url)}`))).toBe(sha256(data));
     }
+
+    it('falls back to the parts when a chunk its journal lists is gone (deleted behind its back): no 503 forever', async () => {
+      const data = randomBytes(7 * MiB);
+      const url = await createUpload(app.endpoint, data.length);
+      expect((await patch(url, 0, data.subarray(0, 2 * MiB))).status).toBe(204);
+      expect((await patch(url, 2 * MiB, data.subarray(2 * MiB, 4 * MiB))).status).toBe(204);
+      const chunks = await app.s3.keys(`${app.prefix}${idOf(url)}.chunk.0.`);
+      expect(chunks).toHaveLength(1);
+      await app.s3.client.send(new DeleteObjectCommand({ Bucket: app.s3.bucket, Key: chunks[0] }));
+      // Another app instance reads the chunks from S3 (this one still has them in memory).
+      const other = await startTestApp({
+        options: { s3: s3ConfigOf(env), objectPrefix: app.prefix, redis: { urls: env.redisUrls, keyPrefix } },
+      });
+      try {
+        const otherUrl = url.replace(app.endpoint, other.endpoint);
+        // 4 MiB held + 2 MiB: a part is cut, and its first chunk is missing.
+        const refused = await patch(otherUrl, 4 * MiB, data.subarray(4 * MiB, 6 * MiB));
+        expect(refused.status).toBe(503);
+        expect(refused.body).toContain('lost');
+        expect((await headOffset(otherUrl)).offset).toBe(0);
+        expect((await patch(otherUrl, 0, data)).status).toBe(204);
+      } finally {
+        await other.close();
+      }
+      expect(sha256(await app.s3.bytes(`${app.prefix}${idOf(url)}`))).toBe(sha256(data));
+    });
 
     it('does not count the bytes of a chunk object that never landed, though its journal did', async () => {
       await refusedSecondPatch(() => [proxy.inject({ match: chunkPut, fault: SlowDown, times: Infinity })]);

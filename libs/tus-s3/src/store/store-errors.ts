@@ -24,10 +24,13 @@ export class StorageError extends Error {
   }
 }
 
-/** Held-back bytes a run should hold are not in Redis (any more): trimmed or dropped meanwhile, or lost by Redis. */
+/**
+ * Held-back bytes the journal counts on are gone: a run not in Redis (any more: trimmed or dropped meanwhile, or lost
+ * by Redis), or a chunk object not in S3 (deleted by something else, or listed by an instance that did not check it).
+ */
 export class HeldBytesMissingError extends StorageError {
-  constructor() {
-    super('held-back bytes are missing from Redis; send HEAD and resume');
+  constructor(where: 'Redis' | 'S3' = 'Redis') {
+    super(`held-back bytes are missing from ${where}; send HEAD and resume`);
     this.name = 'HeldBytesMissingError';
   }
 }

@@ -7,7 +7,7 @@ import { InfoObjects } from '../info-objects';
 import { ObjectKeys } from '../object-keys';
 import { S3Objects } from '../s3-objects';
 import { Spool } from '../spool';
-import { StorageError } from '../store-errors';
+import { HeldBytesMissingError, isHeldBytesMissing, StorageError } from '../store-errors';
 import { StoredJournal, UploadInfo } from '../upload-info';
 import type { HeldKey } from './held-bytes';
 import { S3HeldBytes } from './s3-held-bytes';
@@ -81,7 +81,7 @@ describe('S3HeldBytes', () => {
       expect(await drain(held.read('abc', [stored], new AbortController().signal))).toEqual(data);
       expect(gets()).toBe(before + 1);
       await mine.drop(journal({ pending: [stored] })); // deleted: forgotten too
-      await expect(drain(mine.read('abc', [stored], new AbortController().signal))).rejects.toThrow('NoSuchKey');
+      await expect(drain(mine.read('abc', [stored], new AbortController().signal))).rejects.toThrow('missing from S3');
     } finally {
       await spool.dispose();
       await lock.release();
@@ -97,11 +97,38 @@ describe('S3HeldBytes', () => {
     expect(await drain(held.read('abc', chunks, new AbortController().signal))).toEqual(Buffer.concat(pieces));
   });
 
-  it('fails the stream when a chunk object is missing', async () => {
+  it('fails the stream when a chunk object is missing, saying held bytes are missing', async () => {
     s3.objects.set('b/p/abc.chunk.0.aa', { body: randomBytes(5) });
-    await expect(
-      drain(held.read('abc', [chunk('0.aa', 5), chunk('5.bb', 5)], new AbortController().signal)),
-    ).rejects.toThrow('NoSuchKey');
+    const failure = await drain(
+      held.read('abc', [chunk('0.aa', 5), chunk('5.bb', 5)], new AbortController().signal),
+    ).catch((error: unknown) => error);
+    expect(isHeldBytesMissing(failure)).toBe(true);
+  });
+
+  it('falls back to the parts when a write failed on a missing chunk: the journal lists none, the rest are deleted', async () => {
+    const lock = await locker.lock('abc');
+    try {
+      s3.objects.set('b/p/abc.chunk.60.bb', { body: randomBytes(10) }); // 50.aa is the one missing
+      const part = { partNumber: 1, size: 50, etag: '"e1"' };
+      const before = journal({ parts: [part], pending: [chunk('50.aa', 10), chunk('60.bb', 10)] });
+      const after = await held.commit(
+        before,
+        {
+          parts: [part],
+          pending: [...before.pending],
+          consumed: [],
+          bytesReceived: 5,
+          stop: 'end',
+          failure: new StorageError('part 2 upload failed', new HeldBytesMissingError('S3')),
+        },
+        lock,
+      );
+      expect(after.pending).toEqual([]);
+      expect(s3.json('b/p/abc.info')).toEqual({ ...journalStored(before), parts: [part], pending: [] });
+      expect(s3.names('b/p/abc.chunk.')).toEqual([]);
+    } finally {
+      await lock.release();
+    }
   });
 
   it('splits held chunks only between objects: a part never ends inside one', () => {

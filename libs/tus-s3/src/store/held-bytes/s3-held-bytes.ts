@@ -1,11 +1,12 @@
 import { randomBytes } from 'node:crypto';
 import { Readable } from 'node:stream';
+import { Logger } from '@nestjs/common';
 import { LockInterruptedError, type UploadLock } from '../../locker/locker.interface';
 import { InfoObjects } from '../info-objects';
 import { ObjectKeys } from '../object-keys';
 import { S3Objects } from '../s3-objects';
 import type { Spool } from '../spool';
-import { StorageError } from '../store-errors';
+import { HeldBytesMissingError, isHeldBytesMissing, isS3NotFound, StorageError } from '../store-errors';
 import { fromStored, StoredChunk, StoredJournal, toStored, UploadInfo } from '../upload-info';
 import type { HeldBytes, HeldKey, WritePlan, WrittenBytes } from './held-bytes';
 import { SegmentCache } from './segment-cache';
@@ -35,6 +36,7 @@ const DEFAULT_CHUNK_CACHE_BYTES = 16 * 1024 * 1024;
  */
 export class S3HeldBytes implements HeldBytes {
   readonly kind = 's3' as const;
+  private readonly logger = new Logger(S3HeldBytes.name);
   /** The PUTs of chunk objects that `hold` started and the `commit` of their write has not awaited yet. */
   private readonly landing = new WeakMap<HeldKey, Promise<void>>();
 
@@ -84,7 +86,10 @@ export class S3HeldBytes implements HeldBytes {
     const chunks = chunksOf(held);
     const cache = this.cache;
     const open = async (chunk: S3Chunk): Promise<Iterable<Buffer> | Readable> =>
-      cache.read(chunk.key, 0, chunk.size) ?? this.objects.getStream(chunk.key, signal);
+      cache.read(chunk.key, 0, chunk.size) ??
+      this.objects.getStream(chunk.key, signal).catch((error: unknown) => {
+        throw isS3NotFound(error) ? new HeldBytesMissingError('S3') : error;
+      });
     async function* bytes(): AsyncGenerator<Buffer> {
       // Held-back chunks are many small objects: ask for the next few while the current one streams.
       const opening: Array<Promise<Iterable<Buffer> | Readable>> = [];
@@ -142,6 +147,7 @@ export class S3HeldBytes implements HeldBytes {
   /** Saves the journal when the write changed it, then deletes the chunk objects that are in parts now. */
   async commit(before: UploadInfo, written: WrittenBytes, lock: UploadLock): Promise<UploadInfo> {
     const after: UploadInfo = { ...before, parts: written.parts, pending: written.pending };
+    if (written.failure && isHeldBytesMissing(written.failure)) return this.fallBackToParts(after, written, lock);
     if (written.bytesReceived === 0 && written.consumed.length === 0) return after;
     lock.assertHeld();
     const landing = new Map<HeldKey, Promise<void>>();
@@ -185,6 +191,20 @@ export class S3HeldBytes implements HeldBytes {
     // Whoever took the lock since may have read this journal before the chunk landed, and dropped it.
     lock.assertHeld();
     this.infos.confirmed(asStored(after), lock);
+  }
+
+  /**
+   * A chunk the journal lists is not in S3 (something else deleted it, or an instance of an earlier version listed
+   * one whose PUT never landed without the `unconfirmed` mark): the offset falls back to the parts, as when Redis
+   * loses held bytes, and the client resends the rest instead of failing on that chunk forever.
+   */
+  private async fallBackToParts(after: UploadInfo, written: WrittenBytes, lock: UploadLock): Promise<UploadInfo> {
+    this.logger.warn(`held-back chunks of upload ${after.id} are missing from S3; its offset falls back to its parts`);
+    lock.assertHeld();
+    const fallback: UploadInfo = { ...after, pending: [] };
+    await this.save(fallback, lock);
+    await this.deleteChunks([...after.pending, ...written.consumed]);
+    return fallback;
   }
 
   async finished(): Promise<void> {}
