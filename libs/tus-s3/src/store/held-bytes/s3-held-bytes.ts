@@ -53,16 +53,15 @@ export class S3HeldBytes implements HeldBytes {
 
   /** Checks the chunks the journal lists as unconfirmed, and drops one that is missing with everything after it. */
   async load(stored: StoredJournal, lock?: UploadLock): Promise<UploadInfo> {
-    let listed = stored.pending;
-    if (listed.some((chunk) => chunk.unconfirmed)) {
-      listed = await this.existing(listed);
-      // Under the lock, the next read of this journal (the next PATCH) need not check again.
-      if (lock) this.infos.confirmed({ ...stored, pending: listed.map(({ key, size }) => ({ key, size })) }, lock);
-    }
-    return fromStored(
+    const unchecked = stored.pending.some((chunk) => chunk.unconfirmed);
+    const listed = unchecked ? await this.existing(stored.pending) : stored.pending;
+    const info = fromStored(
       stored,
       listed.map((chunk): HeldKey => ({ in: 's3', key: chunk.key, size: chunk.size })),
     );
+    // Under the lock, the next read of this journal (the next PATCH) need not check again.
+    if (unchecked && lock) this.infos.confirmed(asStored(info), lock);
+    return info;
   }
 
   /** @param lock the upload's lock, when held: the journal is then remembered with it (see InfoObjects) */
@@ -171,13 +170,8 @@ export class S3HeldBytes implements HeldBytes {
     landing: ReadonlyMap<HeldKey, Promise<void>>,
     lock: UploadLock,
   ): Promise<void> {
-    const listed = chunksOf(after.pending).map((chunk): StoredChunk => ({
-      key: chunk.key,
-      size: chunk.size,
-      ...(landing.has(chunk) ? { unconfirmed: true } : {}),
-    }));
     const landed = Promise.all(landing.values());
-    const [saved, put] = await Promise.allSettled([this.infos.write(toStored(after, listed), lock), landed]);
+    const [saved, put] = await Promise.allSettled([this.infos.write(asStored(after, landing), lock), landed]);
     if (put.status === 'rejected') {
       if (saved.status === 'fulfilled') {
         lock.assertHeld();
@@ -227,11 +221,15 @@ export class S3HeldBytes implements HeldBytes {
   }
 }
 
-/** The journal as `.info` holds it, every chunk confirmed. */
-function asStored(info: UploadInfo): StoredJournal {
+/** The journal as `.info` holds it: every chunk confirmed, but those in `unconfirmed` (see the class). */
+function asStored(info: UploadInfo, unconfirmed: ReadonlyMap<HeldKey, unknown> = new Map()): StoredJournal {
   return toStored(
     info,
-    chunksOf(info.pending).map(({ key, size }): StoredChunk => ({ key, size })),
+    chunksOf(info.pending).map((chunk): StoredChunk => ({
+      key: chunk.key,
+      size: chunk.size,
+      ...(unconfirmed.has(chunk) && { unconfirmed: true }),
+    })),
   );
 }
 
