@@ -9,7 +9,7 @@ import { S3Objects } from '../s3-objects';
 import { Spool } from '../spool';
 import { HeldBytesMissingError, isHeldBytesMissing, StorageError } from '../store-errors';
 import { StoredJournal, UploadInfo } from '../upload-info';
-import type { HeldKey } from './held-bytes';
+import type { HeldKey, WrittenBytes } from './held-bytes';
 import { S3HeldBytes } from './s3-held-bytes';
 
 const s3 = new FakeS3();
@@ -192,11 +192,26 @@ describe('S3HeldBytes', () => {
   describe('a write puts its chunk object and the journal that lists it at the same time', () => {
     const landing = /^p\/abc\.chunk\.10\.[0-9a-f]{8}$/;
 
-    it('lists the chunk as unconfirmed in that journal, answers only once both landed, and confirms it later', async () => {
+    const before = journal({ pending: [chunk('0.aa', 10)] });
+
+    /** Runs `test` under a lock, with `hold` holding 30 bytes after `before`'s chunk; cleans up after it. */
+    async function withWrite(test: (lock: UploadLock, hold: () => Promise<WrittenBytes>) => Promise<void>) {
       const lock = await locker.lock('abc');
       const spool = await spoolOf(randomBytes(30));
-      const before = journal({ pending: [chunk('0.aa', 10)] });
       try {
+        await test(lock, async () => {
+          const pending = await held.hold(before, before.pending, spool, 10, lock);
+          return { parts: [], pending, consumed: [], bytesReceived: 30, stop: 'end' };
+        });
+      } finally {
+        jest.restoreAllMocks();
+        await spool.dispose();
+        await lock.release();
+      }
+    }
+
+    it('lists the chunk as unconfirmed in that journal, answers only once both landed, and confirms it later', () =>
+      withWrite(async (lock, hold) => {
         let landed = false;
         let journalWasUp = false;
         const put = objects.putStream.bind(objects);
@@ -206,9 +221,8 @@ describe('S3HeldBytes', () => {
           await put(...args);
           landed = true;
         });
-        const pending = await held.hold(before, before.pending, spool, 10, lock);
+        const written = await hold();
         expect(landed).toBe(false);
-        const written = { parts: [], pending, consumed: [], bytesReceived: 30, stop: 'end' as const };
         const after = await held.commit(before, written, lock);
         expect(landed).toBe(true);
         expect(journalWasUp).toBe(true); // not one after the other
@@ -221,49 +235,25 @@ describe('S3HeldBytes', () => {
           { key: 'p/abc.chunk.0.aa', size: 10 },
           { key: expect.stringMatching(landing), size: 30 },
         ]);
-      } finally {
-        jest.restoreAllMocks();
-        await spool.dispose();
-        await lock.release();
-      }
-    });
+      }));
 
-    it('saves the journal again without the chunk when its PUT failed, and fails the write', async () => {
-      const lock = await locker.lock('abc');
-      const spool = await spoolOf(randomBytes(30));
-      const before = journal({ pending: [chunk('0.aa', 10)] });
-      try {
+    it('saves the journal again without the chunk when its PUT failed, and fails the write', () =>
+      withWrite(async (lock, hold) => {
         jest.spyOn(objects, 'putStream').mockRejectedValueOnce(new StorageError('S3 said no'));
-        const pending = await held.hold(before, before.pending, spool, 10, lock);
-        const written = { parts: [], pending, consumed: [], bytesReceived: 30, stop: 'end' as const };
-        await expect(held.commit(before, written, lock)).rejects.toThrow('S3 said no');
+        await expect(held.commit(before, await hold(), lock)).rejects.toThrow('S3 said no');
         expect(s3.json('b/p/abc.info').pending).toEqual([{ key: 'p/abc.chunk.0.aa', size: 10 }]);
         expect((await held.load(s3.json('b/p/abc.info') as unknown as StoredJournal)).pending).toEqual(before.pending);
-      } finally {
-        jest.restoreAllMocks();
-        await spool.dispose();
-        await lock.release();
-      }
-    });
+      }));
 
-    it('fails the write when its lock was lost while the chunk landed: a new holder may have dropped the chunk', async () => {
-      const lock = await locker.lock('abc');
-      const spool = await spoolOf(randomBytes(30));
-      const before = journal({ pending: [chunk('0.aa', 10)] });
-      try {
+    it('fails the write when its lock was lost while the chunk landed: a new holder may have dropped the chunk', () =>
+      withWrite(async (lock, hold) => {
         const put = objects.putStream.bind(objects);
         jest.spyOn(objects, 'putStream').mockImplementationOnce(async (...args) => {
           await put(...args);
           await lock.release();
         });
-        const pending = await held.hold(before, before.pending, spool, 10, lock);
-        const written = { parts: [], pending, consumed: [], bytesReceived: 30, stop: 'end' as const };
-        await expect(held.commit(before, written, lock)).rejects.toThrow();
-      } finally {
-        jest.restoreAllMocks();
-        await spool.dispose();
-      }
-    });
+        await expect(held.commit(before, await hold(), lock)).rejects.toThrow();
+      }));
 
     it('drops an unconfirmed chunk that is missing when the journal is read from S3 (the process died first)', async () => {
       s3.objects.set('b/p/abc.chunk.0.aa', { body: randomBytes(10) });
