@@ -50,6 +50,8 @@ export interface BenchConfig {
   /** Run the RSS check (by default only with all scenarios, or with BENCH_RSS=1). */
   rssCheck: boolean;
   cpuProfile: boolean;
+  /** Node options for both server children (BENCH_SERVER_NODE_ARGS), e.g. V8 heap flags; none by default. */
+  serverNodeArgs: string[];
   root: string;
   /** Scratch space (git-ignored): compiled bench, temp dirs of the servers. */
   workDir: string;
@@ -121,7 +123,12 @@ export function loadConfig(env = process.env): BenchConfig {
     .filter(Boolean);
   const scenarios = only.length > 0 ? all.filter((s) => only.includes(s.id)) : all;
   const official =
-    !quick && !cpuProfile && only.length === 0 && env.BENCH_ROUNDS === undefined && !env.BENCH_MEMORY_BUDGET;
+    !quick &&
+    !cpuProfile &&
+    only.length === 0 &&
+    env.BENCH_ROUNDS === undefined &&
+    !env.BENCH_MEMORY_BUDGET &&
+    !env.BENCH_SERVER_NODE_ARGS;
   const outDir = official ? root : join(workDir, quick ? 'quick' : 'partial');
   return {
     quick,
@@ -132,6 +139,7 @@ export function loadConfig(env = process.env): BenchConfig {
     rssLarge: size(1024 * MiB, 128 * MiB),
     rssCheck: only.length === 0 || env.BENCH_RSS === '1',
     cpuProfile,
+    serverNodeArgs: (env.BENCH_SERVER_NODE_ARGS ?? '').split(/\s+/).filter(Boolean),
     root,
     workDir,
     output: official

@@ -62,6 +62,7 @@ export async function startTargets(
       kind,
       settings: { bucket: BUCKET, prefix, tempDir: tempDirs[kind], partSize: PART_SIZE, holdBackIn },
       cpuProfile: ctx.config.cpuProfile ? { dir: ctx.config.profileDir, name: `${kind}-${label}` } : undefined,
+      nodeArgs: ctx.config.serverNodeArgs,
     });
     const keyOf = kind === 'nest' ? (id: string) => `${prefix}${id}` : (id: string) => id;
     targets[kind] = new TusTarget(kind, `${servers[kind].origin}/files`, ctx.payload, keyOf);

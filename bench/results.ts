@@ -67,6 +67,8 @@ export interface BenchResults {
   quick: boolean;
   rounds: number;
   warmupRounds: number;
+  /** Node options the server children ran with (none in an official run). */
+  serverNodeArgs: string[];
   durationSeconds: number;
   machine: MachineInfo;
   /** The module's source as compiled for this run. */

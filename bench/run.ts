@@ -65,6 +65,7 @@ async function main(): Promise<void> {
       quick: config.quick,
       rounds: config.rounds,
       warmupRounds: config.warmupRounds,
+      serverNodeArgs: config.serverNodeArgs,
       durationSeconds: (Date.now() - started) / 1000,
       machine: machineInfo(),
       module: moduleSource,

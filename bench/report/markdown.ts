@@ -33,6 +33,9 @@ export function renderMarkdown(r: BenchResults, svgLink: string, previousWhy?: s
     `- Targets alternate (a, a', b, c, a, a', b, c, …), ${r.rounds} round${r.rounds > 1 ? 's' : ''} per scenario${r.warmupRounds > 0 ? ` after ${r.warmupRounds} warm-up round${r.warmupRounds > 1 ? 's' : ''} (not counted; the server children are fresh for each scenario)` : ''}; the **median** round is reported. MB/s = 10^6 bytes/s, timed from the first request to the last answer (POST and completion included).`,
     '- Between uploads (untimed) the bench deletes the objects and runs `radosgw-admin gc process --include-all`, so that RGW frees deleted data then rather than during a later timed upload.',
     '- Every upload is checked afterwards (outside the timing): size of the final object by HeadObject for all, sha256 of the stored bytes for the PATCH-series scenarios (all targets). A failed check counts as 0 MB/s. Objects are deleted right after.',
+    ...(r.serverNodeArgs.length > 0
+      ? [`- **Both server children ran with \`node ${r.serverNodeArgs.join(' ')}\`** (BENCH_SERVER_NODE_ARGS).`]
+      : []),
     '- Server children are fresh for each scenario; peak RSS is their VmHWM at its end. Temp disk: each child has its own temp dir (module option `tempDir`; `TMPDIR` for the peer), polled every 20 ms; "left" is what remained right after an upload answered.',
     '',
     '## Results',
@@ -116,6 +119,7 @@ export function renderMarkdown(r: BenchResults, svgLink: string, previousWhy?: s
     'BENCH_SCENARIOS=patch-1mib-s3 BENCH_ROUNDS=2 npm run bench   # a subset (ids: one-patch, patch-1mib-redis, patch-1mib-s3, patch-5mib1, concurrent); writes to .bench-tmp/partial/',
     'npm run bench:profile              # the same with `node --cpu-prof` in both server children, then a top-functions summary',
     'BENCH_MEMORY_BUDGET=0 npm run bench   # (b) with another `memoryBudget` (bytes); writes to .bench-tmp/partial/',
+    "BENCH_SERVER_NODE_ARGS='--heap-growing-percent=300' npm run bench   # both server children with these node options; writes to .bench-tmp/partial/",
     '```',
     '',
     '`npm run bench:profile` takes the same variables (e.g. `BENCH_SCENARIOS=patch-1mib-s3 npm run bench:profile`). Each server',

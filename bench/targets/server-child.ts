@@ -17,6 +17,8 @@ export interface ServerChildOptions {
   settings: ChildSettings;
   /** Write a CPU profile to this directory when the child exits (`node --cpu-prof`). */
   cpuProfile?: { dir: string; name: string };
+  /** More options for the child's `node` (V8 flags, say). */
+  nodeArgs?: string[];
 }
 
 /** A tus server in its own process, so that its memory and temp files can be measured alone. */
@@ -30,7 +32,7 @@ export class ServerChild {
   static async start(options: ServerChildOptions): Promise<ServerChild> {
     const { kind, settings, cpuProfile } = options;
     mkdirSync(settings.tempDir, { recursive: true });
-    const execArgv: string[] = [];
+    const execArgv: string[] = [...(options.nodeArgs ?? [])];
     if (cpuProfile) {
       mkdirSync(cpuProfile.dir, { recursive: true });
       execArgv.push('--cpu-prof', '--cpu-prof-dir', cpuProfile.dir, '--cpu-prof-name', `${cpuProfile.name}.cpuprofile`);
