@@ -35,6 +35,8 @@ export interface ServerMeasurements {
   s3MsPerUpload: number;
   /** Redis commands per upload (ours only: the peer uses an in-memory locker). Server-wide counters. */
   redisPerUpload?: Record<string, number>;
+  /** V8's major collections (mark-compacts) in the server per GiB uploaded, over the timed rounds. */
+  majorGcsPerGiB: number;
 }
 
 export interface ScenarioResult {

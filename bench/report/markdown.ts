@@ -74,17 +74,20 @@ export function renderMarkdown(r: BenchResults, svgLink: string, previousWhy?: s
     'bench process (the tus client, or lib-storage for (a)); "services" is radosgw + ceph-osd + redis-server.',
     `"ceiling" is what ${m.cores} fully used cores would allow at that total. "other" is CPU used meanwhile by unrelated`,
     'processes (not in the total): when it is large, that round competed with something else on the machine.',
+    '"server mark-compacts" counts V8\'s major collections in the server per GiB uploaded (a `gc` PerformanceObserver):',
+    'more than a few mean the loop "Why" describes, which costs the server about half its CPU.',
     '',
-    '| scenario | target | client ms/MiB | server ms/MiB (kernel part) | services ms/MiB | total ms/MiB | CPU-bound ceiling MB/s | other ms/MiB |',
-    '|---|---|---:|---:|---:|---:|---:|---:|',
+    '| scenario | target | client ms/MiB | server ms/MiB (kernel part) | services ms/MiB | total ms/MiB | CPU-bound ceiling MB/s | other ms/MiB | server mark-compacts per GiB |',
+    '|---|---|---:|---:|---:|---:|---:|---:|---:|',
   );
   for (const s of r.scenarios) {
     for (const t of TARGETS) {
       const c = s.targets[t].cpuMsPerMiB;
       const total = c.client + c.server + c.services;
       const ceiling = total > 0 ? (m.cores * 1000 * (MiB / 1e6)) / total : 0;
+      const gcs = s.targets[t].server?.majorGcsPerGiB;
       lines.push(
-        `| ${s.scenario.title} | ${TARGET_LABELS[t]} | ${c.client.toFixed(1)} | ${DIRECT_TARGETS.includes(t) ? '–' : `${c.server.toFixed(1)} (${c.serverKernel.toFixed(1)})`} | ${c.services.toFixed(1)} | ${total.toFixed(1)} | ${ceiling.toFixed(0)} | ${c.other.toFixed(1)} |`,
+        `| ${s.scenario.title} | ${TARGET_LABELS[t]} | ${c.client.toFixed(1)} | ${DIRECT_TARGETS.includes(t) ? '–' : `${c.server.toFixed(1)} (${c.serverKernel.toFixed(1)})`} | ${c.services.toFixed(1)} | ${total.toFixed(1)} | ${ceiling.toFixed(0)} | ${c.other.toFixed(1)} | ${gcs === undefined ? '–' : gcs.toFixed(1)} |`,
       );
     }
   }

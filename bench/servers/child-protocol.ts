@@ -1,16 +1,28 @@
 import type { Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
+import { constants, PerformanceObserver, type PerformanceEntry } from 'node:perf_hooks';
 
 /**
  * What a server child and the bench say to each other over the IPC channel of `fork()`. The child reads its
  * settings from the environment (BENCH_*, S3_*, REDIS_URLS), answers `ready` once it listens, reports the S3
- * requests it made since the last `stats` (so the bench can show requests per upload), and exits on SIGTERM.
+ * requests it made and its major garbage collections since the last `stats` (so the bench can show them per
+ * upload), and exits on SIGTERM.
  */
 export type ToChild = { type: 'stats' };
-export type FromChild = { type: 'ready'; port: number } | { type: 'stats'; s3: S3CallStats };
+export type FromChild = { type: 'ready'; port: number } | ({ type: 'stats' } & ChildStats);
 
 /** Per S3 command: how many were sent and their summed duration. */
 export type S3CallStats = Record<string, { count: number; ms: number }>;
+
+/** What a child did since the bench last asked. */
+export interface ChildStats {
+  s3: S3CallStats;
+  /**
+   * V8's major collections (mark-compacts). More than a few per GiB uploaded means V8 is in a loop of them that
+   * costs the server about half its CPU (BENCHMARKS.md, "Why").
+   */
+  majorGcs: number;
+}
 
 export interface ChildSettings {
   bucket: string;
@@ -68,10 +80,18 @@ export function countS3Calls(client: HasMiddleware, stats: S3CallStats): void {
 /** Wires the IPC side: announce the port, answer stats requests, shut down cleanly on SIGTERM. */
 export function serveChildProtocol(server: Server, stats: S3CallStats, close: () => Promise<void>): void {
   const send = (message: FromChild) => process.send?.(message);
+  let majorGcs = 0;
+  new PerformanceObserver((list) => {
+    for (const entry of list.getEntries()) {
+      const { detail } = entry as PerformanceEntry & { detail?: { kind?: number } };
+      if (detail?.kind === constants.NODE_PERFORMANCE_GC_MAJOR) majorGcs++;
+    }
+  }).observe({ entryTypes: ['gc'] });
   process.on('message', (message: ToChild) => {
     if (message.type !== 'stats') return;
-    send({ type: 'stats', s3: { ...stats } });
+    send({ type: 'stats', s3: { ...stats }, majorGcs });
     for (const key of Object.keys(stats)) delete stats[key];
+    majorGcs = 0;
   });
   // A clean exit (not death by signal) is what lets --cpu-prof write its profile.
   process.once('SIGTERM', () => {

@@ -65,7 +65,7 @@ async function measuredRound(
   if (!isServer(name)) return { outcome: await runRound(ctx, scenario, running.targets[name]) };
   const child = running.servers[name];
   const tempDir = running.tempDirs[name];
-  await child.s3Calls(); // forget whatever came before this round
+  await child.stats(); // forget whatever came before this round
   const redisBefore = name === 'nest' ? await ctx.redis.snapshot() : undefined;
   const temp = new DirHighWater(tempDir);
   let tempPeak = 0;
@@ -79,7 +79,7 @@ async function measuredRound(
     server: {
       tempPeak,
       tempAfter,
-      s3: await child.s3Calls(),
+      ...(await child.stats()),
       redis: redisBefore && RedisCommandCounter.diff(redisBefore, await ctx.redis.snapshot()),
     },
   };

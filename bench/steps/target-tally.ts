@@ -2,14 +2,13 @@ import { MiB, Scenario, TargetName } from '../config';
 import { addCpu, CpuSplit, NO_CPU } from '../measure/cpu';
 import type { RedisCommandCounts } from '../measure/redis-stats';
 import { mean, median, ServerMeasurements, TargetResult } from '../results';
-import type { S3CallStats } from '../servers/child-protocol';
+import type { ChildStats } from '../servers/child-protocol';
 import type { RoundOutcome } from './upload-round';
 
 /** What a server child showed during one round, besides the round's own outcome. */
-export interface RoundServerView {
+export interface RoundServerView extends ChildStats {
   tempPeak: number;
   tempAfter: number;
-  s3: S3CallStats;
   redis?: RedisCommandCounts;
 }
 
@@ -20,7 +19,8 @@ export class TargetTally {
   private readonly postMs: number[] = [];
   private readonly patchMs: number[] = [];
   private cpu: CpuSplit = NO_CPU;
-  private readonly s3: S3CallStats = {};
+  private readonly s3: ChildStats['s3'] = {};
+  private majorGcs = 0;
   private readonly redis: RedisCommandCounts = {};
   private tempPeak = 0;
   private tempAfter = 0;
@@ -38,6 +38,7 @@ export class TargetTally {
     if (!server) return;
     this.tempPeak = Math.max(this.tempPeak, server.tempPeak);
     this.tempAfter = Math.max(this.tempAfter, server.tempAfter);
+    this.majorGcs += server.majorGcs;
     for (const [cmd, s] of Object.entries(server.s3)) {
       const entry = (this.s3[cmd] ??= { count: 0, ms: 0 });
       entry.count += s.count;
@@ -66,6 +67,7 @@ export class TargetTally {
       s3PerUpload: perUpload(Object.fromEntries(Object.entries(this.s3).map(([cmd, s]) => [cmd, s.count])), uploads),
       s3MsPerUpload: Object.values(this.s3).reduce((sum, s) => sum + s.ms, 0) / uploads,
       redisPerUpload: this.target === 'nest' ? perUpload(this.redis, uploads) : undefined,
+      majorGcsPerGiB: this.majorGcs / (mebibytes / 1024),
     };
     return { ...result, postMs: mean(this.postMs), patchMs: mean(this.patchMs), server };
   }

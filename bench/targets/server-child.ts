@@ -2,7 +2,7 @@ import { ChildProcess, fork } from 'node:child_process';
 import { once } from 'node:events';
 import { mkdirSync } from 'node:fs';
 import { join } from 'node:path';
-import type { ChildSettings, FromChild, S3CallStats } from '../servers/child-protocol';
+import type { ChildSettings, ChildStats, FromChild } from '../servers/child-protocol';
 import { readProcStatus } from '../measure/rss';
 
 export type ServerKind = 'nest' | 'peer';
@@ -66,13 +66,13 @@ export class ServerChild {
     return this.child.pid!;
   }
 
-  /** The S3 requests the server made since the previous call. */
-  async s3Calls(): Promise<S3CallStats> {
-    const answer = new Promise<S3CallStats>((resolve) => {
+  /** The S3 requests the server made and its major collections since the previous call. */
+  async stats(): Promise<ChildStats> {
+    const answer = new Promise<ChildStats>((resolve) => {
       const onMessage = (message: FromChild) => {
         if (message.type !== 'stats') return;
         this.child.off('message', onMessage);
-        resolve(message.s3);
+        resolve({ s3: message.s3, majorGcs: message.majorGcs });
       };
       this.child.on('message', onMessage);
     });
