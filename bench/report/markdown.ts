@@ -75,7 +75,7 @@ export function renderMarkdown(r: BenchResults, svgLink: string, previousWhy?: s
     `"ceiling" is what ${m.cores} fully used cores would allow at that total. "other" is CPU used meanwhile by unrelated`,
     'processes (not in the total): when it is large, that round competed with something else on the machine.',
     '"server mark-compacts" counts V8\'s major collections in the server per GiB uploaded (a `gc` PerformanceObserver):',
-    'more than a few mean the loop "Why" describes, which costs the server about half its CPU.',
+    'more than a few mean the loop "Why" describes, which costs the server a third to half of its CPU.',
     '',
     '| scenario | target | client ms/MiB | server ms/MiB (kernel part) | services ms/MiB | total ms/MiB | CPU-bound ceiling MB/s | other ms/MiB | server mark-compacts per GiB |',
     '|---|---|---:|---:|---:|---:|---:|---:|---:|',

@@ -19,7 +19,7 @@ export interface ChildStats {
   s3: S3CallStats;
   /**
    * V8's major collections (mark-compacts). More than a few per GiB uploaded means V8 is in a loop of them that
-   * costs the server about half its CPU (BENCHMARKS.md, "Why").
+   * costs the server a third to half of its CPU (BENCHMARKS.md, "Why").
    */
   majorGcs: number;
 }
