@@ -2,7 +2,7 @@ import { MiB, Scenario, TargetName } from '../config';
 import { addCpu, CpuSplit, NO_CPU } from '../measure/cpu';
 import type { RedisCommandCounts } from '../measure/redis-stats';
 import { mean, median, ServerMeasurements, TargetResult } from '../results';
-import type { ChildStats } from '../servers/child-protocol';
+import type { ChildStats, S3CallStats } from '../servers/child-protocol';
 import type { RoundOutcome } from './upload-round';
 
 /** What a server child showed during one round, besides the round's own outcome. */
@@ -19,7 +19,7 @@ export class TargetTally {
   private readonly postMs: number[] = [];
   private readonly patchMs: number[] = [];
   private cpu: CpuSplit = NO_CPU;
-  private readonly s3: ChildStats['s3'] = {};
+  private readonly s3: S3CallStats = {};
   private majorGcs = 0;
   private readonly redis: RedisCommandCounts = {};
   private tempPeak = 0;
