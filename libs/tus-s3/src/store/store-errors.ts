@@ -29,7 +29,7 @@ export class StorageError extends Error {
  * by Redis), or a chunk object not in S3 (deleted by something else, or listed by an instance that did not check it).
  */
 export class HeldBytesMissingError extends StorageError {
-  constructor(where: 'Redis' | 'S3' = 'Redis') {
+  constructor(where: 'Redis' | 'S3') {
     super(`held-back bytes are missing from ${where}; send HEAD and resume`);
     this.name = 'HeldBytesMissingError';
   }

@@ -195,7 +195,7 @@ export class RedisRuns {
     const cache = this.cache;
     async function* slices(): AsyncGenerator<Buffer> {
       const index = parseIndex(await redis.get(key));
-      if (!index || index.length < skip + length) throw new HeldBytesMissingError();
+      if (!index || index.length < skip + length) throw new HeldBytesMissingError('Redis');
       let position = 0;
       for (const segment of index.segments) {
         const first = Math.max(skip, position) - position;
@@ -210,7 +210,7 @@ export class RedisRuns {
           const end = Math.min(start + READ_SLICE, last) - 1;
           // A segment disappears when parts cover it (trim) or its run is dropped: then this read fails, whole.
           const slice = await redis.getrangeBuffer(segmentPrefix + segment.name, start, end);
-          if (slice.length !== end - start + 1) throw new HeldBytesMissingError();
+          if (slice.length !== end - start + 1) throw new HeldBytesMissingError('Redis');
           yield slice;
         }
       }
