@@ -1,3 +1,5 @@
+import { Readable } from 'node:stream';
+import { S3Store, TUS_STORE, TusDataStore, Upload, UploadLock, WriteLimits } from '@nestjs-tus/s3';
 import { createUpload, stalledPatch } from './support/raw-http';
 import { b64, MiB, randomPayload, startTestApp, TestApp } from './support/test-app';
 import { idOf, uploadWithTusClient } from './support/tus-client';
@@ -89,3 +91,53 @@ async function pollOffset(url: string, done: (offset: number) => boolean): Promi
   }
   return offset;
 }
+
+/** Every chunk the store read of a request body, as Node's HTTP parser handed it over. */
+const chunksRead: Buffer[] = [];
+
+/** The module's own store, with each body's `read` watched. */
+function watchingStore(store: S3Store): TusDataStore {
+  return new Proxy(store, {
+    get(target, name, receiver) {
+      if (name !== 'write') return Reflect.get(target, name, receiver);
+      return (upload: Upload, body: Readable, lock: UploadLock, limits: WriteLimits) => {
+        const read = body.read.bind(body);
+        body.read = (size?: number) => {
+          const chunk = read(size) as Buffer | null;
+          if (chunk) chunksRead.push(chunk);
+          return chunk;
+        };
+        return target.write(upload, body, lock, limits);
+      };
+    },
+  });
+}
+
+/**
+ * Once the store has copied a chunk of a request body, it frees the chunk's memory at once instead of leaving it to
+ * the garbage collector (see ChunkRelease): the bytes must land whole all the same.
+ */
+describe('request bodies, freed chunk by chunk as they are copied', () => {
+  let t: TestApp;
+
+  beforeAll(async () => {
+    t = await startTestApp({
+      customize: (builder) =>
+        builder.overrideProvider(TUS_STORE).useFactory({ factory: watchingStore, inject: [S3Store] }),
+    });
+  });
+  afterAll(async () => {
+    await t.close();
+  });
+
+  it('frees what the parser handed over, and stores every byte', async () => {
+    const data = randomPayload(20 * MiB + 11);
+    const url = await uploadWithTusClient(data, { endpoint: t.endpoint });
+
+    const stored = await t.s3.bytes(`${t.prefix}${idOf(url)}`);
+    expect(stored.equals(data)).toBe(true);
+    // Each was copied into a slab of the memory budget (ample here), then freed.
+    expect(chunksRead.length).toBeGreaterThanOrEqual(data.length / (64 * 1024));
+    expect(chunksRead.filter((chunk) => chunk.byteLength > 0)).toEqual([]);
+  });
+});

@@ -56,6 +56,8 @@ export class UploadWrites {
           expectedBytes: parseContentLength(req),
           checksum: options.checksum,
           beforeFinish,
+          // Node's HTTP parser gives every chunk its own buffer, which only this read sees.
+          releaseChunks: true,
         }),
       ),
     );

@@ -3,8 +3,10 @@ import { GetObjectCommand, PutObjectCommand, S3Client, UploadPartCommand } from 
 import { mockClient } from 'aws-sdk-client-mock';
 import { MemoryLocker } from '../locker/memory-locker';
 import { LockInterruptedError } from '../locker/locker.interface';
+import { ChunkRelease } from './chunk-release';
 import { S3HeldBytes } from './held-bytes/s3-held-bytes';
 import { InfoObjects } from './info-objects';
+import { MemoryBudget } from './memory-budget';
 import { ObjectKeys } from './object-keys';
 import { PatchWriter, PatchWriterConfig } from './patch-writer';
 import { S3Objects } from './s3-objects';
@@ -166,6 +168,38 @@ describe('PatchWriter', () => {
     expect(result.stop).toBe('too-large');
     expect(result.bytesReceived).toBe(2 * MiB);
     expect(result.pending.map((c) => c.size)).toEqual([2 * MiB]);
+  });
+
+  /**
+   * Writes 10 MiB in chunks as Node's HTTP parser hands them over (each the whole of its own memory), with the
+   * chunks to be released once copied; returns the chunks afterwards, and whether S3 got every byte.
+   */
+  async function writeOwnChunks(writerConfig: PatchWriterConfig): Promise<{ chunks: Buffer[]; sentAll: boolean }> {
+    await ChunkRelease.ready();
+    const chunks = Array.from({ length: 160 }, (_, i) => Buffer.alloc(64 * 1024, i));
+    const expected = Buffer.concat(chunks);
+    const stream = Readable.from(chunks);
+    const lock = await new MemoryLocker().lock('abc');
+    const writer = new PatchWriter(writerConfig, inS3, info(), lock);
+    const result = await writer.write(stream, Infinity, undefined, undefined, ChunkRelease.of(stream, true));
+    // The rest, held back, may land in the background until the write is committed.
+    await inS3.commit(writer.journal, result, lock);
+    const sent = Buffer.concat(
+      received.sort((a, b) => (a.partNumber ?? 99) - (b.partNumber ?? 99)).map((r) => r.bytes),
+    );
+    return { chunks, sentAll: sent.equals(expected) };
+  }
+
+  it('frees each chunk of a body of its own once the chunk is copied into a slab', async () => {
+    const { chunks, sentAll } = await writeOwnChunks({ ...config(), memory: new MemoryBudget(32 * MiB) });
+    expect(chunks.every((chunk) => chunk.length === 0)).toBe(true);
+    expect(sentAll).toBe(true);
+  });
+
+  it('keeps the chunks it did not copy: without memory, they go to disk as they came', async () => {
+    const { chunks, sentAll } = await writeOwnChunks(config());
+    expect(chunks.every((chunk, i) => chunk.length === 64 * 1024 && chunk[0] === i)).toBe(true);
+    expect(sentAll).toBe(true);
   });
 
   it('stops reading and keeps what arrived when another request asks for the lock', async () => {

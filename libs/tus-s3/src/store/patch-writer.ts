@@ -2,6 +2,7 @@ import { Readable } from 'node:stream';
 import { LockInterruptedError, UploadLock } from '../locker/locker.interface';
 import type { ExpectedChecksum } from '../protocol/checksum';
 import { BodyChecksum, ChecksumMismatchError } from './body-checksum';
+import type { ChunkRelease } from './chunk-release';
 import type { HeldBytes, HeldKey, WrittenBytes } from './held-bytes/held-bytes';
 import { ObjectKeys } from './object-keys';
 import { mayUploadShortPart } from './part-plan';
@@ -94,6 +95,7 @@ export class PatchWriter {
   /**
    * @param expectedBytes the body's Content-Length, when known
    * @param checksum Upload-Checksum: the body's bytes count only if all of them arrived and match it
+   * @param release frees each chunk of the body once its bytes are copied (when the body's chunks are ours alone)
    * @throws ChecksumMismatchError when the whole body arrived and does not match (nothing of it was kept)
    */
   async write(
@@ -101,11 +103,12 @@ export class PatchWriter {
     maxBytes: number,
     expectedBytes?: number,
     checksum?: ExpectedChecksum,
+    release?: ChunkRelease,
   ): Promise<WrittenBytes> {
     this.checksum = checksum ? new BodyChecksum(checksum) : undefined;
     const plan = await this.held.planWrite(this.info, expectedBytes);
     this.equalParts ||= plan.equalParts;
-    return plan.holdWhole ? this.holdWhole(body, maxBytes) : this.stream(body, maxBytes, expectedBytes);
+    return plan.holdWhole ? this.holdWhole(body, maxBytes) : this.stream(body, maxBytes, expectedBytes, release);
   }
 
   /**
@@ -131,7 +134,12 @@ export class PatchWriter {
     return this.result([], [...this.info.pending], 0, stop, this.firstFailure);
   }
 
-  private async stream(body: Readable, maxBytes: number, expectedBytes: number | undefined): Promise<WrittenBytes> {
+  private async stream(
+    body: Readable,
+    maxBytes: number,
+    expectedBytes: number | undefined,
+    release: ChunkRelease | undefined,
+  ): Promise<WrittenBytes> {
     const { info } = this;
     const startOffset = offsetOf(info);
     let current: PartSource = { held: [...info.pending], spool: null, size: heldSize(info.pending) };
@@ -148,12 +156,14 @@ export class PatchWriter {
         await this.startPartUpload(nextPartNumber++, { held: part, spool: null, size: info.partSize });
         current = { held: rest, spool: null, size: current.size - info.partSize };
       }
-      for await (let data of readUntil(body, this.lock.signal, (e) => (end = e))) {
+      for await (const chunk of readUntil(body, this.lock.signal, (e) => (end = e))) {
+        let data = chunk;
         if (received + data.length > maxBytes) {
           data = data.subarray(0, maxBytes - received);
           stop = 'too-large';
         }
         this.checksum?.update(data);
+        let copied = true;
         while (data.length > 0 && !this.firstFailure && !this.lockLost) {
           current.spool ??= await this.spoolFor(
             info.partSize - current.size,
@@ -161,7 +171,7 @@ export class PatchWriter {
           );
           const piece = data.subarray(0, info.partSize - current.size);
           data = data.subarray(piece.length);
-          await current.spool.write(piece);
+          copied = (await current.spool.write(piece)) && copied;
           current.size += piece.length;
           received += piece.length;
           if (current.size === info.partSize) {
@@ -169,6 +179,8 @@ export class PatchWriter {
             current = { held: [], spool: null, size: 0 };
           }
         }
+        // Every byte of it is in a slab now (or cut off as too large): nothing refers to the chunk any more.
+        if (copied && data.length === 0) release?.release(chunk);
         if (stop || this.firstFailure || this.lockLost) break;
       }
       stop ??= end;

@@ -1,6 +1,6 @@
 import { Readable } from 'node:stream';
 import { S3Client } from '@aws-sdk/client-s3';
-import { Inject, Injectable } from '@nestjs/common';
+import { Inject, Injectable, OnModuleInit } from '@nestjs/common';
 import { UploadLock } from '../locker/locker.interface';
 import { isValidUploadId } from '../protocol/upload-id';
 import {
@@ -13,6 +13,7 @@ import {
   TUS_S3_OPTIONS,
 } from '../tus-s3.constants';
 import type { ResolvedTusS3Options } from '../tus-s3.options';
+import { ChunkRelease } from './chunk-release';
 import { Concatenation } from './concatenation';
 import { copyFinishedObject, DEFAULT_FINISHED_COPY, FinishedCopyPlan } from './finished-copy';
 import type { HeldBytes } from './held-bytes/held-bytes';
@@ -62,7 +63,9 @@ interface JournalWrite {
  * It knows nothing of HTTP; callers hold the upload's lock.
  */
 @Injectable()
-export class S3Store implements TusDataStore, ConcatenationCapable, FinishedCopyCapable, AnnouncementCapable {
+export class S3Store
+  implements TusDataStore, ConcatenationCapable, FinishedCopyCapable, AnnouncementCapable, OnModuleInit
+{
   private readonly objects: S3Objects;
   private readonly keys: ObjectKeys;
   private readonly journals: Journals;
@@ -103,6 +106,11 @@ export class S3Store implements TusDataStore, ConcatenationCapable, FinishedCopy
       memory: new MemoryBudget(options.memoryBudget),
       uploadLimit: options.maxSize,
     };
+  }
+
+  /** So that the first request's chunks are freed as they are copied, like every later one's (see ChunkRelease). */
+  async onModuleInit(): Promise<void> {
+    await ChunkRelease.ready();
   }
 
   async create(upload: NewUpload): Promise<Upload> {
@@ -267,7 +275,8 @@ export class S3Store implements TusDataStore, ConcatenationCapable, FinishedCopy
     const held = this.journals.heldBytesOf(info);
     // A body with a checksum counts only once verified at its end: no checkpoints of its parts before that.
     const writer = new PatchWriter(this.writerConfig, held, info, lock, limits.checksum === undefined);
-    const written = await writer.write(body, limits.maxBytes, limits.expectedBytes, limits.checksum);
+    const release = ChunkRelease.of(body, limits.releaseChunks);
+    const written = await writer.write(body, limits.maxBytes, limits.expectedBytes, limits.checksum, release);
     // Against the journal as the writer last saved it: parts may have been saved as they landed (checkpoints).
     let updated = await held.commit(writer.journal, written, lock);
     if (!written.failure && !isFinished(updated) && updated.size !== null && offsetOf(updated) === updated.size) {

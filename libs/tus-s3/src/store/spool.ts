@@ -81,16 +81,26 @@ export class Spool {
     return this.path === null;
   }
 
-  async write(data: Buffer): Promise<void> {
+  /**
+   * @returns whether `data` was copied (the caller may then free it, see ChunkRelease) rather than kept as received
+   */
+  async write(data: Buffer): Promise<boolean> {
     if (this.closed) throw new Error('spool is closed');
-    if (this.asReceived) return this.keepAsReceived(data);
-    if (this.handle || (this.slabs.length === 0 && this.bufferedBytes > 0)) return this.writeAsReceived(data);
+    if (this.asReceived) {
+      await this.keepAsReceived(data);
+      return false;
+    }
+    if (this.handle || (this.slabs.length === 0 && this.bufferedBytes > 0)) {
+      await this.writeAsReceived(data);
+      return false;
+    }
     let rest = data;
     while (rest.length > 0) {
       if (this.slabs.length === 0 || this.lastFill === SLAB_BYTES) {
         if (!this.canTakeSlab()) {
           if (this.slabs.length > 0) await this.spill();
-          return this.writeAsReceived(rest);
+          await this.writeAsReceived(rest);
+          return false;
         }
         this.slabs.push(this.budget!.take());
         this.lastFill = 0;
@@ -99,6 +109,7 @@ export class Spool {
       this.lastFill += copied;
       rest = rest.subarray(copied);
     }
+    return true;
   }
 
   async close(): Promise<void> {

@@ -94,6 +94,12 @@ export interface WriteLimits {
    */
   checksum?: ExpectedChecksum;
   beforeFinish?: BeforeFinish;
+  /**
+   * The body's chunks are this write's alone (a request body as Node's HTTP parser hands it over): the store may
+   * free each one as soon as it has copied it, rather than leave it to the garbage collector. Leave it unset for a
+   * body whose buffers are still used elsewhere. A chunk a 'data' listener on the body saw is never freed.
+   */
+  releaseChunks?: boolean;
 }
 
 export interface WriteOutcome {
