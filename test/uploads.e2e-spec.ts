@@ -1,4 +1,7 @@
+import { createHash } from 'node:crypto';
+import type { IncomingMessage, ServerResponse } from 'node:http';
 import { Readable } from 'node:stream';
+import { MiddlewareConsumer, Module, NestModule } from '@nestjs/common';
 import { S3Store, TUS_STORE, TusDataStore, Upload, UploadLock, WriteLimits } from '@nestjs-tus/s3';
 import { createUpload, stalledPatch } from './support/raw-http';
 import { b64, MiB, randomPayload, startTestApp, TestApp } from './support/test-app';
@@ -139,5 +142,45 @@ describe('request bodies, freed chunk by chunk as they are copied', () => {
     // Each was copied into a slab of the memory budget (ample here), then freed.
     expect(chunksRead.length).toBeGreaterThanOrEqual(data.length / (64 * 1024));
     expect(chunksRead.filter((chunk) => chunk.byteLength > 0)).toEqual([]);
+  });
+});
+
+/** The SHA-256 of each PATCH body as an app middleware saw it: it keeps the chunks and hashes them at the end. */
+const tappedBodies: string[] = [];
+
+@Module({})
+class BodyTapModule implements NestModule {
+  configure(consumer: MiddlewareConsumer): void {
+    consumer
+      .apply((req: IncomingMessage, _res: ServerResponse, next: () => void) => {
+        if (req.method !== 'PATCH') return next();
+        const chunks: Buffer[] = [];
+        // Watches without reading: paused, so the chunks wait for the module, which reads them and so emits them here.
+        req.on('data', (chunk: Buffer) => chunks.push(chunk)).pause();
+        req.on('end', () => tappedBodies.push(createHash('sha256').update(Buffer.concat(chunks)).digest('hex')));
+        next();
+      })
+      .forRoutes('*');
+  }
+}
+
+describe('a request body that an app middleware also reads', () => {
+  let t: TestApp;
+
+  beforeAll(async () => {
+    t = await startTestApp({ imports: [BodyTapModule] });
+  });
+  afterAll(async () => {
+    await t.close();
+  });
+
+  it('reaches both whole: the middleware keeps its chunks intact, and one PATCH stores every byte', async () => {
+    const data = randomPayload(10 * MiB + 11);
+    const url = await uploadWithTusClient(data, { endpoint: t.endpoint });
+
+    // One PATCH took the whole body: the module read every chunk, not only those the listener left it.
+    expect(tappedBodies).toEqual([createHash('sha256').update(data).digest('hex')]);
+    const stored = await t.s3.bytes(`${t.prefix}${idOf(url)}`);
+    expect(stored.equals(data)).toBe(true);
   });
 });

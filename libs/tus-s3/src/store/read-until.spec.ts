@@ -35,6 +35,24 @@ describe('readUntil', () => {
     expect(await reading).toEqual({ data: Buffer.from('abc'), end: 'client-aborted' });
   });
 
+  it('reads every chunk of a body the app also listens to, which sees every chunk too', async () => {
+    const body = new PassThrough();
+    const seen: Buffer[] = [];
+    // A middleware counting or logging bytes: attached before the module reads, which starts the flow.
+    body.on('data', (chunk: Buffer) => seen.push(chunk));
+    const reading = collect(body, new AbortController().signal);
+    for (let i = 0; i < 20; i++) {
+      body.write(Buffer.alloc(1024, i));
+      await new Promise((r) => setImmediate(r));
+    }
+    body.end();
+    const { data, end } = await reading;
+    expect(end).toBe('end');
+    expect(data.length).toBe(20 * 1024);
+    expect(Buffer.concat(seen).equals(data)).toBe(true);
+    expect(body.listenerCount('readable')).toBe(0);
+  });
+
   it('leaves no listeners behind, however many chunks pass', async () => {
     const body = new PassThrough();
     const stop = new AbortController();
