@@ -66,8 +66,12 @@ export class FinishedUploads implements OnModuleInit, OnModuleDestroy {
 
   async onModuleInit(): Promise<void> {
     if (!this.subscriber || !this.publisher) return;
-    // Subscribed before the app listens: an upload finished on another instance right after start-up is seen.
-    const ready = Promise.all([this.subscriber.subscribe(FINISHED_CHANNEL), waitReady(this.publisher)]).then(
+    // Subscribed before the app listens: an upload finished on another instance right after start-up is seen. Only
+    // once the connection is ready: a SUBSCRIBE sent between connect and ready makes ioredis' ready check (INFO) fail
+    // in subscriber mode, and after the reconnection that follows the subscription was lost.
+    const subscriber = this.subscriber;
+    const subscribed = waitReady(subscriber).then(() => subscriber.subscribe(FINISHED_CHANNEL));
+    const ready = Promise.all([subscribed, waitReady(this.publisher)]).then(
       () => 'ready',
       (error: Error) => error.message,
     );
