@@ -29,6 +29,8 @@ export class FakeS3 {
   >();
   readonly uploads = new Map<string, { name: string; parts: Map<number, { body: Buffer; etag: string }> }>();
   private nextUpload = 1;
+  /** Awaited before each UploadPart is stored: a spec holds a part in flight by returning a pending promise. */
+  beforePart: (partNumber: number) => Promise<void> = async () => undefined;
 
   constructor() {
     this.reset();
@@ -40,6 +42,7 @@ export class FakeS3 {
     this.objects.clear();
     this.uploads.clear();
     this.nextUpload = 1;
+    this.beforePart = async () => undefined;
     this.mock.on(PutObjectCommand).callsFake(async (input) => {
       const body = await drain(input.Body);
       this.objects.set(`${input.Bucket}/${input.Key}`, {
@@ -81,6 +84,7 @@ export class FakeS3 {
       return { UploadId: id };
     });
     this.mock.on(UploadPartCommand).callsFake(async (input) => {
+      await this.beforePart(input.PartNumber);
       const body = await drain(input.Body);
       if (body.length !== input.ContentLength)
         throw new Error(`part of ${body.length} bytes sent as ${input.ContentLength}`);

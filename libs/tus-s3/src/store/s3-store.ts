@@ -273,8 +273,9 @@ export class S3Store
     limits: WriteLimits,
   ): Promise<JournalWrite> {
     const held = this.journals.heldBytesOf(info);
+    const settled = await held.settle(info, limits.expectedBytes, lock);
     // A body with a checksum counts only once verified at its end: no checkpoints of its parts before that.
-    const writer = new PatchWriter(this.writerConfig, held, info, lock, limits.checksum === undefined);
+    const writer = new PatchWriter(this.writerConfig, held, settled, lock, limits.checksum === undefined);
     const release = ChunkRelease.of(body, limits.releaseChunks);
     const written = await writer.write(body, limits.maxBytes, limits.expectedBytes, limits.checksum, release);
     // Against the journal as the writer last saved it: parts may have been saved as they landed (checkpoints).

@@ -61,6 +61,13 @@ export interface HeldBytes {
   /** Writes the journal to `.info`. */
   save(info: UploadInfo, lock?: UploadLock): Promise<void>;
 
+  /**
+   * Before a write of a body of `expectedBytes` (its Content-Length, when known): lets this instance's background
+   * work on the upload that the write would repeat finish first (a part being uploaded from the held bytes the
+   * write is about to cut parts from). Returns the journal as it is then: the same offset, possibly more of it in
+   * parts.
+   */
+  settle(info: UploadInfo, expectedBytes: number | undefined, lock: UploadLock): Promise<UploadInfo>;
   /** How a write of a body of `expectedBytes` (its Content-Length, when known) goes. */
   planWrite(info: UploadInfo, expectedBytes: number | undefined): Promise<WritePlan>;
   /**

@@ -142,6 +142,37 @@ describe('RedisHeldBytes', () => {
     expect(await redis.keys(`${keyPrefix}*`)).toEqual([]);
   });
 
+  it('lets its background part upload finish before a write that cuts parts, instead of uploading that part again', async () => {
+    const data = randomBytes(16 * KiB);
+    let upload = await tus.create({ size: data.length, metadataHeader: '', metadata: {} });
+    let partInFlight!: () => void;
+    let releasePart!: () => void;
+    const flushing = new Promise<void>((resolve) => (partInFlight = resolve));
+    s3.beforePart = (partNumber) => {
+      s3.beforePart = async () => undefined;
+      expect(partNumber).toBe(1);
+      partInFlight();
+      return new Promise((resolve) => (releasePart = resolve));
+    };
+    for (let offset = 0; offset < 9 * KiB; offset += 3 * KiB)
+      upload = (await write(upload, data.subarray(offset, offset + 3 * KiB))).upload;
+    await flushing; // the flusher is sending part 1, and stays there until released
+    for (let offset = 9 * KiB; offset < 15 * KiB; offset += 3 * KiB)
+      upload = (await write(upload, data.subarray(offset, offset + 3 * KiB))).upload; // held whole: no waiting
+
+    let completed = false;
+    const last = write(upload, data.subarray(15 * KiB)).then((outcome) => ((completed = true), outcome));
+    await new Promise((resolve) => setTimeout(resolve, 100));
+    expect(completed).toBe(false);
+    releasePart();
+    const outcome = await last;
+
+    expect(outcome.upload.offset).toBe(data.length);
+    expect(s3.body('uploads/p/upload1')).toEqual(data);
+    expect(s3.counts().UploadPart).toBe(2); // part 1 by the flusher, part 2 by the last write; neither twice
+    expect(await redis.keys(`${keyPrefix}*`)).toEqual([]);
+  });
+
   it('lowers the offset to the parts when Redis lost held bytes, so the client resends them', async () => {
     const data = randomBytes(6 * KiB);
     const upload = await tus.create({ size: data.length, metadataHeader: '', metadata: {} });

@@ -8,7 +8,7 @@ import { S3Objects } from '../s3-objects';
 import { grouped, type Spool } from '../spool';
 import { isHeldBytesMissing } from '../store-errors';
 import { isFinished } from '../tus-data-store';
-import { fromStored, partsEnd, StoredJournal, toStored, UploadInfo } from '../upload-info';
+import { fromStored, offsetOf, partsEnd, StoredJournal, toStored, UploadInfo } from '../upload-info';
 import type { HeldBytes, HeldKey, WritePlan, WrittenBytes } from './held-bytes';
 import { PartFlusher } from './part-flusher';
 import { baseOf, RedisJournal, runOf } from './redis-journal';
@@ -108,16 +108,33 @@ export class RedisHeldBytes implements HeldBytes, BeforeApplicationShutdown, OnA
   }
 
   /**
+   * A body that is not held whole cuts parts from the run, and so does the one that completes the upload: if this
+   * instance's flusher is uploading one of those parts, the write waits for it and adopts it rather than upload the
+   * same megabytes again. (A flusher on another instance may still race it; both then store the same bytes.)
+   */
+  async settle(info: UploadInfo, expectedBytes: number | undefined, lock: UploadLock): Promise<UploadInfo> {
+    const completes = info.size !== null && expectedBytes !== undefined && offsetOf(info) + expectedBytes >= info.size;
+    if (this.holdsWhole(expectedBytes) && !completes) return info;
+    if (!(await this.flusher.settle(info.id))) return info;
+    const now = (await this.cached(info.id)) ?? (await this.load(await this.infos.read(info.id), lock));
+    return offsetOf(now) === offsetOf(info) ? now : info;
+  }
+
+  /**
    * Small bodies go to the run whole. Every part is cut at `partSize` when a flusher may be uploading it: it
    * announces itself in Redis before it looks at the upload, so a request that finds no announcement and less than a
    * part held may cut a short part (no flush of that part can be running).
    */
   async planWrite(info: UploadInfo, expectedBytes: number | undefined): Promise<WritePlan> {
-    const holdWhole = expectedBytes !== undefined && expectedBytes < this.config.minPartSize;
+    const holdWhole = this.holdsWhole(expectedBytes);
     if (holdWhole || this.config.equalParts) return { holdWhole, equalParts: true };
     const run = info.pending[0];
     if (run && run.size >= info.partSize) return { holdWhole, equalParts: true };
     return { holdWhole, equalParts: await this.runs.isFlushing(info.id) };
+  }
+
+  private holdsWhole(expectedBytes: number | undefined): boolean {
+    return expectedBytes !== undefined && expectedBytes < this.config.minPartSize;
   }
 
   split(held: readonly HeldKey[], bytes: number): [HeldKey[], HeldKey[]] {
