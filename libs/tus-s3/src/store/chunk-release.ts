@@ -29,7 +29,19 @@ export class ChunkRelease {
 
   /** Frees `chunk`'s memory if nobody else can see it; the caller must not use it afterwards. */
   release(chunk: Buffer): void {
-    if (this.body.listenerCount('data') > 0) return;
+    if (this.ownsChunks()) ChunkRelease.free(chunk);
+  }
+
+  /** Whether the chunks the body delivers now are the caller's alone (nobody else listens to it). */
+  ownsChunks(): boolean {
+    return this.body.listenerCount('data') === 0;
+  }
+
+  /**
+   * Frees `chunk`'s memory if it is the whole of its ArrayBuffer. The caller vouches that nothing else uses the chunk
+   * or its bytes (a socket that still has them queued does); it must not use it afterwards either.
+   */
+  static free(chunk: Buffer): void {
     const memory = chunk.buffer;
     // (A SharedArrayBuffer may be shared with other threads.)
     if (!isArrayBuffer(memory) || chunk.byteOffset !== 0 || chunk.byteLength !== memory.byteLength) return;

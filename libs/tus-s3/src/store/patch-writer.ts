@@ -3,7 +3,7 @@ import { LockInterruptedError, UploadLock } from '../locker/locker.interface';
 import type { ExpectedChecksum } from '../protocol/checksum';
 import { BodyChecksum, ChecksumMismatchError } from './body-checksum';
 import type { ChunkRelease } from './chunk-release';
-import type { HeldBytes, HeldKey, WrittenBytes } from './held-bytes/held-bytes';
+import type { HeldBytes, HeldKey, HeldTransfer, WrittenBytes } from './held-bytes/held-bytes';
 import { ObjectKeys } from './object-keys';
 import { mayUploadShortPart } from './part-plan';
 import { CheckpointSchedule } from './checkpoint-schedule';
@@ -108,7 +108,9 @@ export class PatchWriter {
     this.checksum = checksum ? new BodyChecksum(checksum) : undefined;
     const plan = await this.held.planWrite(this.info, expectedBytes);
     this.equalParts ||= plan.equalParts;
-    return plan.holdWhole ? this.holdWhole(body, maxBytes) : this.stream(body, maxBytes, expectedBytes, release);
+    return plan.holdWhole
+      ? this.holdWhole(body, maxBytes, release)
+      : this.stream(body, maxBytes, expectedBytes, release);
   }
 
   /**
@@ -219,8 +221,11 @@ export class PatchWriter {
     }
   }
 
-  /** The plan says to hold the body back whole: only when it completes the upload are parts cut, from held bytes. */
-  private async holdWhole(body: Readable, maxBytes: number): Promise<WrittenBytes> {
+  /**
+   * The plan says to hold the body back whole: only when it completes the upload are parts cut, from held bytes.
+   * Chunks that are ours alone (see ChunkRelease) are marked so: the strategy's cache may free them once in parts.
+   */
+  private async holdWhole(body: Readable, maxBytes: number, release: ChunkRelease | undefined): Promise<WrittenBytes> {
     const { info } = this;
     const startOffset = offsetOf(info);
     // Held back whole: kept as received, since the strategy's cache keeps these very bytes afterwards.
@@ -235,7 +240,7 @@ export class PatchWriter {
           stop = 'too-large';
         }
         this.checksum?.update(data);
-        await spool.write(data);
+        await spool.write(data, release?.ownsChunks() ?? false);
         received += data.length;
         if (stop) break;
       }
@@ -363,17 +368,20 @@ export class PatchWriter {
   }
 
   private async uploadPart(partNumber: number, source: PartSource): Promise<UploadedPart> {
+    const held = source.held.length > 0 ? this.held.read(this.info.id, source.held, this.lock.lost) : undefined;
+    let sent = false;
     try {
       await source.spool?.close();
       this.lock.assertHeld();
       // Opened again for each attempt: the spool file and the held bytes can be read more than once.
-      const body = () => this.partBody(source);
+      const body = () => partBody(held, source.spool);
       const etag = await this.config.objects.uploadPart(
         this.config.keys.final(this.info.id),
         this.info.multipartUploadId!,
         { partNumber, size: source.size, body },
         this.lock.lost,
       );
+      sent = true;
       if (!etag) throw new StorageError(`S3 returned no ETag for part ${partNumber}`);
       return { partNumber, size: source.size, etag };
     } catch (error) {
@@ -381,20 +389,9 @@ export class PatchWriter {
       if (error instanceof LockInterruptedError || error instanceof StorageError) throw error;
       throw new StorageError(`part ${partNumber} upload failed`, error);
     } finally {
+      held?.end(sent);
       await source.spool?.dispose();
     }
-  }
-
-  private partBody(source: PartSource): Readable {
-    const spooled = source.spool;
-    if (source.held.length === 0) return spooled ? spooled.read() : Readable.from([], { objectMode: false });
-    const held = this.held.read(this.info.id, source.held, this.lock.lost);
-    if (!spooled) return held;
-    async function* bytes(): AsyncGenerator<Buffer> {
-      yield* held;
-      yield* spooled!.read();
-    }
-    return Readable.from(bytes(), { objectMode: false });
   }
 
   /**
@@ -419,6 +416,18 @@ export class PatchWriter {
       await spool.dispose();
     }
   }
+}
+
+/** A part's bytes for one attempt: the held bytes it starts with, then what the spool has of the body. */
+function partBody(held: HeldTransfer | undefined, spooled: Spool | null): Readable {
+  if (!held) return spooled ? spooled.read() : Readable.from([], { objectMode: false });
+  if (!spooled) return held.open();
+  const heldBytes = held.open();
+  async function* bytes(): AsyncGenerator<Buffer> {
+    yield* heldBytes;
+    yield* spooled!.read();
+  }
+  return Readable.from(bytes(), { objectMode: false });
 }
 
 function contiguousSuccesses(settled: PromiseSettledResult<UploadedPart>[]): UploadedPart[] {

@@ -121,18 +121,29 @@ describe('Spool', () => {
       expect(budget.inUse).toBe(0);
       const reused = await Spool.create(dir, budget);
       await fill(reused, Buffer.alloc(2 * MiB, 7)); // the same slabs, overwritten
-      expect(Buffer.concat([...copied]).equals(data)).toBe(true);
+      expect(Buffer.concat([...copied.chunks]).equals(data)).toBe(true);
+      expect(copied.owned).toBe(true); // a copy: nobody else has it
       await reused.dispose();
 
       const received = await Spool.create(dir, budget, { asReceived: true });
       const chunks = [randomBytes(300_000), randomBytes(900_000)];
-      for (const chunk of chunks) await received.write(chunk);
+      for (const chunk of chunks) await received.write(chunk, true);
       expect(budget.inUse).toBe(MiB); // counted in the budget while the spool keeps them
       const kept = received.detach()!;
-      expect(kept[0]).toBe(chunks[0]);
+      expect(kept.chunks[0]).toBe(chunks[0]);
+      expect(kept.owned).toBe(true);
       expect(budget.inUse).toBe(0); // the caller's now
       await received.dispose();
       expect(budget.inUse).toBe(0);
+    });
+
+    it("says the chunks it kept as received are not the caller's alone when one of them was not", async () => {
+      const received = await Spool.create(dir, new MemoryBudget(2 * MiB), { asReceived: true });
+      await received.write(randomBytes(1000), true);
+      await received.write(randomBytes(1000)); // the writer did not say it owns this one
+      await received.write(randomBytes(1000), true);
+      expect(received.detach()!.owned).toBe(false);
+      await received.dispose();
     });
 
     it('reserves a whole part before its first byte, waits its turn when the budget is spent, and frees the rest', async () => {

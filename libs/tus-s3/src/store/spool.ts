@@ -14,6 +14,13 @@ const BATCH_BYTES = 256 * 1024;
 /** Reads from disk in pieces this large: fewer syscalls per part. */
 const DISK_READ_BYTES = 256 * 1024;
 
+/** What `detach` hands over: the bytes, and whether their memory is the caller's alone. */
+export interface DetachedBytes {
+  readonly chunks: readonly Buffer[];
+  /** Nobody else holds these chunks: whoever keeps them may free their memory once done (ChunkRelease.free). */
+  readonly owned: boolean;
+}
+
 export interface SpoolOptions {
   /**
    * Keep the chunks as the socket delivered them (counted against the budget) instead of copying them into slabs:
@@ -51,6 +58,8 @@ export class Spool {
   private bufferedBytes = 0;
   /** Bytes reserved in the budget for chunks kept as received (`asReceived`). */
   private reservedAsReceived = 0;
+  /** A chunk kept as received may be held by someone else too (see `write`). */
+  private keptShared = false;
   private written = 0;
   private closed = false;
 
@@ -82,10 +91,12 @@ export class Spool {
   }
 
   /**
+   * @param owned nobody else holds `data`: kept as received, it may be freed by whoever detaches it
    * @returns whether `data` was copied (the caller may then free it, see ChunkRelease) rather than kept as received
    */
-  async write(data: Buffer): Promise<boolean> {
+  async write(data: Buffer, owned = false): Promise<boolean> {
     if (this.closed) throw new Error('spool is closed');
+    this.keptShared ||= !owned;
     if (this.asReceived) {
       await this.keepAsReceived(data);
       return false;
@@ -149,14 +160,14 @@ export class Spool {
    * are on disk. Chunks kept as received are handed over as they are (and no longer counted in the budget); bytes in
    * slabs are copied out, since the slabs go back to the budget to be reused.
    */
-  detach(): readonly Buffer[] | undefined {
+  detach(): DetachedBytes | undefined {
     if (this.path) return undefined;
     if (this.slabs.length === 0) {
       this.budget?.unreserve(this.reservedAsReceived);
       this.reservedAsReceived = 0;
-      return [...this.buffered];
+      return { chunks: [...this.buffered], owned: !this.keptShared };
     }
-    return [Buffer.concat(this.memory(), this.slabBytes)];
+    return { chunks: [Buffer.concat(this.memory(), this.slabBytes)], owned: true };
   }
 
   /** Closes and deletes, gives the slabs back; never throws, so it can sit in every `finally`. */

@@ -18,6 +18,17 @@ export type HeldKey =
   | { readonly in: 's3'; readonly key: string; readonly size: number }
   | { readonly in: 'redis'; readonly base: number; readonly size: number; readonly skip: number };
 
+/**
+ * Held bytes on their way into one part: every attempt of the part upload opens them anew, and the uploader says when
+ * it is over, so that a strategy may free memory it kept them in once no socket can still be sending it.
+ */
+export interface HeldTransfer {
+  /** The bytes, in order; the stream fails if they cannot all be read. */
+  open(): Readable;
+  /** The part upload is over (every attempt). `sent`: S3 acknowledged it. */
+  end(sent: boolean): void;
+}
+
 /** How a write goes, decided before its body is read. */
 export interface WritePlan {
   /** Hold the whole body back (no part is cut from it, unless it completes the upload). */
@@ -75,8 +86,8 @@ export interface HeldBytes {
    * cut whole: together they hold less than a part, so a part never ends inside one.
    */
   split(held: readonly HeldKey[], bytes: number): [HeldKey[], HeldKey[]];
-  /** The bytes of `held`, in order; the stream fails if they cannot all be read. */
-  read(uploadId: string, held: readonly HeldKey[], signal: AbortSignal): Readable;
+  /** The bytes of `held`, for one part upload (see HeldTransfer). */
+  read(uploadId: string, held: readonly HeldKey[], signal: AbortSignal): HeldTransfer;
   /**
    * Holds `spool`'s bytes, which start at offset `at`, after `held` (the upload's held bytes before them, possibly
    * none). Returns the held bytes after that. They may still be on their way to storage (the spool may go once this

@@ -37,7 +37,7 @@ describe('PartFlusher', () => {
       renewFlush: async () => undefined,
       endFlush: async () => undefined,
       recordFlushed: async () => undefined,
-      read: () => Readable.from([Buffer.alloc(8 * KiB)]),
+      read: () => ({ open: () => Readable.from([Buffer.alloc(8 * KiB)]), end: () => undefined }),
     } as unknown as RedisRuns;
     let reads = 0;
     const flusher = new PartFlusher(objects, new ObjectKeys('p/'), runs, async () => journals[reads++]);

@@ -82,17 +82,14 @@ export class PartFlusher {
         if (run.stopping || (upload.size !== null && start + upload.partSize >= upload.size)) return;
         const partNumber = upload.parts.length + 1;
         const segments = { uploadId, base: held.base };
-        const part = {
-          partNumber,
-          size: upload.partSize,
-          body: () => this.runs.read(segments, upload.partSize, held.skip),
-        };
-        const etag = await this.objects.uploadPart(
-          this.keys.final(uploadId),
-          upload.multipartUploadId,
-          part,
-          undefined,
-        );
+        const bytes = this.runs.read(segments, upload.partSize, held.skip);
+        let etag: string | undefined;
+        try {
+          const part = { partNumber, size: upload.partSize, body: () => bytes.open() };
+          etag = await this.objects.uploadPart(this.keys.final(uploadId), upload.multipartUploadId, part, undefined);
+        } finally {
+          bytes.end(etag !== undefined);
+        }
         await this.runs.recordFlushed(segments, { partNumber, size: upload.partSize, etag: etag!, start });
       }
     } catch (error) {

@@ -9,7 +9,7 @@ import { grouped, type Spool } from '../spool';
 import { isHeldBytesMissing } from '../store-errors';
 import { isFinished } from '../tus-data-store';
 import { fromStored, offsetOf, partsEnd, StoredJournal, toStored, UploadInfo } from '../upload-info';
-import type { HeldBytes, HeldKey, WritePlan, WrittenBytes } from './held-bytes';
+import type { HeldBytes, HeldKey, HeldTransfer, WritePlan, WrittenBytes } from './held-bytes';
 import { PartFlusher } from './part-flusher';
 import { baseOf, RedisJournal, runOf } from './redis-journal';
 import { RedisRuns } from './redis-runs';
@@ -145,9 +145,9 @@ export class RedisHeldBytes implements HeldBytes, BeforeApplicationShutdown, OnA
     return [[{ ...run, size: bytes }], [{ ...run, size: run.size - bytes, skip: run.skip + bytes }]];
   }
 
-  read(uploadId: string, held: readonly HeldKey[]): Readable {
+  read(uploadId: string, held: readonly HeldKey[]): HeldTransfer {
     const run = singleRun(held);
-    if (!run) return Readable.from([], { objectMode: false });
+    if (!run) return { open: () => Readable.from([], { objectMode: false }), end: () => undefined };
     return this.runs.read({ uploadId, base: run.base }, run.size, run.skip);
   }
 
@@ -166,10 +166,11 @@ export class RedisHeldBytes implements HeldBytes, BeforeApplicationShutdown, OnA
     let stored = run ? skip + run.size : 0;
     // RedisRuns' cache keeps the bytes it writes: they must be ours for good, not the spool's (see detach).
     const kept = spool.detach();
-    for await (const group of kept ? grouped(kept, WRITE_SLICE) : spool.groups(WRITE_SLICE)) {
+    const owned = kept?.owned ?? false;
+    for await (const group of kept ? grouped(kept.chunks, WRITE_SLICE) : spool.groups(WRITE_SLICE)) {
       lock.assertHeld();
-      if (stored === 0) await this.runs.start(ref, group);
-      else await this.runs.append(ref, stored, group);
+      if (stored === 0) await this.runs.start(ref, group, owned);
+      else await this.runs.append(ref, stored, group, owned);
       stored += sizeOf(group);
     }
     return [{ in: 'redis', base, size: stored - skip, skip }];

@@ -8,13 +8,21 @@ import { freePorts, RedisMaster, waitForRedisServerBinary } from '../../../../..
 import { heldKeys, heldRun } from '../../../../../test/support/redis-runs';
 import { StorageError } from '../store-errors';
 import { createHeldBytesRedis } from './redis-client';
+import type { HeldTransfer } from './held-bytes';
 import { RedisRuns } from './redis-runs';
 
 jest.setTimeout(20_000);
 
-async function readAll(stream: NodeJS.ReadableStream): Promise<Buffer> {
+/** Reads a transfer's bytes once, as one part upload would, and ends it. */
+async function readAll(transfer: HeldTransfer): Promise<Buffer> {
   const chunks: Buffer[] = [];
-  for await (const chunk of stream) chunks.push(chunk as Buffer);
+  try {
+    for await (const chunk of transfer.open()) chunks.push(Buffer.from(chunk as Buffer));
+  } catch (error) {
+    transfer.end(false);
+    throw error;
+  }
+  transfer.end(true);
   return Buffer.concat(chunks);
 }
 

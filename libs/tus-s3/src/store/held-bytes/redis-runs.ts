@@ -14,6 +14,7 @@ import { SegmentCache } from './segment-cache';
 import { SetFromChunks, sizeOf } from './set-from-chunks';
 import { HeldBytesMissingError, StorageError } from '../store-errors';
 import type { UploadedPart } from '../upload-info';
+import type { HeldTransfer } from './held-bytes';
 
 /** How long a flusher's announcement lasts without renewal (it renews it for every part). */
 const FLUSH_ANNOUNCEMENT_MS = 10 * 60 * 1000;
@@ -165,14 +166,15 @@ export class RedisRuns {
   /**
    * Starts a run afresh (whatever a failed earlier attempt left under its key is dropped); returns its length.
    * `data`: the bytes, as one buffer or as the chunks they were received in (kept as they are, not copied).
+   * `owned`: nobody else holds them, so the cache may free their memory once done (see SegmentCache).
    */
-  async start(run: RunRef, data: Buffer | readonly Buffer[]): Promise<number> {
-    return this.write(run, 0, chunksOf(data), 'start');
+  async start(run: RunRef, data: Buffer | readonly Buffer[], owned = false): Promise<number> {
+    return this.write(run, 0, chunksOf(data), 'start', owned);
   }
 
-  /** Appends, provided the run still holds `expectedLength` bytes; returns the new length. */
-  async append(run: RunRef, expectedLength: number, data: Buffer | readonly Buffer[]): Promise<number> {
-    return this.write(run, expectedLength, chunksOf(data), 'append');
+  /** Appends, provided the run still holds `expectedLength` bytes; returns the new length (see `start`). */
+  async append(run: RunRef, expectedLength: number, data: Buffer | readonly Buffer[], owned = false): Promise<number> {
+    return this.write(run, expectedLength, chunksOf(data), 'append', owned);
   }
 
   /**
@@ -187,12 +189,12 @@ export class RedisRuns {
     for (const name of (dropped ?? []) as string[]) this.cache.forget(prefix + name);
   }
 
-  /** `length` bytes of a run from `skip` on, in slices; fails if Redis no longer has them all. */
-  read(run: RunRef, length: number, skip = 0): Readable {
+  /** `length` bytes of a run from `skip` on, for one part upload; a read fails if Redis no longer has them all. */
+  read(run: RunRef, length: number, skip = 0): HeldTransfer {
     const key = this.runKey(run);
     const segmentPrefix = this.segmentPrefix(run.uploadId);
     const redis = this.bulkConnection();
-    const cache = this.cache;
+    const cache = this.cache.lease();
     async function* slices(): AsyncGenerator<Buffer> {
       const index = parseIndex(await redis.get(key));
       if (!index || index.length < skip + length) throw new HeldBytesMissingError('Redis');
@@ -215,7 +217,7 @@ export class RedisRuns {
         }
       }
     }
-    return Readable.from(slices(), { objectMode: false });
+    return { open: () => Readable.from(slices(), { objectMode: false }), end: (sent) => cache.end(sent) };
   }
 
   async discard(run: RunRef): Promise<void> {
@@ -257,6 +259,7 @@ export class RedisRuns {
     expected: number,
     chunks: readonly Buffer[],
     mode: 'start' | 'append',
+    owned: boolean,
   ): Promise<number> {
     const prefix = this.segmentPrefix(run.uploadId);
     const runKey = this.runKey(run);
@@ -264,7 +267,8 @@ export class RedisRuns {
     const segmentTtl = this.ttlSeconds + SEGMENT_EXTRA_TTL_SECONDS;
     const size = sizeOf(chunks);
     if (mode === 'append' && size < SMALL_WRITE) {
-      const data = chunks.length === 1 ? chunks[0] : Buffer.concat(chunks, size);
+      const joined = chunks.length > 1;
+      const data = joined ? Buffer.concat(chunks, size) : chunks[0];
       const reply = await this.call('store the held-back bytes', () =>
         this.script(
           APPEND_SMALL,
@@ -274,7 +278,7 @@ export class RedisRuns {
       );
       if (reply === -1) throw changedUnderUs();
       const [length, segment, at] = reply as [number, string, number];
-      this.cache.wrote(prefix + segment, Number(at), data);
+      this.cache.wrote(prefix + segment, Number(at), data, joined || owned);
       return Number(length);
     }
     // A SET of a fresh key: Redis keeps the request buffer as the value (a script would copy it twice), and the
@@ -297,7 +301,7 @@ export class RedisRuns {
       await this.redis.del(prefix + name).catch(() => undefined);
       throw changedUnderUs();
     }
-    this.cache.wroteChunks(prefix + name, 0, chunks);
+    this.cache.wroteChunks(prefix + name, 0, chunks, owned);
     return Number(length);
   }
 

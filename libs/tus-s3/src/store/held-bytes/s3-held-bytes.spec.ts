@@ -3,6 +3,7 @@ import { GetObjectCommand, HeadObjectCommand, S3Client } from '@aws-sdk/client-s
 import { drain, FakeS3 } from '../../../../../test/support/fake-s3';
 import type { UploadLock } from '../../locker/locker.interface';
 import { MemoryLocker } from '../../locker/memory-locker';
+import { ChunkRelease } from '../chunk-release';
 import { InfoObjects } from '../info-objects';
 import { ObjectKeys } from '../object-keys';
 import { S3Objects } from '../s3-objects';
@@ -76,12 +77,39 @@ describe('S3HeldBytes', () => {
       const [stored] = await holdAndCommit(mine, journal(), spool, 0, lock);
       const gets = () => s3.mock.commandCalls(GetObjectCommand).length;
       const before = gets();
-      expect(await drain(mine.read('abc', [stored], new AbortController().signal))).toEqual(data);
+      expect(await drain(mine.read('abc', [stored], new AbortController().signal).open())).toEqual(data);
       expect(gets()).toBe(before); // no request: the received buffers were kept
-      expect(await drain(held.read('abc', [stored], new AbortController().signal))).toEqual(data);
+      expect(await drain(held.read('abc', [stored], new AbortController().signal).open())).toEqual(data);
       expect(gets()).toBe(before + 1);
       await mine.drop(journal({ pending: [stored] })); // deleted: forgotten too
-      await expect(drain(mine.read('abc', [stored], new AbortController().signal))).rejects.toThrow('missing from S3');
+      await expect(drain(mine.read('abc', [stored], new AbortController().signal).open())).rejects.toThrow(
+        'missing from S3',
+      );
+    } finally {
+      await spool.dispose();
+      await lock.release();
+    }
+  });
+
+  it('frees the memory of the received chunks it kept, once a part holds them and they are deleted', async () => {
+    await ChunkRelease.ready();
+    const lock = await locker.lock('abc');
+    // Whole buffers of their own, as Node's HTTP parser hands them over, and the writer's alone.
+    const received = [1000, 2000].map((size) => Buffer.from(new ArrayBuffer(size)).fill(size / 1000));
+    const data = Buffer.concat(received);
+    const spool = await Spool.create(undefined);
+    for (const chunk of received) await spool.write(chunk, true);
+    await spool.close();
+    try {
+      const mine = new S3HeldBytes(objects, keys, new InfoObjects(objects, keys));
+      const [stored] = await holdAndCommit(mine, journal(), spool, 0, lock);
+      const transfer = mine.read('abc', [stored], new AbortController().signal);
+      expect(await drain(transfer.open())).toEqual(data);
+      transfer.end(true); // the part is in S3
+      expect(received.map((chunk) => chunk.length)).toEqual([1000, 2000]); // still listed in the journal
+
+      await mine.drop(journal({ pending: [stored] }));
+      expect(received.map((chunk) => chunk.length)).toEqual([0, 0]);
     } finally {
       await spool.dispose();
       await lock.release();
@@ -94,13 +122,13 @@ describe('S3HeldBytes', () => {
       s3.objects.set(`b/p/abc.chunk.${i}.aa`, { body: bytes });
       return chunk(`${i}.aa`, bytes.length);
     });
-    expect(await drain(held.read('abc', chunks, new AbortController().signal))).toEqual(Buffer.concat(pieces));
+    expect(await drain(held.read('abc', chunks, new AbortController().signal).open())).toEqual(Buffer.concat(pieces));
   });
 
   it('fails the stream when a chunk object is missing, saying held bytes are missing', async () => {
     s3.objects.set('b/p/abc.chunk.0.aa', { body: randomBytes(5) });
     const failure = await drain(
-      held.read('abc', [chunk('0.aa', 5), chunk('5.bb', 5)], new AbortController().signal),
+      held.read('abc', [chunk('0.aa', 5), chunk('5.bb', 5)], new AbortController().signal).open(),
     ).catch((error: unknown) => error);
     expect(isHeldBytesMissing(failure)).toBe(true);
   });

@@ -8,7 +8,7 @@ import { S3Objects } from '../s3-objects';
 import type { Spool } from '../spool';
 import { HeldBytesMissingError, isHeldBytesMissing, isS3NotFound, StorageError } from '../store-errors';
 import { fromStored, StoredChunk, StoredJournal, toStored, UploadInfo } from '../upload-info';
-import type { HeldBytes, HeldKey, WritePlan, WrittenBytes } from './held-bytes';
+import type { HeldBytes, HeldKey, HeldTransfer, WritePlan, WrittenBytes } from './held-bytes';
 import { SegmentCache } from './segment-cache';
 
 type S3Chunk = Extract<HeldKey, { in: 's3' }>;
@@ -86,9 +86,9 @@ export class S3HeldBytes implements HeldBytes {
     return [held.slice(0, count), held.slice(count)];
   }
 
-  read(_uploadId: string, held: readonly HeldKey[], signal: AbortSignal): Readable {
+  read(_uploadId: string, held: readonly HeldKey[], signal: AbortSignal): HeldTransfer {
     const chunks = chunksOf(held);
-    const cache = this.cache;
+    const cache = this.cache.lease();
     const open = async (chunk: S3Chunk): Promise<Iterable<Buffer> | Readable> =>
       cache.read(chunk.key, 0, chunk.size) ??
       this.objects.getStream(chunk.key, signal).catch((error: unknown) => {
@@ -119,7 +119,7 @@ export class S3HeldBytes implements HeldBytes {
           );
       }
     }
-    return Readable.from(bytes(), { objectMode: false });
+    return { open: () => Readable.from(bytes(), { objectMode: false }), end: (sent) => cache.end(sent) };
   }
 
   /** One more chunk object; its key names the offset where it starts and a nonce, so no writer overwrites one. */
@@ -139,9 +139,12 @@ export class S3HeldBytes implements HeldBytes {
       await this.objects.putStream(key, () => spool.read(), spool.size, lock.lost);
       return [...held, chunk];
     }
+    // A PUT that needed a second attempt may have the first one's socket still sending them: not ours alone then.
+    let attempts = 0;
+    const body = () => (attempts++, Readable.from(kept.chunks, { objectMode: false }));
     const landing = this.objects
-      .putStream(key, () => Readable.from(kept, { objectMode: false }), chunk.size, lock.lost)
-      .then(() => this.cache.wroteChunks(key, 0, kept));
+      .putStream(key, body, chunk.size, lock.lost)
+      .then(() => this.cache.wroteChunks(key, 0, kept.chunks, kept.owned && attempts === 1));
     // Awaited by `commit`. Without one (the write failed later), the object is left behind as when it went up first.
     landing.catch(() => undefined);
     this.landing.set(chunk, landing);
