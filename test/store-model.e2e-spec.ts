@@ -2,7 +2,7 @@ import { randomBytes } from 'node:crypto';
 import { GetObjectCommand, ListPartsCommand } from '@aws-sdk/client-s3';
 import fc from 'fast-check';
 import { cleanUp } from './support/prefix-cleanup';
-import { serviceEnv, testS3Client } from './support/s3-env';
+import { ensureBucket, serviceEnv, testS3Client } from './support/s3-env';
 import { runScenario, RunResult, S3View } from './support/store-model/model-run';
 import { scenarios } from './support/store-model/scenario';
 import { StoreFleet } from './support/store-model/store-fleet';
@@ -35,6 +35,7 @@ describe('S3Store against a model of the upload, on RGW and Redis', () => {
     },
   };
 
+  beforeAll(() => ensureBucket(client, TEST_BUCKET));
   afterAll(async () => {
     await cleanUp(client, TEST_BUCKET, prefix, env.redisUrls[0], keyPrefix);
     client.destroy();

@@ -1,4 +1,4 @@
-import { S3Client } from '@aws-sdk/client-s3';
+import { CreateBucketCommand, S3Client } from '@aws-sdk/client-s3';
 import { createS3Client } from '@nestjs-tus/s3';
 import { readServiceEnv, s3ConfigOf, ServiceEnv } from './service-env';
 
@@ -15,4 +15,17 @@ export function serviceEnv(): ServiceEnv {
 
 export function testS3Client(env = serviceEnv()): S3Client {
   return createS3Client(s3ConfigOf(env));
+}
+
+/**
+ * Creates `bucket` unless it is there. Suites that build stores without the module (whose `createBucket` does this)
+ * call it: the bucket is gone after a restart of the services, and such a suite may be the first to run.
+ */
+export async function ensureBucket(client: S3Client, bucket: string): Promise<void> {
+  try {
+    await client.send(new CreateBucketCommand({ Bucket: bucket }));
+  } catch (error) {
+    const name = (error as Error).name;
+    if (name !== 'BucketAlreadyOwnedByYou' && name !== 'BucketAlreadyExists') throw error;
+  }
 }
