@@ -19,6 +19,8 @@ const KiB = 1024;
 const PART = 8 * KiB;
 /** More runs for a deeper search: `MODEL_RUNS_SCALE=10 npx jest s3-store.model` (the suite runs 1x, ~10 s). */
 const SCALE = Number(process.env.MODEL_RUNS_SCALE ?? 1);
+/** Replays a failure: `MODEL_SEED=<seed> MODEL_PATH=<path>`, both as fast-check printed them. */
+const REPLAY = process.env.MODEL_SEED ? { seed: Number(process.env.MODEL_SEED), path: process.env.MODEL_PATH } : {};
 jest.setTimeout(60_000 * SCALE);
 const s3 = new FakeS3();
 const view: S3View = {
@@ -53,7 +55,7 @@ async function check(options: TusS3ModuleOptions, instances: number, numRuns: nu
         fleet.close();
       }
     }),
-    { numRuns, endOnFailure: true },
+    { numRuns, endOnFailure: true, ...REPLAY },
   );
   return results;
 }

@@ -58,6 +58,8 @@ describe('RedisHeldBytes', () => {
       bucket: 'uploads',
       objectPrefix: 'p/',
       partSize: { min: 5 * KiB, preferred: 8 * KiB },
+      // Small enough that an upload of deferred length gets 8 KiB parts too.
+      maxSize: 64 * KiB * KiB,
       holdBackIn: 'redis',
       redis: { urls: [master.url], keyPrefix },
     });
@@ -171,6 +173,41 @@ describe('RedisHeldBytes', () => {
     expect(s3.body('uploads/p/upload1')).toEqual(data);
     expect(s3.counts().UploadPart).toBe(2); // part 1 by the flusher, part 2 by the last write; neither twice
     expect(await redis.keys(`${keyPrefix}*`)).toEqual([]);
+  });
+
+  it('keeps a length declared while its background part upload settles', async () => {
+    const data = randomBytes(17 * KiB);
+    let upload = await tus.create({ size: null, metadataHeader: '', metadata: {} });
+    upload = (await write(upload, data.subarray(0, 8 * KiB))).upload; // part 1, by this request
+    let partInFlight!: () => void;
+    let releasePart!: () => void;
+    const flushing = new Promise<void>((resolve) => (partInFlight = resolve));
+    s3.beforePart = (partNumber) => {
+      if (partNumber !== 2) return Promise.resolve();
+      s3.beforePart = async () => undefined;
+      partInFlight();
+      return new Promise((resolve) => (releasePart = resolve));
+    };
+    for (let offset = 8 * KiB; offset < data.length; offset += 3 * KiB)
+      upload = (await write(upload, data.subarray(offset, offset + 3 * KiB))).upload;
+    await flushing; // the flusher is sending part 2, and stays there until released
+
+    const lock = await locker.lock(upload.id);
+    let declared: Upload;
+    try {
+      // Complete at once, its tail held: the declaration folds the tail into the last part, after the flush settled.
+      const declaring = tus.declareLength(upload, data.length, lock);
+      await new Promise((resolve) => setTimeout(resolve, 50));
+      releasePart();
+      declared = await declaring;
+    } finally {
+      await lock.release();
+    }
+
+    expect(declared.size).toBe(data.length);
+    expect(declared.finishedAt).not.toBeNull();
+    expect(s3.body('uploads/p/upload1')).toEqual(data);
+    expect(s3.counts().UploadPart).toBe(3); // the flusher's part 2 adopted, not sent again
   });
 
   it('lowers the offset to the parts when Redis lost held bytes, so the client resends them', async () => {

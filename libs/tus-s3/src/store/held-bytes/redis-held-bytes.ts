@@ -111,13 +111,16 @@ export class RedisHeldBytes implements HeldBytes, BeforeApplicationShutdown, OnA
    * A body that is not held whole cuts parts from the run, and so does the one that completes the upload: if this
    * instance's flusher is uploading one of those parts, the write waits for it and adopts it rather than upload the
    * same megabytes again. (A flusher on another instance may still race it; both then store the same bytes.)
+   * Only the parts and held bytes are taken from Redis: `info` may carry what the request changed and did not save
+   * yet (a length declared with this very PATCH).
    */
   async settle(info: UploadInfo, expectedBytes: number | undefined, lock: UploadLock): Promise<UploadInfo> {
     const completes = info.size !== null && expectedBytes !== undefined && offsetOf(info) + expectedBytes >= info.size;
     if (this.holdsWhole(expectedBytes) && !completes) return info;
     if (!(await this.flusher.settle(info.id))) return info;
     const now = (await this.cached(info.id)) ?? (await this.load(await this.infos.read(info.id), lock));
-    return offsetOf(now) === offsetOf(info) ? now : info;
+    if (offsetOf(now) !== offsetOf(info)) return info;
+    return { ...info, parts: now.parts, pending: now.pending };
   }
 
   /**
