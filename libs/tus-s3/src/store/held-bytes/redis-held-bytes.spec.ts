@@ -24,6 +24,7 @@ import { Upload } from '../tus-data-store';
 import { UploadInfo } from '../upload-info';
 import { createHeldBytesRedis } from './redis-client';
 import { RedisHeldBytes } from './redis-held-bytes';
+import { RedisRuns } from './redis-runs';
 
 jest.setTimeout(30_000);
 
@@ -208,6 +209,22 @@ describe('RedisHeldBytes', () => {
     expect(declared.finishedAt).not.toBeNull();
     expect(s3.body('uploads/p/upload1')).toEqual(data);
     expect(s3.counts().UploadPart).toBe(3); // the flusher's part 2 adopted, not sent again
+  });
+
+  it('does not count a dead writer\'s run under the base its journal moves to', async () => {
+    const data = randomBytes(20 * KiB);
+    const upload = await tus.create({ size: data.length, metadataHeader: '', metadata: {} });
+    // Another instance cut the same first part from a body of its own, held 3 KiB after it, and died before its
+    // journal landed: its run waits under the key this upload's next run will have.
+    const dead = new RedisRuns(redis, keyPrefix);
+    await dead.start({ uploadId: upload.id, base: 8 * KiB }, randomBytes(3 * KiB));
+
+    const outcome = await write(upload, data.subarray(0, 8 * KiB)); // part 1, nothing held: the run moves to 8 KiB
+
+    expect(outcome.upload.offset).toBe(8 * KiB);
+    expect((await current(upload.id)).offset).toBe(8 * KiB);
+    await write(await current(upload.id), data.subarray(8 * KiB));
+    expect(s3.body('uploads/p/upload1')).toEqual(data);
   });
 
   it('lowers the offset to the parts when Redis lost held bytes, so the client resends them', async () => {

@@ -235,9 +235,13 @@ export class RedisHeldBytes implements HeldBytes, BeforeApplicationShutdown, OnA
       baseOf(persisted) !== heldBase ||
       updated.parts.length - persisted.parts.length >= JOURNAL_SAVE_EVERY_PARTS;
     if (!mustSave) return updated;
-    lock.assertHeld();
-    await this.save(updated);
     const previous = persisted ?? before;
+    lock.assertHeld();
+    // The journal is about to name a new run that this write holds nothing in. A run already under that key is a
+    // dead writer's, whose journal never landed (it cut the same parts, then held bytes after them): once named, it
+    // would count. A run this write starts itself replaces whatever was there (RedisRuns.start).
+    if (!run && baseOf(previous) !== heldBase) await this.runs.discard({ uploadId: after.id, base: heldBase });
+    await this.save(updated);
     if (baseOf(previous) !== heldBase) await this.runs.discard(runOf(previous)).catch(() => undefined);
     const adopted = updated.parts.slice(previous.parts.length).map((p) => p.partNumber);
     await this.runs.forgetFlushed(after.id, adopted).catch(() => undefined);
