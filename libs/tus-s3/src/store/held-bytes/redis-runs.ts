@@ -60,8 +60,9 @@ export interface RedisUploadState {
  * (Appending to one long string instead made Redis reallocate, and copy, the whole run on every PATCH.)
  *
  * The run's key names the offset where it starts. Bytes left under an old key by a write whose journal was never
- * saved are therefore never counted, and if Redis loses the run the upload falls back to the offset its parts
- * reach: the client resends the rest, nothing is corrupted.
+ * saved are therefore never counted (a journal that moves to a key such a write used drops that run first: see
+ * RedisHeldBytes), and if Redis loses the run the upload falls back to the offset its parts reach: the client
+ * resends the rest, nothing is corrupted.
  */
 export class RedisRuns {
   /** Bulk reads (whole parts) go over a connection of their own, so appends never queue behind megabytes. */
