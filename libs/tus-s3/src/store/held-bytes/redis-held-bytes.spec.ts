@@ -211,7 +211,7 @@ describe('RedisHeldBytes', () => {
     expect(s3.counts().UploadPart).toBe(3); // the flusher's part 2 adopted, not sent again
   });
 
-  it('does not count a dead writer\'s run under the base its journal moves to', async () => {
+  it('does not count the run a dead writer left under the base its journal moves to', async () => {
     const data = randomBytes(20 * KiB);
     const upload = await tus.create({ size: data.length, metadataHeader: '', metadata: {} });
     // Another instance cut the same first part from a body of its own, held 3 KiB after it, and died before its
