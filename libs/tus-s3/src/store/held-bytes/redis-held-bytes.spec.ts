@@ -227,6 +227,24 @@ describe('RedisHeldBytes', () => {
     expect(s3.body('uploads/p/upload1')).toEqual(data);
   });
 
+  it('keeps counting the held bytes after a declared length saves a journal with parts adopted from Redis', async () => {
+    const data = randomBytes(9 * KiB);
+    let upload = await tus.create({ size: null, metadataHeader: '', metadata: {} });
+    upload = (await write(upload, data.subarray(0, 4 * KiB))).upload; // held whole: no multipart part yet
+    for (let offset = 4 * KiB; offset < data.length; offset += (5 * KiB) / 2)
+      upload = (await write(upload, data.subarray(offset, offset + (5 * KiB) / 2))).upload;
+    await held.beforeApplicationShutdown(); // part 1 uploaded in the background, recorded in Redis only
+    const lock = await locker.lock(upload.id);
+    try {
+      const adopted = await tus.get(upload.id, lock); // part 1 adopted; the journal in S3 still has none
+      expect(adopted.offset).toBe(9 * KiB);
+      await tus.declareLength(adopted, 20 * KiB, lock); // not complete: the journal is saved as it is
+    } finally {
+      await lock.release();
+    }
+    expect((await current(upload.id)).offset).toBe(9 * KiB);
+  });
+
   it('lowers the offset to the parts when Redis lost held bytes, so the client resends them', async () => {
     const data = randomBytes(6 * KiB);
     const upload = await tus.create({ size: data.length, metadataHeader: '', metadata: {} });

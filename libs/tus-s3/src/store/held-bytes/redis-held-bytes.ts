@@ -102,9 +102,12 @@ export class RedisHeldBytes implements HeldBytes, BeforeApplicationShutdown, OnA
 
   /** Writes the journal (its held bytes are in Redis, not listed there) under a new version in Redis. */
   async save(info: UploadInfo): Promise<void> {
+    // Where the run starts, from the held bytes: a journal whose parts grew by adopted ones no longer says it
+    // otherwise (without `heldBase` the run is taken to start where the parts end).
+    const saved: UploadInfo = { ...info, heldBase: heldBaseOf(info) };
     const version = await this.journal.invalidate(info.id);
-    await this.infos.write(toStored(info, []));
-    this.journal.saved(version, info);
+    await this.infos.write(toStored(saved, []));
+    this.journal.saved(version, saved);
   }
 
   /**
@@ -219,9 +222,8 @@ export class RedisHeldBytes implements HeldBytes, BeforeApplicationShutdown, OnA
    * what is not in parts yet.
    */
   private async saveIfDue(before: UploadInfo, after: UploadInfo, lock: UploadLock): Promise<UploadInfo> {
-    const end = partsEnd(after);
     const run = singleRun(after.pending);
-    const heldBase = run ? end - run.skip : end;
+    const heldBase = heldBaseOf(after);
     const updated: UploadInfo = { ...after, heldBase };
     if (run && this.journal.shouldTrim(after.id, run.base, run.skip, after.partSize)) {
       lock.assertHeld();
@@ -254,6 +256,13 @@ function runsOf(held: readonly HeldKey[]): RedisRun[] {
     if (key.in !== 'redis') throw new Error(`held bytes in ${key.in} listed with a run in Redis`);
     return key;
   });
+}
+
+/** Where the upload's run starts: the held run's own start, or where the parts end when nothing is held. */
+function heldBaseOf(info: UploadInfo): number {
+  const run = singleRun(info.pending);
+  const end = partsEnd(info);
+  return run ? end - run.skip : end;
 }
 
 /** The one run an upload held in Redis has after its parts, if any. */
