@@ -368,9 +368,11 @@ export class PatchWriter {
   }
 
   private async uploadPart(partNumber: number, source: PartSource): Promise<UploadedPart> {
-    const held = source.held.length > 0 ? this.held.read(this.info.id, source.held, this.lock.lost) : undefined;
+    let held: HeldTransfer | undefined;
     let sent = false;
     try {
+      // Inside the try, as when the strategy was asked per attempt: whatever it throws fails this part, spool freed.
+      if (source.held.length > 0) held = this.held.read(this.info.id, source.held, this.lock.lost);
       await source.spool?.close();
       this.lock.assertHeld();
       // Opened again for each attempt: the spool file and the held bytes can be read more than once.
