@@ -76,6 +76,9 @@ describe('FinishedAnnouncements', () => {
       attempt: 1,
       replayed: false,
     });
+    // The request is answered once the listeners ran; the record that they did is written after.
+    expect(s3.json('uploads/p/upload1.info').announce).toMatchObject({ due: true, copy: { done: true } });
+    await a.announcements.recorded();
     expect(s3.json('uploads/p/upload1.info').announce).toMatchObject({ due: false, attempt: 1, copy: { done: true } });
   });
 

@@ -26,6 +26,8 @@ export class FinishedAnnouncements implements OnApplicationBootstrap, OnModuleDe
   private readonly logger = new Logger('TusS3');
   /** Uploads this instance is delivering now: a request meanwhile does not start another attempt. */
   private readonly delivering = new Set<string>();
+  /** Records of first deliveries, written after their request was answered (see `deliver`). */
+  private readonly recording = new Set<Promise<void>>();
   /** Finished uploads that may still owe their delivery: what the periodic scan looks at. */
   private readonly due: DueAnnouncementIndex;
   private scanTimer: NodeJS.Timeout | undefined;
@@ -52,8 +54,15 @@ export class FinishedAnnouncements implements OnApplicationBootstrap, OnModuleDe
     this.scanTimer.unref();
   }
 
-  onModuleDestroy(): void {
+  /** Lets the records still being written land (best effort: one that fails only means a delivery again later). */
+  async onModuleDestroy(): Promise<void> {
     clearInterval(this.scanTimer);
+    await this.recorded();
+  }
+
+  /** Resolves once every delivery record started so far is written, or failed (logged). */
+  async recorded(): Promise<void> {
+    await Promise.all([...this.recording]);
   }
 
   /** Notes an upload that just finished (under its lock, before anything else can fail): the scan will look at it. */
@@ -84,7 +93,12 @@ export class FinishedAnnouncements implements OnApplicationBootstrap, OnModuleDe
     }
   }
 
-  /** Right after the upload finished (its lock released): copy, announce, record. */
+  /**
+   * Right after the upload finished (its lock released): copy, announce, record. Resolves once the listeners ran;
+   * the record that they did is written meanwhile (see `recorded`), so that the request that finished the upload is
+   * not answered a lock and two S3 round trips later. Should that record be lost, the delivery is made again, as
+   * after any crash: listeners are idempotent by `upload.id` anyway.
+   */
   async deliver(upload: Upload): Promise<void> {
     const store = this.store;
     if (!supportsAnnouncements(store) || !store.dueAnnouncement(upload)) return this.events.finished(upload);
@@ -126,8 +140,13 @@ export class FinishedAnnouncements implements OnApplicationBootstrap, OnModuleDe
     );
   }
 
-  private async deliverDue(store: TusDataStore & AnnouncementCapable, upload: Upload, tracked = false): Promise<void> {
-    if (!tracked) this.delivering.add(upload.id);
+  /**
+   * @param takeover a takeover (in the background already, `delivering` kept by the caller): resolves once recorded.
+   * A first delivery resolves once the listeners ran, and records in the background (see `deliver`).
+   */
+  private async deliverDue(store: TusDataStore & AnnouncementCapable, upload: Upload, takeover = false): Promise<void> {
+    if (!takeover) this.delivering.add(upload.id);
+    let recording: Promise<void> | undefined;
     // A copy of many GiB outlasts the grace period: keep the claim fresh so that no other instance starts over.
     const renewal = setInterval(
       () => void this.record(upload.id, (fresh, lock) => store.renewAnnouncementClaim(fresh, lock)),
@@ -149,12 +168,27 @@ export class FinishedAnnouncements implements OnApplicationBootstrap, OnModuleDe
         await this.record(upload.id, (fresh, lock) => store.markCopied(fresh, lock));
       }
       await this.events.announceFinished(upload, due.copy, due.attempt);
-      await this.record(upload.id, (fresh, lock) => store.markAnnounced(fresh, lock));
-      await this.due.remove(upload.id).catch(() => undefined); // else the scan finds it delivered and forgets it
+      recording = this.recordAnnounced(store, upload.id);
+      if (takeover) await recording;
+      else this.recordInBackground(upload.id, recording);
     } finally {
       clearInterval(renewal);
-      if (!tracked) this.delivering.delete(upload.id);
+      if (!takeover && !recording) this.delivering.delete(upload.id);
     }
+  }
+
+  private async recordAnnounced(store: AnnouncementCapable, id: string): Promise<void> {
+    await this.record(id, (fresh, lock) => store.markAnnounced(fresh, lock));
+    await this.due.remove(id).catch(() => undefined); // else the scan finds it delivered and forgets it
+  }
+
+  /** Until its record is written, the upload stays among those being delivered: no request starts another attempt. */
+  private recordInBackground(id: string, recording: Promise<void>): void {
+    const tracked = recording.finally(() => {
+      this.delivering.delete(id);
+      this.recording.delete(tracked);
+    });
+    this.recording.add(tracked);
   }
 
   /** Records progress on the journal as it is now; failing to record only means delivering again later. */
