@@ -2,6 +2,9 @@ import type { Readable } from 'node:stream';
 import { isArrayBuffer } from 'node:util/types';
 import { MessageChannel, MessagePort } from 'node:worker_threads';
 
+/** Frees the memory of a chunk that nothing reads any more (ChunkRelease.free, MemoryBudget.adopt). */
+export type FreeChunk = (chunk: Buffer) => void;
+
 /**
  * Frees a received chunk's memory once its bytes are copied, instead of whenever V8 next collects it.
  *
@@ -41,7 +44,7 @@ export class ChunkRelease {
    * Frees `chunk`'s memory if it is the whole of its ArrayBuffer. The caller vouches that nothing else uses the chunk
    * or its bytes (a socket that still has them queued does); it must not use it afterwards either.
    */
-  static free(chunk: Buffer): void {
+  static free(this: void, chunk: Buffer): void {
     const memory = chunk.buffer;
     // (A SharedArrayBuffer may be shared with other threads.)
     if (!isArrayBuffer(memory) || chunk.byteOffset !== 0 || chunk.byteLength !== memory.byteLength) return;

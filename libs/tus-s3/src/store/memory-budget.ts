@@ -1,3 +1,6 @@
+import { isArrayBuffer } from 'node:util/types';
+import { ChunkRelease } from './chunk-release';
+
 /** The unit of memory spools take: 1 MiB slabs, each allocated once and reused. */
 export const SLAB_BYTES = 1024 * 1024;
 
@@ -111,6 +114,28 @@ export class MemoryBudget {
   giveBack(slab: Buffer): void {
     this.free.push(slab);
   }
+
+  /**
+   * `count` lent slabs leave the pool with their bytes (for a cache of what was stored, instead of a copy: a fresh
+   * megabyte costs this machine more in page faults than the copy itself). They no longer count as the pool's; each
+   * comes back through `adopt`, or goes to the collector.
+   */
+  disown(count: number): void {
+    this.allocated -= count;
+  }
+
+  /**
+   * Takes back a slab that `disown` let go, given as any view of it, once nothing reads its bytes any more: reused by
+   * the next `take` while the pool has room for it, else freed at once. A function, so that holders can keep it.
+   */
+  readonly adopt = (view: Buffer): void => {
+    const memory = view.buffer;
+    if (!isArrayBuffer(memory) || memory.byteLength !== SLAB_BYTES) return;
+    const slab = Buffer.from(memory);
+    if ((this.allocated + 1) * SLAB_BYTES + this.reservedBytes > this.limit) return ChunkRelease.free(slab);
+    this.allocated++;
+    this.free.push(slab);
+  };
 
   /**
    * Counts `bytes` that a spool keeps as the socket delivered them (bytes it will give away to a cache, where a copy

@@ -3,6 +3,7 @@ import { mkdtemp, readdir, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Readable } from 'node:stream';
+import { ChunkRelease } from './chunk-release';
 import { MemoryBudget } from './memory-budget';
 import { remainderAfter, Spool } from './spool';
 
@@ -122,7 +123,7 @@ describe('Spool', () => {
       const reused = await Spool.create(dir, budget);
       await fill(reused, Buffer.alloc(2 * MiB, 7)); // the same slabs, overwritten
       expect(Buffer.concat([...copied.chunks]).equals(data)).toBe(true);
-      expect(copied.owned).toBe(true); // a copy: nobody else has it
+      expect(copied.free).toBe(ChunkRelease.free); // a copy: nobody else has it
       await reused.dispose();
 
       const received = await Spool.create(dir, budget, { asReceived: true });
@@ -131,10 +132,56 @@ describe('Spool', () => {
       expect(budget.inUse).toBe(MiB); // counted in the budget while the spool keeps them
       const kept = received.detach()!;
       expect(kept.chunks[0]).toBe(chunks[0]);
-      expect(kept.owned).toBe(true);
+      expect(kept.free).toBe(ChunkRelease.free);
       expect(budget.inUse).toBe(0); // the caller's now
       await received.dispose();
       expect(budget.inUse).toBe(0);
+    });
+
+    it('hands its slabs over when asked, uncopied, and the budget reuses each once it is given back', async () => {
+      await ChunkRelease.ready();
+      const budget = new MemoryBudget(3 * MiB);
+      const spool = await Spool.create(dir, budget, { expectedBytes: 2 * MiB });
+      const data = randomBytes(MiB + 10);
+      await fill(spool, data);
+      await spool.close();
+      const handed = spool.detach({ slabs: 'hand-over' })!;
+      expect(spool.size).toBe(data.length);
+      await spool.dispose();
+      expect(budget.inUse).toBe(0); // the reservation is over,
+      expect(budget.allocatedBytes).toBe(0); // and the slabs are the holder's now, not the pool's
+      const slabs = handed.chunks.map((chunk) => chunk.buffer);
+      expect(handed.chunks.map((chunk) => chunk.length)).toEqual([MiB, 10]);
+      const other = await Spool.create(dir, budget, { expectedBytes: 2 * MiB });
+      await fill(other, Buffer.alloc(2 * MiB, 7)); // new slabs: the handed ones are untouched
+      expect(Buffer.concat([...handed.chunks]).equals(data)).toBe(true);
+      await other.dispose();
+
+      for (const chunk of handed.chunks) handed.free!(chunk);
+      // The pool (2 slabs now) had room for one more: the first came back, the second was freed.
+      expect(budget.allocatedBytes).toBe(3 * MiB);
+      expect(slabs[1].byteLength).toBe(0);
+      const reusing = await Spool.create(dir, budget, { expectedBytes: 3 * MiB });
+      await fill(reusing, Buffer.alloc(3 * MiB, 9));
+      expect(budget.allocatedBytes).toBe(3 * MiB); // nothing new allocated
+      expect(new Uint8Array(slabs[0])[0]).toBe(9); // the slab handed over, reused
+      await reusing.dispose();
+    });
+
+    it('frees a slab given back beyond the budget at once, instead of keeping it', async () => {
+      await ChunkRelease.ready();
+      const budget = new MemoryBudget(MiB);
+      const spool = await Spool.create(dir, budget, { expectedBytes: MiB });
+      await fill(spool, randomBytes(MiB));
+      await spool.close();
+      const handed = spool.detach({ slabs: 'hand-over' })!;
+      await spool.dispose();
+      const other = await Spool.create(dir, budget, { expectedBytes: MiB });
+      await fill(other, randomBytes(MiB)); // the budget's one slab is lent again
+      handed.free!(handed.chunks[0]);
+      expect(handed.chunks[0].length).toBe(0); // freed, not pooled: the pool is full
+      expect(budget.allocatedBytes).toBe(MiB);
+      await other.dispose();
     });
 
     it("says the chunks it kept as received are not the caller's alone when one of them was not", async () => {
@@ -142,7 +189,7 @@ describe('Spool', () => {
       await received.write(randomBytes(1000), true);
       await received.write(randomBytes(1000)); // the writer did not say it owns this one
       await received.write(randomBytes(1000), true);
-      expect(received.detach()!.owned).toBe(false);
+      expect(received.detach()!.free).toBeUndefined();
       await received.dispose();
     });
 

@@ -4,6 +4,7 @@ import { open, rm, FileHandle } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Readable } from 'node:stream';
+import { ChunkRelease, FreeChunk } from './chunk-release';
 import { MemoryBudget, SLAB_BYTES } from './memory-budget';
 
 /**
@@ -14,11 +15,14 @@ const BATCH_BYTES = 256 * 1024;
 /** Reads from disk in pieces this large: fewer syscalls per part. */
 const DISK_READ_BYTES = 256 * 1024;
 
-/** What `detach` hands over: the bytes, and whether their memory is the caller's alone. */
+/** What `detach` hands over: the bytes, and how to free their memory. */
 export interface DetachedBytes {
   readonly chunks: readonly Buffer[];
-  /** Nobody else holds these chunks: whoever keeps them may free their memory once done (ChunkRelease.free). */
-  readonly owned: boolean;
+  /**
+   * Frees one of the chunks once nothing reads it any more (whoever keeps them calls it for each); undefined when
+   * somebody else may hold them, so that they are left to the collector.
+   */
+  readonly free: FreeChunk | undefined;
 }
 
 export interface SpoolOptions {
@@ -61,6 +65,8 @@ export class Spool {
   /** A chunk kept as received may be held by someone else too (see `write`). */
   private keptShared = false;
   private written = 0;
+  /** Bytes whose slabs `detach` handed over: still this spool's size. */
+  private handedOver = 0;
   private closed = false;
 
   private constructor(
@@ -82,7 +88,7 @@ export class Spool {
   }
 
   get size(): number {
-    return this.written + this.bufferedBytes + this.slabBytes;
+    return this.written + this.bufferedBytes + this.slabBytes + this.handedOver;
   }
 
   /** Whether the bytes are all in memory (until `close`, more may still go to disk). */
@@ -157,17 +163,28 @@ export class Spool {
 
   /**
    * The in-memory bytes, for the caller to keep past `dispose` (a cache of what was stored), or undefined when they
-   * are on disk. Chunks kept as received are handed over as they are (and no longer counted in the budget); bytes in
-   * slabs are copied out, since the slabs go back to the budget to be reused.
+   * are on disk; the spool reads nothing more afterwards. Chunks kept as received are handed over as they are (and no
+   * longer counted in the budget). Bytes in slabs are copied out, or with `slabs: 'hand-over'` the slabs themselves
+   * go, one chunk each (views of them: keep each whole, never split it between holders), to come back to the budget
+   * through `free` (MemoryBudget.adopt).
    */
-  detach(): DetachedBytes | undefined {
+  detach(options: { slabs?: 'copy' | 'hand-over' } = {}): DetachedBytes | undefined {
     if (this.path) return undefined;
     if (this.slabs.length === 0) {
       this.budget?.unreserve(this.reservedAsReceived);
       this.reservedAsReceived = 0;
-      return { chunks: [...this.buffered], owned: !this.keptShared };
+      return { chunks: [...this.buffered], free: this.keptShared ? undefined : ChunkRelease.free };
     }
-    return { chunks: [Buffer.concat(this.memory(), this.slabBytes)], owned: true };
+    if (options.slabs !== 'hand-over' || !this.budget) {
+      return { chunks: [Buffer.concat(this.memory(), this.slabBytes)], free: ChunkRelease.free };
+    }
+    const chunks = this.memory();
+    this.handedOver += this.slabBytes;
+    this.budget.disown(this.slabs.length);
+    this.slabs = [];
+    this.lastFill = 0;
+    this.releaseSlabs();
+    return { chunks, free: this.budget.adopt };
   }
 
   /** Closes and deletes, gives the slabs back; never throws, so it can sit in every `finally`. */

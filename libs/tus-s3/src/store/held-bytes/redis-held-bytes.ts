@@ -171,12 +171,12 @@ export class RedisHeldBytes implements HeldBytes, BeforeApplicationShutdown, OnA
     const ref = { uploadId: info.id, base };
     let stored = run ? skip + run.size : 0;
     // RedisRuns' cache keeps the bytes it writes: they must be ours for good, not the spool's (see detach).
-    const kept = spool.detach();
-    const owned = kept?.owned ?? false;
+    // Copied out of slabs, not handed over: groups may cut a chunk in two, and a slab must go back whole.
+    const kept = spool.detach({ slabs: 'copy' });
     for await (const group of kept ? grouped(kept.chunks, WRITE_SLICE) : spool.groups(WRITE_SLICE)) {
       lock.assertHeld();
-      if (stored === 0) await this.runs.start(ref, group, owned);
-      else await this.runs.append(ref, stored, group, owned);
+      if (stored === 0) await this.runs.start(ref, group, kept?.free);
+      else await this.runs.append(ref, stored, group, kept?.free);
       stored += sizeOf(group);
     }
     return [{ in: 'redis', base, size: stored - skip, skip }];

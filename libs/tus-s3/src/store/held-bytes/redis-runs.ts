@@ -10,6 +10,7 @@ import {
   RECORD_IF_RUN_EXISTS,
   TRIM_RUN,
 } from './redis-run-scripts';
+import { ChunkRelease, FreeChunk } from '../chunk-release';
 import { SegmentCache } from './segment-cache';
 import { SetFromChunks, sizeOf } from './set-from-chunks';
 import { HeldBytesMissingError, StorageError } from '../store-errors';
@@ -167,15 +168,20 @@ export class RedisRuns {
   /**
    * Starts a run afresh (whatever a failed earlier attempt left under its key is dropped); returns its length.
    * `data`: the bytes, as one buffer or as the chunks they were received in (kept as they are, not copied).
-   * `owned`: nobody else holds them, so the cache may free their memory once done (see SegmentCache).
+   * `free`: how to free them once the cache is done with them, when nobody else holds them (see SegmentCache).
    */
-  async start(run: RunRef, data: Buffer | readonly Buffer[], owned = false): Promise<number> {
-    return this.write(run, 0, chunksOf(data), 'start', owned);
+  async start(run: RunRef, data: Buffer | readonly Buffer[], free?: FreeChunk): Promise<number> {
+    return this.write(run, 0, chunksOf(data), 'start', free);
   }
 
   /** Appends, provided the run still holds `expectedLength` bytes; returns the new length (see `start`). */
-  async append(run: RunRef, expectedLength: number, data: Buffer | readonly Buffer[], owned = false): Promise<number> {
-    return this.write(run, expectedLength, chunksOf(data), 'append', owned);
+  async append(
+    run: RunRef,
+    expectedLength: number,
+    data: Buffer | readonly Buffer[],
+    free?: FreeChunk,
+  ): Promise<number> {
+    return this.write(run, expectedLength, chunksOf(data), 'append', free);
   }
 
   /**
@@ -260,7 +266,7 @@ export class RedisRuns {
     expected: number,
     chunks: readonly Buffer[],
     mode: 'start' | 'append',
-    owned: boolean,
+    free: FreeChunk | undefined,
   ): Promise<number> {
     const prefix = this.segmentPrefix(run.uploadId);
     const runKey = this.runKey(run);
@@ -279,7 +285,7 @@ export class RedisRuns {
       );
       if (reply === -1) throw changedUnderUs();
       const [length, segment, at] = reply as [number, string, number];
-      this.cache.wrote(prefix + segment, Number(at), data, joined || owned);
+      this.cache.wrote(prefix + segment, Number(at), data, joined ? ChunkRelease.free : free);
       return Number(length);
     }
     // A SET of a fresh key: Redis keeps the request buffer as the value (a script would copy it twice), and the
@@ -302,7 +308,7 @@ export class RedisRuns {
       await this.redis.del(prefix + name).catch(() => undefined);
       throw changedUnderUs();
     }
-    this.cache.wroteChunks(prefix + name, 0, chunks, owned);
+    this.cache.wroteChunks(prefix + name, 0, chunks, free);
     return Number(length);
   }
 

@@ -5,6 +5,7 @@ import type { UploadLock } from '../../locker/locker.interface';
 import { MemoryLocker } from '../../locker/memory-locker';
 import { ChunkRelease } from '../chunk-release';
 import { InfoObjects } from '../info-objects';
+import { MemoryBudget } from '../memory-budget';
 import { ObjectKeys } from '../object-keys';
 import { S3Objects } from '../s3-objects';
 import { Spool } from '../spool';
@@ -112,6 +113,35 @@ describe('S3HeldBytes', () => {
       expect(received.map((chunk) => chunk.length)).toEqual([0, 0]);
     } finally {
       await spool.dispose();
+      await lock.release();
+    }
+  });
+
+  it('keeps the slabs a chunk was received in rather than a copy, and gives them back to the budget once deleted', async () => {
+    const MiB = 1024 * 1024;
+    const lock = await locker.lock('abc');
+    const budget = new MemoryBudget(4 * MiB);
+    const data = randomBytes(MiB + 100);
+    const spool = await Spool.create(undefined, budget, { expectedBytes: data.length });
+    await spool.write(data); // copied into two slabs
+    await spool.close();
+    try {
+      const mine = new S3HeldBytes(objects, keys, new InfoObjects(objects, keys));
+      const [stored] = await holdAndCommit(mine, journal({ size: 4 * MiB, partSize: 2 * MiB }), spool, 0, lock);
+      await spool.dispose();
+      expect(budget.allocatedBytes).toBe(0); // the cache has them, not the pool
+      const other = await Spool.create(undefined, budget, { expectedBytes: 2 * MiB });
+      await other.write(Buffer.alloc(2 * MiB, 1)); // so fresh slabs: those cached are not lent meanwhile
+      await other.dispose();
+      // Only the cache can serve them now.
+      for (const key of [...s3.objects.keys()]) if (key.startsWith('b/p/abc.chunk.')) s3.objects.delete(key);
+
+      const transfer = mine.read('abc', [stored], new AbortController().signal);
+      expect(await drain(transfer.open())).toEqual(data);
+      transfer.end(true);
+      await mine.drop(journal({ pending: [stored] }));
+      expect(budget.allocatedBytes).toBe(4 * MiB); // both back in the pool
+    } finally {
       await lock.release();
     }
   });

@@ -132,8 +132,9 @@ export class S3HeldBytes implements HeldBytes {
   ): Promise<HeldKey[]> {
     const key = this.keys.pendingChunk(info.id, at, randomBytes(4).toString('hex'));
     const chunk: S3Chunk = { in: 's3', key, size: spool.size };
-    // Detached before anything can fail: bytes that outlive the spool, which is disposed once this returns.
-    const kept = spool.detach();
+    // Detached before anything can fail: bytes that outlive the spool, which is disposed once this returns. Its slabs
+    // come along rather than a copy of them: each is one chunk here, and goes back to the budget once forgotten.
+    const kept = spool.detach({ slabs: 'hand-over' });
     if (!kept) {
       // On disk: read from the spool's file, so up before the spool goes.
       await this.objects.putStream(key, () => spool.read(), spool.size, lock.lost);
@@ -144,7 +145,7 @@ export class S3HeldBytes implements HeldBytes {
     const body = () => (attempts++, Readable.from(kept.chunks, { objectMode: false }));
     const landing = this.objects
       .putStream(key, body, chunk.size, lock.lost)
-      .then(() => this.cache.wroteChunks(key, 0, kept.chunks, kept.owned && attempts === 1));
+      .then(() => this.cache.wroteChunks(key, 0, kept.chunks, attempts === 1 ? kept.free : undefined));
     // Awaited by `commit`. Without one (the write failed later), the object is left behind as when it went up first.
     landing.catch(() => undefined);
     this.landing.set(chunk, landing);

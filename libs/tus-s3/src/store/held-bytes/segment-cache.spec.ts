@@ -69,7 +69,7 @@ describe('SegmentCache', () => {
     it('frees chunks that are its own once forgotten and no transfer reads them any more', () => {
       const cache = new SegmentCache(100_000);
       const [first, second] = [ownChunk(1000), ownChunk(500)];
-      cache.wroteChunks('a', 0, [first, second], true);
+      cache.wroteChunks('a', 0, [first, second], ChunkRelease.free);
       const lease = cache.lease();
       expect(lease.read('a', 200, 1500)?.map((slice) => slice.length)).toEqual([800, 500]);
 
@@ -82,9 +82,9 @@ describe('SegmentCache', () => {
     it('frees what it evicts, and what it forgets unread', () => {
       const cache = new SegmentCache(1500);
       const [a, b, c] = [ownChunk(1000), ownChunk(1000), ownChunk(300)];
-      cache.wrote('a', 0, a, true);
-      cache.wrote('b', 0, b, true); // past 1500 bytes: 'a' goes
-      cache.wrote('c', 0, c, true);
+      cache.wrote('a', 0, a, ChunkRelease.free);
+      cache.wrote('b', 0, b, ChunkRelease.free); // past 1500 bytes: 'a' goes
+      cache.wrote('c', 0, c, ChunkRelease.free);
       expect([a.length, b.length, c.length]).toEqual([0, 1000, 300]);
       cache.forget('c');
       expect(c.length).toBe(0);
@@ -93,9 +93,9 @@ describe('SegmentCache', () => {
     it('leaves to the collector what a failed transfer read, what one read twice, and what is not its own', () => {
       const cache = new SegmentCache(100_000);
       const [failed, twice, shared] = [ownChunk(100), ownChunk(100), ownChunk(100)];
-      cache.wrote('failed', 0, failed, true);
-      cache.wrote('twice', 0, twice, true);
-      cache.wrote('shared', 0, shared, false);
+      cache.wrote('failed', 0, failed, ChunkRelease.free);
+      cache.wrote('twice', 0, twice, ChunkRelease.free);
+      cache.wrote('shared', 0, shared);
 
       const failing = cache.lease();
       failing.read('failed', 0, 100);
@@ -109,11 +109,26 @@ describe('SegmentCache', () => {
       expect([failed.length, twice.length, shared.length]).toEqual([100, 100, 100]);
     });
 
+    it('frees an entry the way its writes said, and only when they all said the same', () => {
+      const cache = new SegmentCache(100_000);
+      const freed: Buffer[] = [];
+      const giveBack = (chunk: Buffer) => void freed.push(chunk);
+      const [one, two, other] = [ownChunk(10), ownChunk(10), ownChunk(10)];
+      cache.wrote('same', 0, one, giveBack);
+      cache.wrote('same', 10, two, giveBack);
+      cache.wrote('mixed', 0, ownChunk(10), giveBack);
+      cache.wrote('mixed', 10, other, ChunkRelease.free);
+      cache.forget('same');
+      cache.forget('mixed');
+      expect(freed).toEqual([one, two]);
+      expect(other.length).toBe(10);
+    });
+
     it('waits for every transfer that read a chunk, and never frees a chunk cut from a larger buffer', () => {
       const cache = new SegmentCache(100_000);
       const whole = ownChunk(100);
       const view = ownChunk(300).subarray(100, 200);
-      cache.wroteChunks('a', 0, [whole, view], true);
+      cache.wroteChunks('a', 0, [whole, view], ChunkRelease.free);
       const [one, two] = [cache.lease(), cache.lease()];
       one.read('a', 0, 200);
       two.read('a', 50, 150);

@@ -1,10 +1,10 @@
-import { ChunkRelease } from '../chunk-release';
+import type { FreeChunk } from '../chunk-release';
 
 interface Entry {
   readonly chunks: Buffer[];
   length: number;
-  /** Every chunk is this cache's alone: its memory may be freed once nothing reads it (see `forget`). */
-  owned: boolean;
+  /** Frees a chunk once nothing reads it (see `forget`): every chunk is this cache's alone, and freed the same way. */
+  free: FreeChunk | undefined;
   /** Leases that read it and have not ended. */
   readers: number;
   /** A transfer that read it failed, or read it more than once: a socket may still hold its bytes. */
@@ -25,9 +25,10 @@ interface Entry {
  * Its buffers live for several PATCHes, long enough for V8 to move them to the old generation, where only a major
  * collection frees them; churned through at upload speed, that made V8 run major collections in a loop. So the
  * memory of an entry that is forgotten (its bytes are in parts, or it was evicted) is freed at once when that is
- * safe: its chunks were the writer's alone (`owned`), and no transfer that read them is still going or may still
- * have them in a socket's queue. Reads therefore happen within a {@link SegmentLease}: one part upload, all its
- * attempts. One that fails, or reads an entry twice (a retry), leaves that entry to the collector.
+ * safe: its chunks were the writer's alone (it said how to `free` them: detach them, or give slabs back to the
+ * memory budget, where they are reused at once), and no transfer that read them is still going or may still have
+ * them in a socket's queue. Reads therefore happen within a {@link SegmentLease}: one part upload, all its attempts.
+ * One that fails, or reads an entry twice (a retry), leaves that entry to the collector.
  */
 export class SegmentCache {
   private readonly entries = new Map<string, Entry>();
@@ -37,16 +38,16 @@ export class SegmentCache {
 
   /**
    * Records that `data` was written at byte `at` of segment `key`. Retains `data`: do not reuse its memory.
-   * @param owned nobody else holds `data`, so its memory may be freed once the cache is done with it
+   * @param free how to free `data` once the cache is done with it, when nobody else holds it (else the collector does)
    */
-  wrote(key: string, at: number, data: Buffer, owned = false): void {
+  wrote(key: string, at: number, data: Buffer, free?: FreeChunk): void {
     if (this.maxBytes <= 0 || data.length === 0) return;
     const entry = this.entries.get(key);
     if (at === 0 && !entry) {
       this.entries.set(key, {
         chunks: [data],
         length: data.length,
-        owned,
+        free,
         readers: 0,
         tainted: false,
         forgotten: false,
@@ -54,7 +55,7 @@ export class SegmentCache {
     } else if (entry && entry.length === at) {
       entry.chunks.push(data);
       entry.length += data.length;
-      entry.owned &&= owned;
+      if (entry.free !== free) entry.free = undefined;
     } else {
       // Written by another instance in between: what this one has would leave a gap.
       this.forget(key);
@@ -65,10 +66,10 @@ export class SegmentCache {
   }
 
   /** Records that `chunks` were written one after another from byte `at` of segment `key` (see `wrote`). */
-  wroteChunks(key: string, at: number, chunks: readonly Buffer[], owned = false): void {
+  wroteChunks(key: string, at: number, chunks: readonly Buffer[], free?: FreeChunk): void {
     let position = at;
     for (const chunk of chunks) {
-      this.wrote(key, position, chunk, owned);
+      this.wrote(key, position, chunk, free);
       position += chunk.length;
     }
   }
@@ -101,10 +102,11 @@ export class SegmentCache {
   }
 
   private freeIfDone(entry: Entry): void {
-    if (!entry.forgotten || !entry.owned || entry.tainted || entry.readers > 0) return;
-    // Once only: the chunks are empty afterwards.
-    entry.owned = false;
-    for (const chunk of entry.chunks) ChunkRelease.free(chunk);
+    const free = entry.free;
+    if (!entry.forgotten || !free || entry.tainted || entry.readers > 0) return;
+    // Once only: the chunks are gone afterwards.
+    entry.free = undefined;
+    for (const chunk of entry.chunks) free(chunk);
   }
 
   /** Oldest first: segments are cut into parts in the order they were written. */
