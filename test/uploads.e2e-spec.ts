@@ -181,6 +181,35 @@ describe('small bodies held back in Redis, freed once in parts', () => {
   });
 });
 
+/**
+ * Small PATCHes held back in S3 (the default): the instance keeps each chunk object's bytes in the very slabs they
+ * were received in, outside the memory budget, and gives the slabs back to it once their part is in S3, where the
+ * next PATCH reuses them at once. With a budget of a few slabs and several uploads at once, a slab given back too
+ * early would be overwritten while a part is still cut from it.
+ */
+describe('small bodies held back in S3, in slabs the budget takes back', () => {
+  let t: TestApp;
+
+  beforeAll(async () => {
+    t = await startTestApp({ options: { memoryBudget: 4 * MiB } });
+  });
+  afterAll(async () => {
+    await t.close();
+  });
+
+  it('stores every byte of four uploads sent at once in 1 MiB PATCHes', async () => {
+    const uploads = [9 * MiB + 3, 11 * MiB, 12 * MiB + 77, 10 * MiB + 1].map((size) => randomPayload(size));
+    const urls = await Promise.all(
+      uploads.map((data) => uploadWithTusClient(data, { endpoint: t.endpoint, chunkSize: MiB })),
+    );
+
+    for (const [i, url] of urls.entries()) {
+      const stored = await t.s3.bytes(`${t.prefix}${idOf(url)}`);
+      expect(stored.equals(uploads[i])).toBe(true);
+    }
+  });
+});
+
 /** The SHA-256 of each PATCH body as an app middleware saw it: it keeps the chunks and hashes them at the end. */
 const tappedBodies: string[] = [];
 
