@@ -46,7 +46,29 @@ describe.each([['s3' as const], ['redis' as const]])('S3 failing (held back in %
     });
   });
 
-  afterEach(() => proxy.reset());
+  afterEach(async () => {
+    proxy.reset();
+    await deliveriesRecorded();
+  });
+
+  /**
+   * The server records that `upload.finished` was delivered after it answered the last PATCH: a PUT of the `.info`
+   * that the next test's rules must not catch. Waits until no finished upload's record is due (up to 10 s: a record
+   * that failed is not retried).
+   */
+  async function deliveriesRecorded(): Promise<void> {
+    const deadline = Date.now() + 10_000;
+    const due = async (key: string) => {
+      const info = await app.s3.info(key).catch(() => undefined); // removed meanwhile: nothing due
+      return (info?.announce as { due?: boolean } | undefined)?.due === true;
+    };
+    for (;;) {
+      const infos = (await app.s3.keys(app.prefix)).filter((key) => key.endsWith('.info'));
+      const pending = (await Promise.all(infos.map(due))).some(Boolean);
+      if (!pending || Date.now() > deadline) return;
+      await new Promise((r) => setTimeout(r, 50));
+    }
+  }
 
   afterAll(async () => {
     if (app) {
