@@ -6,6 +6,7 @@ import { ActiveRule, Fault, InternalError, ProxiedRequest, S3FaultProxy, SlowDow
 import { s3ConfigOf, serviceEnv } from './support/s3-env';
 import { MiB, startTestApp, TestApp } from './support/test-app';
 import { idOf, uploadWithTusClient } from './support/tus-client';
+import { eventually } from './support/eventually';
 
 /**
  * Faults of S3 while uploads run: a proxy in front of RGW fails chosen S3 operations (500 InternalError, 503
@@ -57,17 +58,16 @@ describe.each([['s3' as const], ['redis' as const]])('S3 failing (held back in %
    * that failed is not retried).
    */
   async function deliveriesRecorded(): Promise<void> {
-    const deadline = Date.now() + 10_000;
+    await eventually(anyDeliveryDue, (due) => !due, 10_000, 50);
+  }
+
+  async function anyDeliveryDue(): Promise<boolean> {
     const due = async (key: string) => {
       const info = await app.s3.info(key).catch(() => undefined); // removed meanwhile: nothing due
       return (info?.announce as { due?: boolean } | undefined)?.due === true;
     };
-    for (;;) {
-      const infos = (await app.s3.keys(app.prefix)).filter((key) => key.endsWith('.info'));
-      const pending = (await Promise.all(infos.map(due))).some(Boolean);
-      if (!pending || Date.now() > deadline) return;
-      await new Promise((r) => setTimeout(r, 50));
-    }
+    const infos = (await app.s3.keys(app.prefix)).filter((key) => key.endsWith('.info'));
+    return (await Promise.all(infos.map(due))).some(Boolean);
   }
 
   afterAll(async () => {

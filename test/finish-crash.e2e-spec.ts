@@ -5,6 +5,7 @@ import { envWithoutNpm, WatchedProcess } from './support/processes';
 import { testS3Client } from './support/s3-env';
 import { S3Inspector } from './support/s3-inspect';
 import { MiB, TEST_BUCKET } from './support/test-app';
+import { eventually } from './support/eventually';
 
 /**
  * A process that dies between completing an upload and copying it (and announcing it) loses neither: the journal
@@ -92,12 +93,13 @@ describe('a finished upload survives a crash before its copy and upload.finished
    * their delivery is recorded right after them.
    */
   async function recordedAnnouncement(id: string): Promise<unknown> {
-    const deadline = Date.now() + 10_000;
-    for (;;) {
-      const { announce } = await uploads.info(`${prefix}${id}.info`);
-      if ((announce as { due?: boolean } | undefined)?.due === false || Date.now() > deadline) return announce;
-      await new Promise((r) => setTimeout(r, 50));
-    }
+    const { announce } = await eventually(
+      () => uploads.info(`${prefix}${id}.info`),
+      (info) => (info.announce as { due?: boolean } | undefined)?.due === false,
+      10_000,
+      50,
+    );
+    return announce;
   }
 
   /** Uploads `data` to an app that dies right after the store completed the upload (before its copy and event). */

@@ -8,6 +8,7 @@ import { freePorts, RedisMaster, waitForRedisServerBinary } from './support/redi
 import { serviceEnv } from './support/s3-env';
 import { MiB, startTestApp, TestApp } from './support/test-app';
 import { uploadWithTusClient } from './support/tus-client';
+import { eventually } from './support/eventually';
 
 interface Sample {
   name: string;
@@ -34,15 +35,6 @@ function total(samples: Sample[], name: string, labels: Record<string, string> =
   return samples
     .filter((s) => s.name === name && Object.entries(labels).every(([k, v]) => s.labels[k] === v))
     .reduce((sum, s) => sum + s.value, 0);
-}
-
-async function eventually<T>(probe: () => Promise<T>, ok: (value: T) => boolean, timeoutMs = 10_000): Promise<T> {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    const value = await probe();
-    if (ok(value) || Date.now() > deadline) return value;
-    await new Promise((resolve) => setTimeout(resolve, 100));
-  }
 }
 
 /** Terminus answers 503 with the same shape as 200. */
