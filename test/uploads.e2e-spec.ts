@@ -147,8 +147,8 @@ describe('request bodies, freed chunk by chunk as they are copied', () => {
 });
 
 /**
- * Small PATCHes held back in Redis: their chunks are kept as received in the instance's segment cache, to cut parts
- * from without reading Redis back, and freed once their part is in S3 (see SegmentCache).
+ * Small PATCHes held back in Redis: each body is copied into slabs and its chunks freed at once; the slabs stay in
+ * the instance's segment cache, to cut parts from without reading Redis back, until their part is in S3.
  */
 describe('small bodies held back in Redis, freed once in parts', () => {
   let t: TestApp;
@@ -182,33 +182,40 @@ describe('small bodies held back in Redis, freed once in parts', () => {
 });
 
 /**
- * Small PATCHes held back in S3 (the default): the instance keeps each chunk object's bytes in the very slabs they
- * were received in, outside the memory budget, and gives the slabs back to it once their part is in S3, where the
- * next PATCH reuses them at once. With a budget of a few slabs and several uploads at once, a slab given back too
- * early would be overwritten while a part is still cut from it.
+ * Small PATCHes held back in S3 (the default) or in Redis: the instance keeps their bytes in the very slabs they were
+ * received in, outside the memory budget (for chunk objects; for Redis, the segment cache), and gives the slabs back
+ * to it once their part is in S3, where the next PATCH reuses them at once. With a budget of a few slabs and several
+ * uploads at once, a slab given back too early would be overwritten while a part is still cut from it.
  */
-describe('small bodies held back in S3, in slabs the budget takes back', () => {
-  let t: TestApp;
+describe.each(['s3', 'redis'] as const)(
+  'small bodies held back in %s, in slabs the budget takes back',
+  (holdBackIn) => {
+    let t: TestApp;
 
-  beforeAll(async () => {
-    t = await startTestApp({ options: { memoryBudget: 4 * MiB } });
-  });
-  afterAll(async () => {
-    await t.close();
-  });
+    beforeAll(async () => {
+      const redis =
+        holdBackIn === 'redis'
+          ? { urls: serviceEnv().redisUrls, keyPrefix: `tus-e2e-${randomBytes(3).toString('hex')}:` }
+          : undefined;
+      t = await startTestApp({ options: { memoryBudget: 4 * MiB, holdBackIn, ...(redis ? { redis } : {}) } });
+    });
+    afterAll(async () => {
+      await t.close();
+    });
 
-  it('stores every byte of four uploads sent at once in 1 MiB PATCHes', async () => {
-    const uploads = [9 * MiB + 3, 11 * MiB, 12 * MiB + 77, 10 * MiB + 1].map((size) => randomPayload(size));
-    const urls = await Promise.all(
-      uploads.map((data) => uploadWithTusClient(data, { endpoint: t.endpoint, chunkSize: MiB })),
-    );
+    it('stores every byte of four uploads sent at once in 1 MiB PATCHes', async () => {
+      const uploads = [9 * MiB + 3, 11 * MiB, 12 * MiB + 77, 10 * MiB + 1].map((size) => randomPayload(size));
+      const urls = await Promise.all(
+        uploads.map((data) => uploadWithTusClient(data, { endpoint: t.endpoint, chunkSize: MiB })),
+      );
 
-    for (const [i, url] of urls.entries()) {
-      const stored = await t.s3.bytes(`${t.prefix}${idOf(url)}`);
-      expect(stored.equals(uploads[i])).toBe(true);
-    }
-  });
-});
+      for (const [i, url] of urls.entries()) {
+        const stored = await t.s3.bytes(`${t.prefix}${idOf(url)}`);
+        expect(stored.equals(uploads[i])).toBe(true);
+      }
+    });
+  },
+);
 
 /** The SHA-256 of each PATCH body as an app middleware saw it: it keeps the chunks and hashes them at the end. */
 const tappedBodies: string[] = [];

@@ -36,7 +36,7 @@ export class ChunkRelease {
   }
 
   /** Whether the chunks the body delivers now are the caller's alone (nobody else listens to it). */
-  ownsChunks(): boolean {
+  private ownsChunks(): boolean {
     return this.body.listenerCount('data') === 0;
   }
 

@@ -34,15 +34,13 @@ export class MemoryBudget {
   private allocated = 0;
   /** Slabs reserved by spools (taken or not yet). */
   private reservedSlabs = 0;
-  /** Bytes spools keep as received, counted against the same limit (see `tryReserve`). */
-  private reservedBytes = 0;
   private readonly waiting: Waiter[] = [];
 
   constructor(readonly limit: number) {}
 
-  /** Bytes reserved by spools now, as slabs or as received. */
+  /** Bytes reserved by spools now. */
   get inUse(): number {
-    return this.reservedSlabs * SLAB_BYTES + this.reservedBytes;
+    return this.reservedSlabs * SLAB_BYTES;
   }
 
   /** Bytes of slabs allocated by the pool (lent or free). */
@@ -64,7 +62,6 @@ export class MemoryBudget {
   reserveSlabs(slabs: number): boolean {
     if (this.waiting.length > 0 || !this.fits(slabs * SLAB_BYTES)) return false;
     this.reservedSlabs += slabs;
-    this.trimFree();
     return true;
   }
 
@@ -132,47 +129,19 @@ export class MemoryBudget {
     const memory = view.buffer;
     if (!isArrayBuffer(memory) || memory.byteLength !== SLAB_BYTES) return;
     const slab = Buffer.from(memory);
-    if ((this.allocated + 1) * SLAB_BYTES + this.reservedBytes > this.limit) return ChunkRelease.free(slab);
+    if ((this.allocated + 1) * SLAB_BYTES > this.limit) return ChunkRelease.free(slab);
     this.allocated++;
     this.free.push(slab);
   };
 
-  /**
-   * Counts `bytes` that a spool keeps as the socket delivered them (bytes it will give away to a cache, where a copy
-   * into slabs would be wasted); false when they do not fit, or others wait their turn.
-   */
-  tryReserve(bytes: number): boolean {
-    if (this.waiting.length > 0 || !this.fits(bytes)) return false;
-    this.reservedBytes += bytes;
-    this.trimFree();
-    return true;
-  }
-
-  unreserve(bytes: number): void {
-    this.reservedBytes -= bytes;
-    this.grantWaiters();
-  }
-
   private fits(bytes: number): boolean {
     return this.inUse + bytes <= this.limit;
-  }
-
-  /**
-   * Free slabs serve reservations first (a slab is only allocated when none is free), so only bytes kept as
-   * received can push memory past the limit: free slabs are dropped to make room for them.
-   */
-  private trimFree(): void {
-    while (this.allocated * SLAB_BYTES + this.reservedBytes > this.limit && this.free.length > 0) {
-      this.free.pop();
-      this.allocated--;
-    }
   }
 
   private grantWaiters(): void {
     while (this.waiting.length > 0 && this.fits(this.waiting[0].slabs * SLAB_BYTES)) {
       const next = this.waiting.shift()!;
       this.reservedSlabs += next.slabs;
-      this.trimFree();
       next.grant(true);
     }
   }

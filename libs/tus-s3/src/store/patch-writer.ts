@@ -109,7 +109,7 @@ export class PatchWriter {
     const plan = await this.held.planWrite(this.info, expectedBytes);
     this.equalParts ||= plan.equalParts;
     return plan.holdWhole
-      ? this.holdWhole(body, maxBytes, release)
+      ? this.holdWhole(body, maxBytes, expectedBytes, release)
       : this.stream(body, maxBytes, expectedBytes, release);
   }
 
@@ -223,25 +223,34 @@ export class PatchWriter {
 
   /**
    * The plan says to hold the body back whole: only when it completes the upload are parts cut, from held bytes.
-   * Chunks that are ours alone (see ChunkRelease) are marked so: the strategy's cache may free them once in parts.
+   * Copied into slabs like a part's bytes, each chunk freed once copied (see ChunkRelease): the strategy's cache keeps
+   * the slabs themselves, which go back to the budget afterwards rather than become garbage.
    */
-  private async holdWhole(body: Readable, maxBytes: number, release: ChunkRelease | undefined): Promise<WrittenBytes> {
+  private async holdWhole(
+    body: Readable,
+    maxBytes: number,
+    expectedBytes: number | undefined,
+    release: ChunkRelease | undefined,
+  ): Promise<WrittenBytes> {
     const { info } = this;
     const startOffset = offsetOf(info);
-    // Held back whole: kept as received, since the strategy's cache keeps these very bytes afterwards.
-    const spool = await Spool.create(this.config.tempDir, this.config.memory, { asReceived: true });
+    const spool = await Spool.create(this.config.tempDir, this.config.memory, {
+      expectedBytes: Math.min(maxBytes, expectedBytes ?? 0),
+    });
     let received = 0;
     let end: BodyEnd = 'end';
     let stop: WriteStop | undefined;
     try {
-      for await (let data of readUntil(body, this.lock.signal, (e) => (end = e))) {
+      for await (const chunk of readUntil(body, this.lock.signal, (e) => (end = e))) {
+        let data = chunk;
         if (received + data.length > maxBytes) {
           data = data.subarray(0, maxBytes - received);
           stop = 'too-large';
         }
         this.checksum?.update(data);
-        await spool.write(data, release?.ownsChunks() ?? false);
         received += data.length;
+        // Copied into a slab: nothing refers to the chunk any more (it is gone afterwards, length and all).
+        if ((await spool.write(data)) && data === chunk) release?.release(chunk);
         if (stop) break;
       }
       stop ??= end;

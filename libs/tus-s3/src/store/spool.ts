@@ -20,17 +20,12 @@ export interface DetachedBytes {
   readonly chunks: readonly Buffer[];
   /**
    * Frees one of the chunks once nothing reads it any more (whoever keeps them calls it for each); undefined when
-   * somebody else may hold them, so that they are left to the collector.
+   * somebody else may hold them (chunks as received), so that they are left to the collector.
    */
   readonly free: FreeChunk | undefined;
 }
 
 export interface SpoolOptions {
-  /**
-   * Keep the chunks as the socket delivered them (counted against the budget) instead of copying them into slabs:
-   * for bodies held back whole, whose bytes a cache keeps afterwards (see `detach`).
-   */
-  asReceived?: boolean;
   /**
    * The bytes this spool is to hold (a part): reserved in the budget before the first of them is read, waiting up to
    * `waitMs` for room (see MemoryBudget). Without it, or when the wait is over, slabs are taken while there are
@@ -57,13 +52,9 @@ export class Spool {
   /** Slabs this spool reserved in the budget (those it took, and those it may still take). */
   private reservedSlabs = 0;
   private lastFill = 0;
-  /** Chunks as received: without slabs (below BATCH_BYTES, or `asReceived`), or on their way to the file. */
+  /** Chunks as received: without slabs (below BATCH_BYTES), or on their way to the file. */
   private buffered: Buffer[] = [];
   private bufferedBytes = 0;
-  /** Bytes reserved in the budget for chunks kept as received (`asReceived`). */
-  private reservedAsReceived = 0;
-  /** A chunk kept as received may be held by someone else too (see `write`). */
-  private keptShared = false;
   private written = 0;
   /** Bytes whose slabs `detach` handed over: still this spool's size. */
   private handedOver = 0;
@@ -72,15 +63,14 @@ export class Spool {
   private constructor(
     private readonly dir: string,
     private readonly budget: MemoryBudget | undefined,
-    private readonly asReceived: boolean,
   ) {}
 
   /**
    * @param budget memory shared by all spools of this instance; without one, all but the first 256 KiB go to disk
    */
   static async create(dir: string | undefined, budget?: MemoryBudget, options: SpoolOptions = {}): Promise<Spool> {
-    const spool = new Spool(dir ?? tmpdir(), budget, options.asReceived ?? false);
-    if (budget && !options.asReceived && options.expectedBytes) {
+    const spool = new Spool(dir ?? tmpdir(), budget);
+    if (budget && options.expectedBytes) {
       const slabs = MemoryBudget.slabsFor(options.expectedBytes);
       if (await budget.reserveSlabsWithin(slabs, options.waitMs ?? 0, options.signal)) spool.reservedSlabs = slabs;
     }
@@ -96,17 +86,9 @@ export class Spool {
     return this.path === null;
   }
 
-  /**
-   * @param owned nobody else holds `data`: kept as received, it may be freed by whoever detaches it
-   * @returns whether `data` was copied (the caller may then free it, see ChunkRelease) rather than kept as received
-   */
-  async write(data: Buffer, owned = false): Promise<boolean> {
+  /** @returns whether `data` was copied (the caller may then free it, see ChunkRelease) rather than kept as received */
+  async write(data: Buffer): Promise<boolean> {
     if (this.closed) throw new Error('spool is closed');
-    this.keptShared ||= !owned;
-    if (this.asReceived) {
-      await this.keepAsReceived(data);
-      return false;
-    }
     if (this.handle || (this.slabs.length === 0 && this.bufferedBytes > 0)) {
       await this.writeAsReceived(data);
       return false;
@@ -163,18 +145,14 @@ export class Spool {
 
   /**
    * The in-memory bytes, for the caller to keep past `dispose` (a cache of what was stored), or undefined when they
-   * are on disk; the spool reads nothing more afterwards. Chunks kept as received are handed over as they are (and no
-   * longer counted in the budget). Bytes in slabs are copied out, or with `slabs: 'hand-over'` the slabs themselves
-   * go, one chunk each (views of them: keep each whole, never split it between holders), to come back to the budget
-   * through `free` (MemoryBudget.adopt).
+   * are on disk; the spool reads nothing more afterwards. Chunks kept as received (a spool that got no slab) are
+   * handed over as they are. Bytes in slabs are copied out, or with `slabs: 'hand-over'` the slabs themselves go, one
+   * chunk each, all full but the last (views of them: keep each whole, never split it between holders), to come back
+   * to the budget through `free` (MemoryBudget.adopt).
    */
   detach(options: { slabs?: 'copy' | 'hand-over' } = {}): DetachedBytes | undefined {
     if (this.path) return undefined;
-    if (this.slabs.length === 0) {
-      this.budget?.unreserve(this.reservedAsReceived);
-      this.reservedAsReceived = 0;
-      return { chunks: [...this.buffered], free: this.keptShared ? undefined : ChunkRelease.free };
-    }
+    if (this.slabs.length === 0) return { chunks: [...this.buffered], free: undefined };
     if (options.slabs !== 'hand-over' || !this.budget) {
       return { chunks: [Buffer.concat(this.memory(), this.slabBytes)], free: ChunkRelease.free };
     }
@@ -208,23 +186,6 @@ export class Spool {
     return this.slabs.map((slab, i) => (i === this.slabs.length - 1 ? slab.subarray(0, this.lastFill) : slab));
   }
 
-  /** `asReceived`: in memory while the budget counts them, else (like any spool) on disk. */
-  private async keepAsReceived(data: Buffer): Promise<void> {
-    if (this.handle) return this.writeAsReceived(data);
-    this.buffered.push(data);
-    this.bufferedBytes += data.length;
-    const short = this.bufferedBytes - BATCH_BYTES - this.reservedAsReceived;
-    if (short <= 0) return;
-    const step = Math.ceil(short / SLAB_BYTES) * SLAB_BYTES;
-    if (this.budget?.tryReserve(step)) {
-      this.reservedAsReceived += step;
-      return;
-    }
-    await this.flush();
-    this.budget?.unreserve(this.reservedAsReceived);
-    this.reservedAsReceived = 0;
-  }
-
   private async writeAsReceived(data: Buffer): Promise<void> {
     this.buffered.push(data);
     this.bufferedBytes += data.length;
@@ -254,8 +215,6 @@ export class Spool {
     this.lastFill = 0;
     if (this.reservedSlabs > 0) this.budget?.releaseSlabs(this.reservedSlabs);
     this.reservedSlabs = 0;
-    this.budget?.unreserve(this.reservedAsReceived);
-    this.reservedAsReceived = 0;
   }
 
   private async flush(): Promise<void> {

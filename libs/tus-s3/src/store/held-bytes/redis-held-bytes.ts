@@ -5,6 +5,7 @@ import type { UploadLock } from '../../locker/locker.interface';
 import { InfoObjects } from '../info-objects';
 import { ObjectKeys } from '../object-keys';
 import { S3Objects } from '../s3-objects';
+import { SLAB_BYTES } from '../memory-budget';
 import { grouped, type Spool } from '../spool';
 import { isHeldBytesMissing } from '../store-errors';
 import { isFinished } from '../tus-data-store';
@@ -22,8 +23,11 @@ type RedisRun = Extract<HeldKey, { in: 'redis' }>;
  * Redis records them). Were Redis to lose them, the client would resend at most these.
  */
 const JOURNAL_SAVE_EVERY_PARTS = 8;
-/** Held bytes go to Redis in values of at most this size. */
-const WRITE_SLICE = 1024 * 1024;
+/**
+ * Held bytes go to Redis in values of at most this size: one slab, so that no value cuts a slab in two (a spool's
+ * slabs are all full but the last), and each can go back to the budget whole once its value is in parts.
+ */
+const WRITE_SLICE = SLAB_BYTES;
 
 export interface RedisHeldBytesConfig {
   objectPrefix: string;
@@ -170,9 +174,10 @@ export class RedisHeldBytes implements HeldBytes, BeforeApplicationShutdown, OnA
     const skip = run?.skip ?? 0;
     const ref = { uploadId: info.id, base };
     let stored = run ? skip + run.size : 0;
-    // RedisRuns' cache keeps the bytes it writes: they must be ours for good, not the spool's (see detach).
-    // Copied out of slabs, not handed over: groups may cut a chunk in two, and a slab must go back whole.
-    const kept = spool.detach({ slabs: 'copy' });
+    // RedisRuns' cache keeps the bytes it writes: they must be ours for good, not the spool's (see detach). The
+    // slabs themselves, not a copy: a fresh megabyte per PATCH, kept until its part is cut, is what made V8 run
+    // major collections in a loop; slabs go back to the budget and are reused.
+    const kept = spool.detach({ slabs: 'hand-over' });
     for await (const group of kept ? grouped(kept.chunks, WRITE_SLICE) : spool.groups(WRITE_SLICE)) {
       lock.assertHeld();
       if (stored === 0) await this.runs.start(ref, group, kept?.free);
