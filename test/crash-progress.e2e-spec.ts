@@ -1,6 +1,7 @@
 import { randomBytes } from 'node:crypto';
 import { connect } from 'node:net';
 import { DeleteObjectCommand, ListPartsCommand } from '@aws-sdk/client-s3';
+import { waitFor } from './support/eventually';
 import { WatchedProcess } from './support/processes';
 import { createUpload, headOffset, patch } from './support/raw-http';
 import { serviceEnv } from './support/s3-env';
@@ -81,9 +82,9 @@ describe.each([['s3' as const], ['redis' as const]])('a crash mid-PATCH (held ba
       other.s3.client.send(
         new ListPartsCommand({ Bucket: other.s3.bucket, Key: `${prefix}${id}`, UploadId: multipartUploadId }),
       );
-    await until(async () => ((await listParts()).Parts ?? []).some((part) => part.PartNumber === 1));
+    await waitFor(async () => ((await listParts()).Parts ?? []).some((part) => part.PartNumber === 1), 20_000);
     // Its checkpoint is one small PUT after it; give it that, the body still open.
-    await until(async () => ((await other.s3.info(`${prefix}${id}.info`)).parts as unknown[]).length >= 1);
+    await waitFor(async () => ((await other.s3.info(`${prefix}${id}.info`)).parts as unknown[]).length >= 1, 20_000);
 
     await child.kill();
     socket.destroy();
@@ -101,11 +102,3 @@ describe.each([['s3' as const], ['redis' as const]])('a crash mid-PATCH (held ba
     expect((await other.s3.bytes(`${prefix}${id}`)).equals(data)).toBe(true);
   });
 });
-
-async function until(condition: () => Promise<boolean>, timeoutMs = 20_000): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  while (!(await condition())) {
-    if (Date.now() > deadline) throw new Error(`condition not met within ${timeoutMs} ms`);
-    await new Promise((resolve) => setTimeout(resolve, 100));
-  }
-}

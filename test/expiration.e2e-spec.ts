@@ -8,6 +8,7 @@ import {
 } from '@aws-sdk/client-s3';
 import { SweepReport, TusSweeper } from '@nestjs-tus/s3';
 import Redis from 'ioredis';
+import { waitFor } from './support/eventually';
 import { call } from './support/raw-http';
 import { heldKeys } from './support/redis-runs';
 import { serviceEnv } from './support/s3-env';
@@ -61,14 +62,6 @@ async function create(t: TestApp, size: number) {
 async function tagsOf(t: TestApp, key: string): Promise<Record<string, string>> {
   const { TagSet } = await t.s3.client.send(new GetObjectTaggingCommand({ Bucket: t.s3.bucket, Key: key }));
   return Object.fromEntries((TagSet ?? []).map((tag) => [tag.Key, tag.Value]));
-}
-
-async function waitUntil(condition: () => Promise<boolean>, ms: number): Promise<void> {
-  const until = Date.now() + ms;
-  while (!(await condition())) {
-    if (Date.now() > until) throw new Error(`condition not met within ${ms} ms`);
-    await new Promise((resolve) => setTimeout(resolve, 200));
-  }
 }
 
 it('OPTIONS lists expiration', async () => {
@@ -140,7 +133,7 @@ it('two instances sweeping at once never both run a sweep (the Redis lease)', as
 it('sweeps on its own every sweepEveryMs', async () => {
   const open = await create(timed, 100);
   expect((await call('PATCH', open.url, { 'Upload-Offset': 0, ...OFFSET_STREAM }, 'abc')).status).toBe(204);
-  await waitUntil(async () => (await timed.s3.keys(`${timed.prefix}${open.id}`)).length === 0, 10_000);
+  await waitFor(async () => (await timed.s3.keys(`${timed.prefix}${open.id}`)).length === 0, 10_000);
   expect(await timed.s3.multipartUploads(`${timed.prefix}${open.id}`)).toBe(0);
 });
 

@@ -1,5 +1,6 @@
 import { randomBytes } from 'node:crypto';
 import Redis from 'ioredis';
+import { waitFor } from './support/eventually';
 import { createUpload, headOffset, patch, rawRequest, TUS } from './support/raw-http';
 import { heldKeys, heldRun } from './support/redis-runs';
 import { serviceEnv } from './support/s3-env';
@@ -196,11 +197,3 @@ describe('held-back bytes in Redis, across instances, with background part uploa
     expect((await headOffset(url)).status).toBe(404);
   });
 });
-
-async function waitFor(condition: () => Promise<boolean>, timeoutMs: number): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  while (!(await condition())) {
-    if (Date.now() > deadline) throw new Error('condition not met in time');
-    await new Promise((r) => setTimeout(r, 50));
-  }
-}

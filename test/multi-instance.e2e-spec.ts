@@ -1,5 +1,6 @@
 import { randomBytes } from 'node:crypto';
 import { Upload } from 'tus-js-client';
+import { waitFor } from './support/eventually';
 import { freePorts, RedisMaster, waitForRedisServerBinary } from './support/redis-masters';
 import { createUpload, headOffset, patch, rawRequest, stalledPatch, TUS } from './support/raw-http';
 import { MiB, startTestApp, TestApp } from './support/test-app';
@@ -139,8 +140,8 @@ describe('several instances, one upload', () => {
       await Promise.all([masters[0].start(), masters[1].start()]);
     }
     // Both instances recover (each reconnects to the masters on its own schedule).
-    await waitFor(async () => (await headOffset(url)).status === 200, 10_000);
-    await waitFor(async () => (await headOffset(onB(url))).status === 200, 10_000);
+    await waitFor(answersHead(url), 10_000);
+    await waitFor(answersHead(onB(url)), 10_000);
     await finishWith(onB(url), data);
     await expectFinalBytes(url, data);
   });
@@ -171,7 +172,7 @@ describe('several instances, one upload', () => {
       socket.destroy();
       await Promise.all([masters[0].start(), masters[1].start()]);
     }
-    await waitFor(async () => (await headOffset(url)).status === 200, 10_000);
+    await waitFor(answersHead(url), 10_000);
     expect((await headOffset(url)).offset).toBe(0);
     await finishWith(url, data);
     await expectFinalBytes(url, data);
@@ -206,10 +207,11 @@ describe('several instances, one upload', () => {
   });
 });
 
-async function waitFor(condition: () => Promise<boolean>, timeoutMs: number): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  while (!(await condition().catch(() => false))) {
-    if (Date.now() > deadline) throw new Error('condition not met in time');
-    await new Promise((r) => setTimeout(r, 200));
-  }
+/** Whether `url` answers HEAD (its instance reached the lock masters again); a failed request counts as no. */
+function answersHead(url: string): () => Promise<boolean> {
+  return () =>
+    headOffset(url).then(
+      (reply) => reply.status === 200,
+      () => false,
+    );
 }

@@ -15,3 +15,10 @@ export async function eventually<T>(
     await new Promise((resolve) => setTimeout(resolve, intervalMs));
   }
 }
+
+/** Waits until `condition` holds, polling it; throws once `timeoutMs` has passed without it. */
+export async function waitFor(condition: () => Promise<boolean>, timeoutMs = 10_000, intervalMs = 100): Promise<void> {
+  if (!(await eventually(condition, (met) => met, timeoutMs, intervalMs))) {
+    throw new Error(`condition not met within ${timeoutMs} ms`);
+  }
+}
