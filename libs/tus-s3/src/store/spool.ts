@@ -4,7 +4,7 @@ import { open, rm, FileHandle } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Readable } from 'node:stream';
-import { ChunkRelease, FreeChunk } from './chunk-release';
+import type { FreeChunk } from './chunk-release';
 import { MemoryBudget, SLAB_BYTES } from './memory-budget';
 
 /**
@@ -146,23 +146,21 @@ export class Spool {
   /**
    * The in-memory bytes, for the caller to keep past `dispose` (a cache of what was stored), or undefined when they
    * are on disk; the spool reads nothing more afterwards. Chunks kept as received (a spool that got no slab) are
-   * handed over as they are. Bytes in slabs are copied out, or with `slabs: 'hand-over'` the slabs themselves go, one
-   * chunk each, all full but the last (views of them: keep each whole, never split it between holders), to come back
-   * to the budget through `free` (MemoryBudget.adopt).
+   * handed over as they are. Slabs go themselves, uncopied, one chunk each, all full but the last (views of them: keep
+   * each whole, never split it between holders), to come back to the budget through `free` (MemoryBudget.adopt).
    */
-  detach(options: { slabs?: 'copy' | 'hand-over' } = {}): DetachedBytes | undefined {
+  detach(): DetachedBytes | undefined {
     if (this.path) return undefined;
     if (this.slabs.length === 0) return { chunks: [...this.buffered], free: undefined };
-    if (options.slabs !== 'hand-over' || !this.budget) {
-      return { chunks: [Buffer.concat(this.memory(), this.slabBytes)], free: ChunkRelease.free };
-    }
+    // Slabs only ever come from the budget.
+    const budget = this.budget!;
     const chunks = this.memory();
     this.handedOver += this.slabBytes;
-    this.budget.disown(this.slabs.length);
+    budget.disown(this.slabs.length);
     this.slabs = [];
     this.lastFill = 0;
     this.releaseSlabs();
-    return { chunks, free: this.budget.adopt };
+    return { chunks, free: budget.adopt };
   }
 
   /** Closes and deletes, gives the slabs back; never throws, so it can sit in every `finally`. */

@@ -177,7 +177,7 @@ export class RedisHeldBytes implements HeldBytes, BeforeApplicationShutdown, OnA
     // RedisRuns' cache keeps the bytes it writes: they must be ours for good, not the spool's (see detach). The
     // slabs themselves, not a copy: a fresh megabyte per PATCH, kept until its part is cut, is what made V8 run
     // major collections in a loop; slabs go back to the budget and are reused.
-    const kept = spool.detach({ slabs: 'hand-over' });
+    const kept = spool.detach();
     for await (const group of kept ? grouped(kept.chunks, WRITE_SLICE) : spool.groups(WRITE_SLICE)) {
       lock.assertHeld();
       if (stored === 0) await this.runs.start(ref, group, kept?.free);

@@ -134,7 +134,7 @@ export class S3HeldBytes implements HeldBytes {
     const chunk: S3Chunk = { in: 's3', key, size: spool.size };
     // Detached before anything can fail: bytes that outlive the spool, which is disposed once this returns. Its slabs
     // come along rather than a copy of them: each is one chunk here, and goes back to the budget once forgotten.
-    const kept = spool.detach({ slabs: 'hand-over' });
+    const kept = spool.detach();
     if (!kept) {
       // On disk: read from the spool's file, so up before the spool goes.
       await this.objects.putStream(key, () => spool.read(), spool.size, lock.lost);
