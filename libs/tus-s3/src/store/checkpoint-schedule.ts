@@ -1,13 +1,16 @@
 /**
- * Checkpoints start at least this far apart (one PUT of the journal each, ~15 ms on local RGW against ~150 ms per
- * 8 MiB part): parts landing sooner are saved by the next one, or by the end of the body.
+ * Checkpoints start at least this far apart, the first this long after the first part landed (one PUT of the
+ * journal each, ~15 ms on local RGW against ~150 ms per 8 MiB part, and ~5 ms of RGW's CPU): parts landing sooner
+ * are saved by the next one, or by the end of the body.
  */
 export const CHECKPOINT_INTERVAL_MS = 1000;
 
 /**
  * When a PATCH saves its progress while its body streams: on request (a part landed), one save at a time, at most
- * one per interval; requests arriving while one waits or runs are folded into it. Stopping wakes a waiting save at
- * once, and `settled` resolves when none is left.
+ * one per interval, the first an interval after the first request; requests arriving while one waits or runs are
+ * folded into it. So a body that ends within a second of its first part saves only at its end (a crash loses at most
+ * a second of landed parts besides those in flight), which spares every upload of a few parts a PUT. Stopping wakes
+ * a waiting save at once, and `stop` resolves when none is left.
  */
 export class CheckpointSchedule {
   private chain: Promise<void> = Promise.resolve();
@@ -29,6 +32,7 @@ export class CheckpointSchedule {
   request(): void {
     if (!this.active || this.queued) return;
     this.queued = true;
+    if (this.last === -Infinity) this.last = Date.now();
     this.chain = this.chain.then(async () => {
       await this.turn();
       this.queued = false;

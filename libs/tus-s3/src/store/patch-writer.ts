@@ -186,11 +186,16 @@ export class PatchWriter {
         if (stop || this.firstFailure || this.lockLost) break;
       }
       stop ??= end;
+      // The body is over and its end saves the journal: no checkpoint starts now (one under way goes on).
+      const checkpointsStopped = this.checkpoints.stop();
       const refused = await this.unverified(stop, current.spool);
-      if (refused) return refused;
+      if (refused) {
+        await checkpointsStopped;
+        return refused;
+      }
 
       const settled = await Promise.allSettled(this.uploads);
-      await this.checkpoints.stop();
+      await checkpointsStopped;
       if (this.lockLost) throw this.lockLost;
       const newParts = contiguousSuccesses(settled);
       if (this.firstFailure || newParts.length < settled.length) {

@@ -1,6 +1,6 @@
 import { randomBytes } from 'node:crypto';
 import { PassThrough, Readable } from 'node:stream';
-import { S3Client, UploadPartCopyCommand } from '@aws-sdk/client-s3';
+import { PutObjectCommand, S3Client, UploadPartCopyCommand } from '@aws-sdk/client-s3';
 import { FakeS3, drain } from '../../../../test/support/fake-s3';
 import { GatedS3 } from '../../../../test/support/store-model/gated-s3';
 import { testLock } from '../../../../test/support/store-model/test-lock';
@@ -56,10 +56,10 @@ async function withLock<T>(
   }
 }
 
-/** Resolves once `condition` holds (checked every few ms), fails after a second. */
-async function until(condition: () => boolean): Promise<void> {
-  for (let waited = 0; !condition(); waited += 5) {
-    if (waited > 1000) throw new Error('condition not met within a second');
+/** Resolves once `condition` holds (checked every few ms), fails after `timeoutMs`. */
+async function until(condition: () => boolean, timeoutMs = 1000): Promise<void> {
+  for (const started = Date.now(); !condition();) {
+    if (Date.now() - started > timeoutMs) throw new Error(`condition not met within ${timeoutMs} ms`);
     await new Promise((resolve) => setTimeout(resolve, 5));
   }
 }
@@ -172,7 +172,28 @@ describe('S3Store', () => {
     });
   });
 
-  it('saves the journal as soon as a part lands, while the body still streams: the held chunk is folded in and gone', async () => {
+  it('a body that ends within a second of its first part saves the journal once, at its end', async () => {
+    const tus = store();
+    const data = randomBytes(20 * KiB);
+    const upload = await tus.create({ size: 40 * KiB, metadataHeader: '', metadata: {} });
+    const journalPuts = () =>
+      s3.mock.commandCalls(PutObjectCommand).filter((call) => call.args[0].input.Key === 'p/upload1.info');
+    const before = journalPuts().length;
+    const stream = new PassThrough();
+    const lock = await locker.lock('upload1');
+    const writing = tus.write(upload, stream, lock, { maxBytes: Infinity });
+
+    stream.write(data.subarray(0, 16 * KiB));
+    await until(() => s3.uploads.get('mpu-1')!.parts.size === 2); // both parts landed, the body still open
+    stream.end(data.subarray(16 * KiB));
+    const outcome = await writing;
+    await lock.release();
+
+    expect(outcome.upload.offset).toBe(20 * KiB);
+    expect(journalPuts().length - before).toBe(1); // no checkpoint besides: the parts landed within a second
+  });
+
+  it('saves the journal a second after a part lands, while the body still streams: the held chunk is folded in and gone', async () => {
     const tus = store();
     const data = randomBytes(30 * KiB);
     await write(
@@ -187,7 +208,7 @@ describe('S3Store', () => {
     const writing = tus.write(upload, stream, lock, { maxBytes: Infinity });
 
     stream.write(data.subarray(3 * KiB, 12 * KiB)); // part 1 (the held chunk, then 5 KiB) and 4 KiB more
-    await until(() => (s3.json('uploads/p/upload1.info').parts as unknown[]).length === 1);
+    await until(() => (s3.json('uploads/p/upload1.info').parts as unknown[]).length === 1, 3000);
     expect(s3.json('uploads/p/upload1.info')).toMatchObject({
       parts: [{ partNumber: 1, size: 8 * KiB, etag: expect.any(String) }],
       pending: [],
@@ -227,7 +248,7 @@ describe('S3Store', () => {
     const stream = new PassThrough();
     const writing = tus.write(upload, stream, lock, { maxBytes: Infinity });
     stream.write(data.subarray(0, 10 * KiB));
-    await until(() => asserts > 1);
+    await until(() => asserts > 1, 3000);
     stream.end();
 
     await expect(writing).rejects.toBeInstanceOf(LockInterruptedError);
