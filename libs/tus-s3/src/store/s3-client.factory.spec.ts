@@ -34,10 +34,26 @@ describe('createS3Client', () => {
     }
   });
 
+  it('resolves the middleware of each kind of command once, not on every call', async () => {
+    const { server, endpoint } = await partServer();
+    const client = createS3Client({ endpoint, region: 'us-east-1', forcePathStyle: true, credentials });
+    const resolved = jest.spyOn(UploadPartCommand.prototype, 'resolveMiddleware');
+    try {
+      for (let n = 1; n <= 3; n++) await client.send(part(n));
+      expect(resolved).toHaveBeenCalledTimes(1);
+    } finally {
+      resolved.mockRestore();
+      client.destroy();
+      server.closeAllConnections();
+      server.close();
+    }
+  });
+
   it('leaves the choice to the caller', async () => {
-    const client = createS3Client({ region: 'us-east-1', expectContinueHeader: 1024 });
+    const client = createS3Client({ region: 'us-east-1', expectContinueHeader: 1024, cacheMiddleware: false });
     try {
       expect(client.config.expectContinueHeader).toBe(1024);
+      expect(client.config.cacheMiddleware).toBe(false);
     } finally {
       client.destroy();
     }
