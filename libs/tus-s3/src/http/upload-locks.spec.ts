@@ -122,4 +122,55 @@ describe('UploadLocks', () => {
     expect(released).toEqual(['first']);
     expect(second).not.toBe(first);
   });
+
+  describe('createKeeping', () => {
+    /** A creation as a store makes it: the lock is asked for once the id is known. */
+    const creation =
+      (finishedAt: string | null = null, seen: (UploadLock | null)[] = []) =>
+      async (lockFor?: (uploadId: string) => Promise<UploadLock | null>) => {
+        seen.push((await lockFor?.(id)) ?? null);
+        return { id, finishedAt };
+      };
+
+    it("creates under the new upload's lock and keeps it for the upload's first request", async () => {
+      const locker = counting(new MemoryLocker({ waitMs: 5000 }));
+      const locks = new UploadLocks(locker);
+      const seen: (UploadLock | null)[] = [];
+      await locks.createKeeping(creation(null, seen));
+      let first: UploadLock | undefined;
+      await locks.withLock(id, async (lock) => void (first = lock), keep);
+      expect(seen[0]).not.toBeNull();
+      expect(first).toBe(seen[0]); // the PATCH after the POST took no lock of its own
+      expect(locker.taken).toBe(0);
+    });
+
+    it('keeps nothing for an upload finished at its creation, nor after a failed creation', async () => {
+      const locker = counting(new MemoryLocker({ waitMs: 5000 }));
+      const locks = new UploadLocks(locker);
+      const seen: (UploadLock | null)[] = [];
+      await locks.createKeeping(creation('2026-01-01T00:00:00.000Z', seen));
+      await expect(
+        locks.createKeeping(async (lockFor) => {
+          seen.push((await lockFor?.(id)) ?? null);
+          throw new Error('S3 is down');
+        }),
+      ).rejects.toThrow('S3 is down');
+      expect(seen).toHaveLength(2);
+      for (const lock of seen) expect(() => lock!.assertHeld()).toThrow(); // both released
+      await locks.withLock(id, async () => undefined, keep);
+      expect(locker.taken).toBe(1);
+    });
+
+    it('creates without the lock when the lock service fails, or when locks are never kept', async () => {
+      const failing = new MemoryLocker({ waitMs: 5000 });
+      failing.tryLock = () => Promise.reject(new Error('no quorum'));
+      const seen: (UploadLock | null)[] = [];
+      await expect(new UploadLocks(failing).createKeeping(creation(null, seen))).resolves.toEqual({
+        id,
+        finishedAt: null,
+      });
+      await new UploadLocks(new MemoryLocker(), { lock: { keepMs: 0 } }).createKeeping(creation(null, seen));
+      expect(seen).toEqual([null, null]);
+    });
+  });
 });

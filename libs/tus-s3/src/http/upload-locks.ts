@@ -1,8 +1,10 @@
 import { Inject, Injectable, Optional } from '@nestjs/common';
 import { resolveLockOptions } from '../locker/locker-options';
 import { isHeld, Locker, UploadLock } from '../locker/locker.interface';
+import { tryLockOn } from '../locker/try-lock';
 import { isValidUploadId } from '../protocol/upload-id';
 import { UploadNotFoundError } from '../store/store-errors';
+import type { CreationLock } from '../store/tus-data-store';
 import { TUS_LOCKER, TUS_S3_OPTIONS } from '../tus-s3.constants';
 import type { ResolvedTusS3Options } from '../tus-s3.options';
 
@@ -60,6 +62,34 @@ export class UploadLocks {
     } finally {
       if (keep && usable(lock)) this.keep(uploadId, lock);
       else await lock.release();
+    }
+  }
+
+  /**
+   * Creates an upload under its lock, when that lock can be had at once, and keeps the lock for the upload's first
+   * request, as after any request that leaves an upload unfinished: a PATCH right after the POST then takes no lock
+   * and reads no journal. Creation needs no lock, so a busy or failing lock service only means creating without.
+   */
+  async createKeeping<T extends { readonly id: string; readonly finishedAt: string | null }>(
+    create: (lockFor: CreationLock | undefined) => Promise<T>,
+  ): Promise<T> {
+    if (this.keepMs <= 0) return create(undefined);
+    let taken: { id: string; lock: UploadLock } | undefined;
+    const lockFor: CreationLock = async (id) => {
+      const lock = isValidUploadId(id) ? await tryLockOn(this.locker, id).catch(() => null) : null;
+      if (lock) taken = { id, lock };
+      return lock;
+    };
+    let created: T | undefined;
+    try {
+      created = await create(lockFor);
+      return created;
+    } finally {
+      if (taken) {
+        const { id, lock } = taken;
+        if (created && created.id === id && created.finishedAt === null && usable(lock)) this.keep(id, lock);
+        else await lock.release();
+      }
     }
   }
 

@@ -43,9 +43,12 @@ export class Journals {
     }
   }
 
-  /** Writes the journal as its strategy keeps it. */
-  async save(info: UploadInfo): Promise<void> {
-    await this.heldBytesOf(info).save(info);
+  /**
+   * Writes the journal as its strategy keeps it.
+   * @param lock the upload's lock when the caller holds it (the journal may then be cached for it)
+   */
+  async save(info: UploadInfo, lock?: UploadLock): Promise<void> {
+    await this.heldBytesOf(info).save(info, lock);
   }
 
   /**

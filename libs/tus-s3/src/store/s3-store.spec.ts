@@ -1,6 +1,6 @@
 import { randomBytes } from 'node:crypto';
 import { PassThrough, Readable } from 'node:stream';
-import { PutObjectCommand, S3Client, UploadPartCopyCommand } from '@aws-sdk/client-s3';
+import { GetObjectCommand, PutObjectCommand, S3Client, UploadPartCopyCommand } from '@aws-sdk/client-s3';
 import { FakeS3, drain } from '../../../../test/support/fake-s3';
 import { GatedS3 } from '../../../../test/support/store-model/gated-s3';
 import { testLock } from '../../../../test/support/store-model/test-lock';
@@ -170,6 +170,23 @@ describe('S3Store', () => {
       parts: [{ partNumber: 1, size: 8 * KiB }],
       pending: [{ size: KiB }],
     });
+  });
+
+  it('creates under the lock its caller takes once the id is known: a read under that lock needs no GET', async () => {
+    const tus = store();
+    const journalGets = () => s3.mock.commandCalls(GetObjectCommand).length;
+    let lock: Awaited<ReturnType<MemoryLocker['lock']>> | undefined;
+    const upload = await tus.create({ size: 20 * KiB, metadataHeader: '', metadata: {} }, async (id) => {
+      lock = await locker.lock(id);
+      return lock;
+    });
+
+    expect(lock).toBeDefined();
+    expect((await tus.get(upload.id, lock)).offset).toBe(0);
+    expect(journalGets()).toBe(0);
+    await tus.get(upload.id); // without the lock: from S3
+    expect(journalGets()).toBe(1);
+    await lock!.release();
   });
 
   it('a body that ends within a second of its first part saves the journal once, at its end', async () => {

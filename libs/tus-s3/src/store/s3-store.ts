@@ -28,6 +28,7 @@ import { PatchWriter, PatchWriterConfig } from './patch-writer';
 import { S3Objects } from './s3-objects';
 import { isS3NotFound, StorageError, UploadExistsError, UploadNotFoundError } from './store-errors';
 import {
+  CreationLock,
   AnnouncementCapable,
   BeforeFinish,
   ByteRange,
@@ -113,22 +114,26 @@ export class S3Store
     await ChunkRelease.ready();
   }
 
-  async create(upload: NewUpload): Promise<Upload> {
+  async create(upload: NewUpload, lockFor?: CreationLock): Promise<Upload> {
     const id = upload.id ?? this.newId();
     if (!isValidUploadId(id)) throw new Error(`not a valid upload id: ${JSON.stringify(id)}`);
     if (upload.id !== undefined && (await this.objects.exists(this.keys.info(id)))) throw new UploadExistsError(id);
     const partSize = choosePartSize(this.options, upload.size, this.options.maxSize);
     const empty = upload.size === 0;
     const createdAt = this.clock.now();
+    // Nothing will ever be PATCHed to an empty upload: S3 cannot complete a multipart upload without parts, so it is
+    // written whole now.
+    const [multipartUploadId, lock] = await Promise.all([
+      empty ? null : this.objects.createMultipartUpload(this.keys.final(id), upload.metadata),
+      lockFor?.(id) ?? null,
+    ]);
     const info: UploadInfo = {
       id,
       size: upload.size,
       metadataHeader: upload.metadataHeader,
       metadata: upload.metadata,
       createdAt: createdAt.toISOString(),
-      // Nothing will ever be PATCHed to an empty upload: S3 cannot complete a multipart upload without parts, so it
-      // is written whole now.
-      multipartUploadId: empty ? null : await this.objects.createMultipartUpload(this.keys.final(id), upload.metadata),
+      multipartUploadId,
       partSize,
       parts: [],
       heldIn: this.journals.forNewUploads.kind,
@@ -141,7 +146,8 @@ export class S3Store
         : {}),
     };
     if (!empty) {
-      await this.journals.save(info);
+      // Under the creation's lock, the journal is remembered for the upload's first request (see InfoObjects).
+      await this.journals.save(info, lock ?? undefined);
       return this.viewOf(info);
     }
     await this.objects.putEmptyObject(this.keys.final(id), upload.metadata);

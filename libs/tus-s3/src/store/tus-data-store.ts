@@ -110,6 +110,9 @@ export interface WriteOutcome {
   failure?: Error;
 }
 
+/** Takes a new upload's lock for its creation (see `TusDataStore.create`), or gives null. */
+export type CreationLock = (uploadId: string) => Promise<UploadLock | null>;
+
 /**
  * The tus data store: everything the protocol needs of a storage backend. Methods that change an upload expect the
  * caller to hold its lock, and pass it in: the store checks it before every write that commits state, so nothing
@@ -119,9 +122,12 @@ export interface WriteOutcome {
 export interface TusDataStore {
   /**
    * Creates an upload; an upload of size 0 is finished at once.
+   * @param lockFor asked for the upload's lock once its id is known, before anything of it is stored; the lock it
+   *   gives (the caller's to release) guards the creation, so that a request made under it may trust what the
+   *   creation wrote without reading it back. Null: create without one.
    * @throws UploadExistsError when `upload.id` is given and taken
    */
-  create(upload: NewUpload): Promise<Upload>;
+  create(upload: NewUpload, lockFor?: CreationLock): Promise<Upload>;
   /**
    * The upload's current state.
    * @param lock the upload's lock when the caller holds it (a store may then trust caches only a holder can keep)

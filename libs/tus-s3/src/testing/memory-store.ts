@@ -10,6 +10,7 @@ import type {
   BeforeFinish,
   ByteRange,
   ConcatenationCapable,
+  CreationLock,
   FinishedCopyCapable,
   NewUpload,
   ObjectLocation,
@@ -86,10 +87,12 @@ export class MemoryStore implements TusDataStore, ConcatenationCapable, Finished
     this.newId = options.newId ?? (() => randomBytes(16).toString('hex'));
   }
 
-  async create(upload: NewUpload): Promise<Upload> {
+  /** Takes the creation's lock as S3Store does (it guards nothing here: nothing is cached). */
+  async create(upload: NewUpload, lockFor?: CreationLock): Promise<Upload> {
     const id = upload.id ?? this.newId();
     if (!isValidUploadId(id)) throw new Error(`not a valid upload id: ${JSON.stringify(id)}`);
     if (this.uploads.has(id)) throw new UploadExistsError(id);
+    await lockFor?.(id);
     const now = this.clock.now().toISOString();
     const stored: StoredUpload = {
       id,

@@ -48,6 +48,27 @@ describe('CreationHandler (POST)', () => {
       expect(h.logs.errors().join('\n')).toMatch(/listener broke/);
     });
 
+    it("keeps the new upload's lock for the PATCH that follows: it starts without taking one", async () => {
+      const tryLock = jest.spyOn(h.locker, 'tryLock');
+      const lock = jest.spyOn(h.locker, 'lock');
+      const res = await h.request('POST', '/files', { headers: { 'Upload-Length': '5' } });
+      expect(res.statusCode).toBe(201);
+      expect(tryLock).toHaveBeenCalledTimes(1);
+      const patch = await h.request('PATCH', h.pathOf(idOfLocation(res.header('Location'))), {
+        headers: { 'Upload-Offset': '0', ...OFFSET_STREAM },
+        body: Buffer.from('hello'),
+      });
+      expect(patch.statusCode).toBe(204);
+      expect(lock).not.toHaveBeenCalled();
+    });
+
+    it('creates the upload when the lock service fails: creation needs no lock', async () => {
+      jest.spyOn(h.locker, 'tryLock').mockRejectedValue(new Error('no quorum'));
+      const res = await h.request('POST', '/files', { headers: { 'Upload-Length': '5' } });
+      expect(res.statusCode).toBe(201);
+      expect(h.store.ids()).toHaveLength(1);
+    });
+
     it('accepts Upload-Defer-Length: 1 (creation-defer-length): the length stays unknown', async () => {
       const res = await h.request('POST', '/files', { headers: { 'Upload-Defer-Length': '1' } });
       expect(res.statusCode).toBe(201);

@@ -5,7 +5,7 @@ import { parseDeclaredLength } from '../../protocol/headers';
 import { parseUploadConcat } from '../../protocol/concat';
 import { TusErrors } from '../../protocol/tus-error';
 import { UploadExistsError, UploadNotFoundError } from '../../store/store-errors';
-import { isFinished, TusDataStore, Upload } from '../../store/tus-data-store';
+import { CreationLock, isFinished, TusDataStore, Upload } from '../../store/tus-data-store';
 import { TUS_STORE } from '../../tus-s3.constants';
 import { CreationRules } from '../creation-rules';
 import { describe } from '../errors';
@@ -43,7 +43,10 @@ export class CreationHandler {
       throw TusErrors.tooLarge(`the body (${contentLength} bytes) is longer than Upload-Length`);
     }
 
-    const upload = await this.store.create(planned.upload).catch((error: unknown) => {
+    // A creation without a body keeps the new upload's lock for the PATCH that follows; one with a body takes it
+    // for that body below.
+    const create = (lockFor?: CreationLock) => this.store.create(planned.upload, lockFor);
+    const upload = await (withBody ? create() : this.locks.createKeeping(create)).catch((error: unknown) => {
       if (error instanceof UploadExistsError) throw TusErrors.conflict(`an upload ${error.uploadId} exists already`);
       throw error;
     });
