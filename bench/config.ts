@@ -16,6 +16,16 @@ export type TargetName = 'direct' | 'libStream' | 'nest' | 'peer';
 export const TARGETS: readonly TargetName[] = ['direct', 'libStream', 'nest', 'peer'];
 /** The targets that upload straight into S3, without a tus server in between. */
 export const DIRECT_TARGETS: readonly TargetName[] = ['direct', 'libStream'];
+
+/**
+ * The targets in the order they run in round `round` (1-based; warm-ups count from 1 too): a, a', b, c, then a', b,
+ * c, a, and so on. Where a target runs in a round moves its speed here by several percent (in A/Bs, of two identical
+ * servers the one right after (a) ran 8% slower), so every target takes every place in turn.
+ */
+export function roundOrder(round: number): TargetName[] {
+  const shift = (((round - 1) % TARGETS.length) + TARGETS.length) % TARGETS.length;
+  return [...TARGETS.slice(shift), ...TARGETS.slice(0, shift)];
+}
 export const TARGET_LABELS: Record<TargetName, string> = {
   direct: '(a) direct from memory',
   libStream: "(a') lib-storage, stream-fed",

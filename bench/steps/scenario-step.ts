@@ -1,4 +1,4 @@
-import { DIRECT_TARGETS, mib, Scenario, TargetName, TARGETS } from '../config';
+import { DIRECT_TARGETS, mib, roundOrder, Scenario, TargetName, TARGETS } from '../config';
 import { BenchContext, RunningTargets, startTargets } from '../context';
 import { RedisCommandCounter } from '../measure/redis-stats';
 import { flushRgwGarbage } from '../measure/rgw-gc';
@@ -12,7 +12,8 @@ type Log = (line: string) => void;
 
 /**
  * One scenario: fresh server children, warm-up rounds (not counted), then `rounds` rounds in which the targets take
- * turns (a, b, c, a, b, c, …), so that drift of the shared machine spreads over all three.
+ * turns, so that drift of the shared machine spreads over all of them, in an order that rotates every round
+ * (`roundOrder`), so that none always runs in the same place.
  */
 export async function runScenario(ctx: BenchContext, scenario: Scenario, log: Log): Promise<ScenarioResult> {
   const running = await startTargets(ctx, scenario.id, scenario.holdBackIn);
@@ -24,14 +25,14 @@ export async function runScenario(ctx: BenchContext, scenario: Scenario, log: Lo
   await flushRgwGarbage();
   try {
     for (let round = 1; round <= ctx.config.warmupRounds; round++) {
-      for (const name of TARGETS) {
+      for (const name of roundOrder(round)) {
         const pid = isServer(name) ? running.servers[name].pid : undefined;
         const outcome = await runRound(ctx, scenario, running.targets[name], pid);
         log(roundLine(scenario, `warm-up ${round}`, name, outcome) + ' (not counted)');
       }
     }
     for (let round = 1; round <= ctx.config.rounds; round++) {
-      for (const name of TARGETS) {
+      for (const name of roundOrder(round)) {
         const { outcome, server } = await measuredRound(ctx, scenario, running, name);
         tallies[name].add(round, outcome, server);
         log(roundLine(scenario, `round ${round}`, name, outcome));
