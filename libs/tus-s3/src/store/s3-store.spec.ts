@@ -1,6 +1,7 @@
 import { randomBytes } from 'node:crypto';
 import { PassThrough, Readable } from 'node:stream';
 import { GetObjectCommand, PutObjectCommand, S3Client, UploadPartCopyCommand } from '@aws-sdk/client-s3';
+import { waitFor } from '../../../../test/support/eventually';
 import { FakeS3, drain } from '../../../../test/support/fake-s3';
 import { GatedS3 } from '../../../../test/support/store-model/gated-s3';
 import { testLock } from '../../../../test/support/store-model/test-lock';
@@ -56,12 +57,9 @@ async function withLock<T>(
   }
 }
 
-/** Resolves once `condition` holds (checked every few ms), fails after `timeoutMs`. */
-async function until(condition: () => boolean, timeoutMs = 1000): Promise<void> {
-  for (const started = Date.now(); !condition();) {
-    if (Date.now() - started > timeoutMs) throw new Error(`condition not met within ${timeoutMs} ms`);
-    await new Promise((resolve) => setTimeout(resolve, 5));
-  }
+/** Resolves once `condition` holds (checked every 5 ms), fails after `timeoutMs`. */
+function until(condition: () => boolean, timeoutMs = 1000): Promise<void> {
+  return waitFor(async () => condition(), timeoutMs, 5);
 }
 
 beforeEach(() => {
