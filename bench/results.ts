@@ -1,5 +1,6 @@
 import type { Scenario, TargetName } from './config';
 import type { CpuSplit } from './measure/cpu';
+import type { ReceiveFloor } from './measure/receive-floor';
 import type { SourceFingerprint } from './report/fingerprint';
 import type { MachineInfo } from './report/machine';
 
@@ -42,6 +43,8 @@ export interface ServerMeasurements {
 export interface ScenarioResult {
   scenario: Scenario;
   targets: Record<TargetName, TargetResult>;
+  /** What getting the scenario's bytes into a Node server costs with nothing done with them (the physical limit). */
+  receiveFloor?: ReceiveFloor;
 }
 
 /** One upload in one PATCH through a fresh server child. */

@@ -1,4 +1,4 @@
-import { DIRECT_TARGETS, MiB, OUR_PART_CONCURRENCY, PART_SIZE, TARGET_LABELS, TARGETS } from '../config';
+import { DIRECT_TARGETS, MiB, OUR_PART_CONCURRENCY, PART_SIZE, TARGET_LABELS, TargetName, TARGETS } from '../config';
 import type { BenchResults, ScenarioResult, TargetResult } from '../results';
 
 const WHY_PLACEHOLDER = '<!-- analysis -->';
@@ -92,6 +92,8 @@ export function renderMarkdown(r: BenchResults, svgLink: string, previousWhy?: s
     }
   }
 
+  lines.push(...physicalLimitSection(r));
+
   lines.push('', '## Memory against upload size', '', 'One upload in one PATCH through a fresh server child.', '');
   lines.push(
     '| target | upload | RSS at start | peak RSS (VmHWM) | peak RSS (50 ms polling) | MB/s | verified |',
@@ -138,6 +140,42 @@ export function renderMarkdown(r: BenchResults, svgLink: string, previousWhy?: s
     '',
   );
   return lines.join('\n');
+}
+
+/**
+ * The least CPU per MiB any tus server on Node could cost here: what (a) spends (sending to S3, and S3 itself), plus
+ * the bench client's sending to the server and the server's receiving, measured against a sink (receive-floor.ts).
+ */
+function physicalLimitSection(r: BenchResults): string[] {
+  const measured = r.scenarios.filter((s) => s.receiveFloor);
+  if (measured.length === 0) return [];
+  const lines = [
+    '',
+    '### The physical limit',
+    '',
+    'A tus server stands between the client and S3, so on one machine it costs at least what (a) costs (sending to S3,',
+    "and S3's own work) plus the client's sending to it and its receiving. The last two are measured in each scenario",
+    "against a sink: a Node HTTP server child that reads every body and keeps nothing, fed by the bench's tus client",
+    "with the scenario's PATCH size and concurrency (`bench/measure/receive-floor.ts`). If the cores are saturated, the",
+    "best ratio a tus server could reach is (a)'s total over that sum; (b) is shown against it.",
+    '',
+    '| scenario | (a) total ms/MiB | receiving: client + server ms/MiB | least a tus server costs, ms/MiB | best possible x (a) | (b) total ms/MiB | (b) x (a) |',
+    '|---|---:|---:|---:|---:|---:|---:|',
+  ];
+  for (const s of measured) {
+    const floor = s.receiveFloor!;
+    const total = (t: TargetName) => {
+      const c = s.targets[t].cpuMsPerMiB;
+      return c.client + c.server + c.services;
+    };
+    const direct = total('direct');
+    const least = direct + floor.clientMsPerMiB + floor.serverMsPerMiB;
+    const ratio = s.targets.direct.median > 0 ? s.targets.nest.median / s.targets.direct.median : 0;
+    lines.push(
+      `| ${s.scenario.title} | ${direct.toFixed(1)} | ${floor.clientMsPerMiB.toFixed(2)} + ${floor.serverMsPerMiB.toFixed(2)} | ${least.toFixed(1)} | ${(direct / least).toFixed(2)} | ${total('nest').toFixed(1)} | ${ratio.toFixed(2)} |`,
+    );
+  }
+  return lines;
 }
 
 /** The body of the "## Why" section of an existing BENCHMARKS.md, if any. */

@@ -1,6 +1,7 @@
 import { DIRECT_TARGETS, mib, roundOrder, Scenario, TargetName, TARGETS } from '../config';
 import { BenchContext, RunningTargets, startTargets } from '../context';
 import { RedisCommandCounter } from '../measure/redis-stats';
+import { measureReceiveFloor } from '../measure/receive-floor';
 import { flushRgwGarbage } from '../measure/rgw-gc';
 import { readProcStatus } from '../measure/rss';
 import { dirUsage, DirHighWater } from '../measure/temp-dir';
@@ -50,7 +51,11 @@ export async function runScenario(ctx: BenchContext, scenario: Scenario, log: Lo
           `  ${scenario.id} ${name}: peak RSS ${mib(server.peakRss)}, temp peak ${mib(server.tempPeak)}, left ${server.tempAfter} B`,
         );
     }
-    return { scenario, targets };
+    const receiveFloor = await measureReceiveFloor(scenario, ctx.payload);
+    log(
+      `  ${scenario.id} receive floor: client ${receiveFloor.clientMsPerMiB.toFixed(2)} + server ${receiveFloor.serverMsPerMiB.toFixed(2)} ms/MiB`,
+    );
+    return { scenario, targets, receiveFloor };
   } finally {
     await running.close();
   }
