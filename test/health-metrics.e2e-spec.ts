@@ -67,11 +67,16 @@ describe('demo app: GET /health and GET /metrics', () => {
 
   it('counts a tus upload: requests, bytes, uploads, S3 calls and lock waits; and requests the guard refused', async () => {
     const data = randomBytes(2 * MiB + 3);
-    await uploadWithTusClient(data, {
+    const url = await uploadWithTusClient(data, {
       endpoint: `${origin}${DEMO_ENV.TUS_PATH}`,
       chunkSize: MiB,
       headers: { ...DEMO_AUTH },
     });
+    // The POST took the upload's lock at once and kept it for the PATCHes, the last one for its delivery record: no
+    // request waited for it. A HEAD afterwards takes it anew (once the record let it go).
+    const head = await fetch(url, { method: 'HEAD', headers: { 'Tus-Resumable': '1.0.0', ...DEMO_AUTH } });
+    expect(head.status).toBe(200);
+    expect(head.headers.get('upload-offset')).toBe(String(data.length));
     const refused = await fetch(`${origin}${DEMO_ENV.TUS_PATH}`, {
       method: 'POST',
       headers: { 'Tus-Resumable': '1.0.0' },
@@ -101,7 +106,7 @@ describe('demo app: GET /health and GET /metrics', () => {
     expect(total(samples, 'tus_upload_duration_seconds_count')).toBe(1);
     expect(total(samples, 'tus_s3_request_duration_seconds_count', { outcome: 'success' })).toBeGreaterThan(0);
     expect(total(samples, 'tus_s3_request_duration_seconds_count', { operation: 'CompleteMultipartUpload' })).toBe(1);
-    // The POST took the lock; the PATCHes that followed at once found it kept for them (lock.keepMs).
+    // The HEAD's wait for the lock (lock.keepMs kept it for the requests before, and for the delivery record).
     expect(total(samples, 'tus_lock_wait_seconds_count', { outcome: 'acquired' })).toBeGreaterThanOrEqual(1);
   });
 

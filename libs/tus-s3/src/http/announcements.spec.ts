@@ -12,20 +12,21 @@ import { RecordingEmitter } from '../testing/http-doubles';
 import { resolveOptions } from '../tus-s3.options';
 import { FinishedAnnouncements } from './announcements';
 import { UploadLocks } from './upload-locks';
+import { UploadWrites } from './upload-writes';
 
 const KiB = 1024;
 const s3 = new FakeS3();
 let now: number;
 let ids: number;
 const clock = { now: () => new Date(now) };
-const options = resolveOptions({
+const settings = {
   bucket: 'uploads',
   objectPrefix: 'p/',
   partSize: { min: 5 * KiB, preferred: 8 * KiB },
   maxSize: 64 * KiB * KiB,
-  copyOnFinish: { bucket: 'archive', prefix: 'done/' },
   announcementGraceMs: 10_000,
-});
+};
+const options = resolveOptions({ ...settings, copyOnFinish: { bucket: 'archive', prefix: 'done/' } });
 const locker = new MemoryLocker();
 const store = new S3Store(new S3Client({ region: 'us-east-1' }), options, clock, () => `upload${++ids}`, null);
 
@@ -80,6 +81,51 @@ describe('FinishedAnnouncements', () => {
     expect(s3.json('uploads/p/upload1.info').announce).toMatchObject({ due: true, copy: { done: true } });
     await a.announcements.recorded();
     expect(s3.json('uploads/p/upload1.info').announce).toMatchObject({ due: false, attempt: 1, copy: { done: true } });
+  });
+
+  it('records the delivery under the lock its finishing request kept: no lock taken again, no journal read', async () => {
+    // Without copyOnFinish, the delivery ends with one record (announced), which the finishing request's lock covers.
+    const plain = resolveOptions(settings);
+    const plainStore = new S3Store(new S3Client({ region: 'us-east-1' }), plain, clock, () => 'plain1', null);
+    const locks = new UploadLocks(locker);
+    const events = new UploadEvents(plainStore, new RecordingEmitter());
+    const announcements = new FinishedAnnouncements(plainStore, plain, clock, [], locks, events);
+    const writes = new UploadWrites(plainStore, {}, plain, events, locks, announcements);
+    const created = await plainStore.create({ size: 3 * KiB, metadataHeader: '', metadata: {} });
+    const data = randomBytes(3 * KiB);
+
+    const finished = await locks.withLock(
+      created.id,
+      async (lock) => (await plainStore.write(created, Readable.from([data]), lock, { maxBytes: data.length })).upload,
+      (after) => writes.keepsLock(created, after),
+    );
+    const lockTaken = jest.spyOn(locker, 'lock');
+    const gets = s3.counts().GetObject ?? 0;
+    await announcements.deliver(finished);
+    await announcements.recorded();
+
+    expect(s3.json('uploads/p/plain1.info').announce).toMatchObject({ due: false, attempt: 1 });
+    expect(lockTaken).not.toHaveBeenCalled();
+    expect(s3.counts().GetObject ?? 0).toBe(gets);
+    // Recorded, the lock is let go: another request takes it at once.
+    const next = await locker.tryLock('plain1');
+    expect(next).not.toBeNull();
+    await next?.release();
+    lockTaken.mockRestore();
+  });
+
+  it('keeps the lock after a finish only for a delivery that ends with a record', () => {
+    const locks = new UploadLocks(locker);
+    const events = new UploadEvents(store, new RecordingEmitter());
+    const announcements = new FinishedAnnouncements(store, options, clock, [], locks, events);
+    const writes = new UploadWrites(store, {}, options, events, locks, announcements);
+    const unfinished = { finishedAt: null } as Upload;
+    const finished = { finishedAt: '2026-01-01T00:00:00.000Z' } as Upload;
+    jest.spyOn(announcements, 'recordFollows').mockReturnValueOnce(true).mockReturnValueOnce(false);
+    expect(writes.keepsLock(unfinished, unfinished)).toBe(true); // for the next request
+    expect(writes.keepsLock(unfinished, finished)).toBe(true); // for the record
+    expect(writes.keepsLock(unfinished, finished)).toBe(false); // nothing to record
+    expect(writes.keepsLock(finished, finished)).toBe(false); // finished before: not this request's delivery
   });
 
   it('takes over an overdue delivery (a crash after the finish) only after the grace period, as a replay', async () => {

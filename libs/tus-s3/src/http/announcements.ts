@@ -94,7 +94,16 @@ export class FinishedAnnouncements implements OnApplicationBootstrap, OnModuleDe
   }
 
   /**
-   * Right after the upload finished (its lock released): copy, announce, record. Resolves once the listeners ran;
+   * Whether delivering `upload`, which a request just finished, ends with a record in the store: that request then
+   * keeps the upload's lock for the record (UploadLocks), which saves taking it again and reading the journal back.
+   */
+  recordFollows(upload: Upload): boolean {
+    return supportsAnnouncements(this.store) && this.store.dueAnnouncement(upload) !== undefined;
+  }
+
+  /**
+   * Right after the upload finished (its lock released, or kept for the record: see `recordFollows`): copy, announce,
+   * record. Resolves once the listeners ran;
    * the record that they did is written meanwhile (see `recorded`), so that the request that finished the upload is
    * not answered a lock and two S3 round trips later. Should that record be lost, the delivery is made again, as
    * after any crash: listeners are idempotent by `upload.id` anyway.

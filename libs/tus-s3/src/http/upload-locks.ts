@@ -24,7 +24,8 @@ interface KeptLock {
  * A tus client sends an upload's requests one after another (HEAD, then PATCH after PATCH), so after a request that
  * leaves the upload unfinished (the caller says so: `keepFor`) the lock stays with this instance for a moment
  * (`lock.keepMs`, 1 s): the next request, if it comes here, starts at once, without taking the lock again, and finds
- * the journal it left (InfoObjects remembers it for exactly that lock). Kept
+ * the journal it left (InfoObjects remembers it for exactly that lock). The request that finishes an upload keeps it
+ * the same way for the record of the upload's delivery, which follows at once (FinishedAnnouncements). Kept
  * locks give way at once: when anyone asks for the upload (another instance, or a request here that waits in the
  * locker), when the lock service says it is lost, or when the time is up. A lock is kept only if it reports how long
  * it is valid (`validUntil`), and used again only while that validity has a margin left: a process that stalled
@@ -43,8 +44,8 @@ export class UploadLocks {
   }
 
   /**
-   * @param keepFor after a successful `work`, whether the upload may see another request soon (it is unfinished):
-   * then the lock is kept for it; otherwise, and after a failure, it is released
+   * @param keepFor after a successful `work`, whether the upload may see another request soon (it is unfinished, or
+   * the record of its delivery follows): then the lock is kept for it; otherwise, and after a failure, it is released
    */
   async withLock<T>(
     uploadId: string,

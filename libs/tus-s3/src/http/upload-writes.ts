@@ -81,6 +81,16 @@ export class UploadWrites {
     return outcome.upload;
   }
 
+  /**
+   * Whether the request that wrote `after` (from `before`) should keep the upload's lock when it lets go (UploadLocks):
+   * when the upload is unfinished, for its next request; when this request finished it, for the record of its
+   * delivery (see FinishedAnnouncements.recordFollows).
+   */
+  keepsLock(before: Upload, after: Upload): boolean {
+    if (!isFinished(after)) return true;
+    return !isFinished(before) && this.announcements.recordFollows(after);
+  }
+
   /** An upload a store call just finished, still under its lock: its delivery is noted as due (see announcements). */
   noteFinished(upload: Upload): Promise<void> {
     return this.announcements.noteFinished(upload);

@@ -100,10 +100,17 @@ describe('InfoObjects', () => {
     await expect(infos.read(id, lock)).rejects.toBeInstanceOf(UploadNotFoundError);
   });
 
-  it('never remembers a finished journal, nor one of an upload held in Redis', async () => {
-    await infos.write(journal({ finishedAt: '2026-11-26T00:00:01.000Z' }), lock);
-    await infos.read(id, lock);
+  it('remembers a finished journal written under the lock (its delivery record reads it), as any other', async () => {
+    const finishedAt = '2026-11-26T00:00:01.000Z';
+    await infos.write(journal({ finishedAt }), lock);
+    expect((await infos.read(id, lock)).finishedAt).toBe(finishedAt);
+    expect(objects.gets).toBe(0);
+  });
+
+  it('never remembers the journal of an upload held in Redis (RedisJournal caches those)', async () => {
     await infos.write(journal({ heldIn: 'redis' }), lock);
+    await infos.read(id, lock);
+    await infos.write(journal({ heldIn: 'redis', finishedAt: '2026-11-26T00:00:01.000Z' }), lock);
     await infos.read(id, lock);
     expect(objects.gets).toBe(2);
   });

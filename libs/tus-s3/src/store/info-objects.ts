@@ -13,9 +13,9 @@ const REMEMBERED_JOURNALS = 1000;
  * The journal of an unfinished upload that was read or written under a lock is remembered with that lock, and read
  * from memory while that very lock is still held: nobody else can have written it meanwhile, since every writer of
  * a journal holds its upload's lock. UploadLocks keeps a lock between an upload's requests, so a PATCH that follows
- * the previous one on the same instance saves the GET. A write that fails, or one without a lock, forgets it.
- * Only journals of unfinished uploads held in S3 are remembered: a finished one's announcement record changes
- * outside the lock, and uploads held in Redis have a cache of their own (RedisJournal).
+ * the previous one on the same instance saves the GET; and after the request that finished an upload, so the
+ * record of its delivery (FinishedAnnouncements) saves it too. A write that fails, or one without a lock, forgets
+ * it. Journals of uploads held in Redis are not remembered here: they have a cache of their own (RedisJournal).
  */
 export class InfoObjects {
   private readonly remembered = new Map<string, { lock: UploadLock; body: string }>();
@@ -68,7 +68,7 @@ export class InfoObjects {
   private remember(stored: StoredJournal, body: string, lock: UploadLock | undefined): void {
     this.remembered.delete(stored.id);
     // Journals of uploads held in Redis are written by RedisHeldBytes, which has its own cache (RedisJournal).
-    if (!lock || stored.finishedAt !== null || stored.heldIn === 'redis') return;
+    if (!lock || stored.heldIn === 'redis') return;
     this.remembered.set(stored.id, { lock, body });
     if (this.remembered.size > REMEMBERED_JOURNALS) this.remembered.delete(this.remembered.keys().next().value!);
   }

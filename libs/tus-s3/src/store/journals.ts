@@ -52,12 +52,13 @@ export class Journals {
   }
 
   /**
-   * Writes the journal of a finished upload (its announcement record changed). Nothing is held back any more and no
-   * instance caches a finished journal, so only the info object changes: no trace is left in Redis.
+   * Writes the journal of a finished upload (its announcement record changed). Nothing is held back any more, so only
+   * the info object changes: no trace is left in Redis.
+   * @param lock the upload's lock when the caller holds it (the journal may then be cached for it)
    */
-  async saveFinished(info: UploadInfo): Promise<void> {
+  async saveFinished(info: UploadInfo, lock?: UploadLock): Promise<void> {
     if (!info.finishedAt || info.pending.length > 0) throw new Error(`upload ${info.id} is not finished`);
-    await this.infos.write(toStored(info, []));
+    await this.infos.write(toStored(info, []), lock);
   }
 
   async delete(info: UploadInfo): Promise<void> {

@@ -175,7 +175,7 @@ export class S3Store
     }
     lock.assertHeld();
     await this.journals.save(updated);
-    return this.viewOf(offsetOf(updated) === size ? await this.finish(updated, beforeFinish) : updated);
+    return this.viewOf(offsetOf(updated) === size ? await this.finish(updated, lock, beforeFinish) : updated);
   }
 
   /** Removes every trace: multipart upload, held-back bytes, the final object when finished, then the journal. */
@@ -216,7 +216,7 @@ export class S3Store
     const copied: UploadInfo = { ...info, parts: await this.concatenation.copyParts(info, sources, lock) };
     lock.assertHeld();
     await this.journals.save(copied);
-    return this.outcomeOf({ info: await this.finish(copied, beforeFinish), stop: 'end' });
+    return this.outcomeOf({ info: await this.finish(copied, lock, beforeFinish), stop: 'end' });
   }
 
   /**
@@ -288,13 +288,17 @@ export class S3Store
     let updated = await held.commit(writer.journal, written, lock);
     if (!written.failure && !isFinished(updated) && updated.size !== null && offsetOf(updated) === updated.size) {
       lock.assertHeld();
-      updated = await this.finish(updated, limits.beforeFinish);
+      updated = await this.finish(updated, lock, limits.beforeFinish);
     }
     return { info: updated, stop: written.stop, failure: written.failure };
   }
 
-  /** Asks `beforeFinish` (which may refuse: the upload then stays unfinished), then assembles the final object. */
-  private async finish(info: UploadInfo, beforeFinish?: BeforeFinish): Promise<UploadInfo> {
+  /**
+   * Asks `beforeFinish` (which may refuse: the upload then stays unfinished), then assembles the final object. The
+   * finished journal is saved under `lock`, so that the record of its delivery, if the lock is kept for it, need not
+   * read it back (see InfoObjects).
+   */
+  private async finish(info: UploadInfo, lock: UploadLock, beforeFinish?: BeforeFinish): Promise<UploadInfo> {
     if (info.pending.length > 0) throw new Error(`upload ${info.id} cannot finish while bytes are held back`);
     await beforeFinish?.(this.viewOf(info));
     const key = this.keys.final(info.id);
@@ -313,7 +317,7 @@ export class S3Store
       finishedAt,
       announce: this.announceAtFinish(info.id, finishedAt),
     };
-    await this.journals.save(finished);
+    await this.journals.save(finished, lock);
     await this.journals.heldBytesOf(finished).finished(finished);
     return finished;
   }
@@ -356,7 +360,7 @@ export class S3Store
     if (!info.announce?.due) return upload;
     const updated: UploadInfo = { ...info, announce: change(info.announce) };
     lock.assertHeld();
-    await this.journals.saveFinished(updated);
+    await this.journals.saveFinished(updated, lock);
     return this.viewOf(updated);
   }
 

@@ -84,7 +84,7 @@ export class CreationHandler {
           throw error;
         }
       },
-      (written) => !isFinished(written.upload),
+      (written) => this.writes.keepsLock(upload, written.upload),
     );
     if (isFinished(outcome.upload)) await this.writes.announce(outcome.upload);
     this.writes.answer(req, res, outcome, location);

@@ -79,7 +79,7 @@ export class PatchHandler {
         });
         return { before: unfinished, after: written.upload, outcome: written };
       },
-      ({ after }) => !isFinished(after),
+      ({ before, after }) => this.writes.keepsLock(before, after),
     );
 
     if (!isFinished(before) && isFinished(after)) await this.writes.announce(after);
