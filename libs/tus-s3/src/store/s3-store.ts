@@ -1,6 +1,6 @@
 import { Readable } from 'node:stream';
 import { S3Client } from '@aws-sdk/client-s3';
-import { Inject, Injectable, OnModuleInit } from '@nestjs/common';
+import { BeforeApplicationShutdown, Inject, Injectable, OnModuleInit } from '@nestjs/common';
 import { UploadLock } from '../locker/locker.interface';
 import { isValidUploadId } from '../protocol/upload-id';
 import {
@@ -65,9 +65,16 @@ interface JournalWrite {
  */
 @Injectable()
 export class S3Store
-  implements TusDataStore, ConcatenationCapable, FinishedCopyCapable, AnnouncementCapable, OnModuleInit
+  implements
+    TusDataStore,
+    ConcatenationCapable,
+    FinishedCopyCapable,
+    AnnouncementCapable,
+    OnModuleInit,
+    BeforeApplicationShutdown
 {
   private readonly objects: S3Objects;
+  private readonly heldInS3: S3HeldBytes;
   private readonly keys: ObjectKeys;
   private readonly journals: Journals;
   private readonly concatenation: Concatenation;
@@ -87,7 +94,7 @@ export class S3Store
     this.objects = new S3Objects(client, options.bucket, options.tagIncomplete);
     this.keys = new ObjectKeys(options.objectPrefix);
     const infos = new InfoObjects(this.objects, this.keys);
-    const inS3 = new S3HeldBytes(this.objects, this.keys, infos);
+    const inS3 = (this.heldInS3 = new S3HeldBytes(this.objects, this.keys, infos));
     this.journals = heldInRedis ? new Journals(infos, heldInRedis, [inS3]) : new Journals(infos, inS3);
     this.concatenation = new Concatenation(this.objects, this.keys, options);
     const { multipartAbove, partSize } = options.copyOnFinish ?? {};
@@ -112,6 +119,11 @@ export class S3Store
   /** So that the first request's chunks are freed as they are copied, like every later one's (see ChunkRelease). */
   async onModuleInit(): Promise<void> {
     await ChunkRelease.ready();
+  }
+
+  /** Lets the deletions of held-back chunks now in parts finish while the S3 client is still open. */
+  async beforeApplicationShutdown(): Promise<void> {
+    await this.heldInS3.idle();
   }
 
   async create(upload: NewUpload, lockFor?: CreationLock): Promise<Upload> {

@@ -1,5 +1,6 @@
 import { randomBytes } from 'node:crypto';
-import { GetObjectCommand, HeadObjectCommand, S3Client } from '@aws-sdk/client-s3';
+import { DeleteObjectCommand, GetObjectCommand, HeadObjectCommand, S3Client } from '@aws-sdk/client-s3';
+import { Logger } from '@nestjs/common';
 import { drain, FakeS3 } from '../../../../../test/support/fake-s3';
 import type { UploadLock } from '../../locker/locker.interface';
 import { MemoryLocker } from '../../locker/memory-locker';
@@ -201,6 +202,14 @@ describe('S3HeldBytes', () => {
 
   it('commits a write: saves the journal, listing chunks as .info always did, then deletes the chunks now in parts', async () => {
     const lock = await locker.lock('abc');
+    // The deletion waits until the commit has returned: the write is not held up by it.
+    let allowDelete!: () => void;
+    const deleteAllowed = new Promise<void>((resolve) => (allowDelete = resolve));
+    s3.mock.on(DeleteObjectCommand).callsFake(async (input: { Bucket: string; Key: string }) => {
+      await deleteAllowed;
+      s3.objects.delete(`${input.Bucket}/${input.Key}`);
+      return {};
+    });
     try {
       s3.objects.set('b/p/abc.chunk.0.aa', { body: randomBytes(10) });
       const before = journal({ pending: [chunk('0.aa', 10)] });
@@ -216,8 +225,35 @@ describe('S3HeldBytes', () => {
         parts: [part],
         pending: [{ key: 'p/abc.chunk.50.bb', size: 7 }],
       });
+      expect(s3.names('b/p/abc.chunk.')).toEqual(['b/p/abc.chunk.0.aa']);
+      allowDelete();
+      await held.idle();
       expect(s3.names('b/p/abc.chunk.')).toEqual([]);
     } finally {
+      await lock.release();
+    }
+  });
+
+  it('commits a write whose chunks in parts cannot be deleted: logged, and left for the sweeper', async () => {
+    const lock = await locker.lock('abc');
+    const warn = jest.spyOn(Logger.prototype, 'warn').mockImplementation(() => undefined);
+    s3.mock.on(DeleteObjectCommand).rejects(new Error('SlowDown'));
+    try {
+      s3.objects.set('b/p/abc.chunk.0.aa', { body: randomBytes(10) });
+      const before = journal({ pending: [chunk('0.aa', 10)] });
+      const part = { partNumber: 1, size: 10, etag: '"e1"' };
+      const after = await held.commit(
+        before,
+        { parts: [part], pending: [], consumed: [chunk('0.aa', 10)], bytesReceived: 0, stop: 'end' },
+        lock,
+      );
+      await held.idle();
+      expect(after.parts).toEqual([part]);
+      expect(s3.json('b/p/abc.info')).toMatchObject({ parts: [part], pending: [] });
+      expect(s3.names('b/p/abc.chunk.')).toEqual(['b/p/abc.chunk.0.aa']);
+      expect(warn.mock.calls.join('\n')).toMatch(/could not delete 1 held-back chunk object.*p\/abc.chunk.0.aa/);
+    } finally {
+      warn.mockRestore();
       await lock.release();
     }
   });

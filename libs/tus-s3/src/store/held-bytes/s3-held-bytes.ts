@@ -39,6 +39,8 @@ export class S3HeldBytes implements HeldBytes {
   private readonly logger = new Logger(S3HeldBytes.name);
   /** The PUTs of chunk objects that `hold` started and the `commit` of their write has not awaited yet. */
   private readonly landing = new WeakMap<HeldKey, Promise<void>>();
+  /** Deletions of chunk objects whose bytes are in parts now, still under way (see `commit`). */
+  private readonly deleting = new Set<Promise<void>>();
 
   constructor(
     private readonly objects: S3Objects,
@@ -152,7 +154,11 @@ export class S3HeldBytes implements HeldBytes {
     return [...held, chunk];
   }
 
-  /** Saves the journal when the write changed it, then deletes the chunk objects that are in parts now. */
+  /**
+   * Saves the journal when the write changed it, then deletes the chunk objects that are in parts now, in the
+   * background: the journal no longer lists them, so nothing reads them again, and the write need not wait for the
+   * deletion (a DeleteObjects took a fifth of the time of a 1 MiB PATCH that cut a part). See `idle`.
+   */
   async commit(before: UploadInfo, written: WrittenBytes, lock: UploadLock): Promise<UploadInfo> {
     const after: UploadInfo = { ...before, parts: written.parts, pending: written.pending };
     if (written.failure && isHeldBytesMissing(written.failure)) return this.fallBackToParts(after, written, lock);
@@ -166,8 +172,29 @@ export class S3HeldBytes implements HeldBytes {
     }
     if (landing.size > 0) await this.saveWhileLanding(after, landing, lock);
     else await this.save(after, lock);
-    await this.deleteChunks(written.consumed);
+    this.deleteInBackground(written.consumed);
     return after;
+  }
+
+  /** Resolves once every deletion `commit` started so far is over (done, or failed and logged). */
+  async idle(): Promise<void> {
+    await Promise.all([...this.deleting]);
+  }
+
+  /**
+   * One that fails leaves the objects behind, listed by no journal: the sweeper deletes such chunk objects once they
+   * are older than `expireAfter` (see ExpirySweeper), as it does those of a PUT that landed after its write failed.
+   */
+  private deleteInBackground(held: readonly HeldKey[]): void {
+    if (held.length === 0) return;
+    const deletion: Promise<void> = this.deleteChunks(held)
+      .catch((error: unknown) =>
+        this.logger.warn(
+          `could not delete ${held.length} held-back chunk object(s) whose bytes are in parts now: ${(error as Error).message}`,
+        ),
+      )
+      .finally(() => this.deleting.delete(deletion));
+    this.deleting.add(deletion);
   }
 
   /**
