@@ -103,10 +103,9 @@ export class FinishedAnnouncements implements OnApplicationBootstrap, OnModuleDe
 
   /**
    * Right after the upload finished (its lock released, or kept for the record: see `recordFollows`): copy, announce,
-   * record. Resolves once the listeners ran;
-   * the record that they did is written meanwhile (see `recorded`), so that the request that finished the upload is
-   * not answered a lock and two S3 round trips later. Should that record be lost, the delivery is made again, as
-   * after any crash: listeners are idempotent by `upload.id` anyway.
+   * record. Resolves once the listeners ran; the record that they did is written meanwhile (see `recorded`), so that
+   * the request that finished the upload is not answered an S3 round trip (or a lock and two) later. Should that
+   * record be lost, the delivery is made again, as after any crash: listeners are idempotent by `upload.id` anyway.
    */
   async deliver(upload: Upload): Promise<void> {
     const store = this.store;

@@ -10,7 +10,7 @@ const REMEMBERED_JOURNALS = 1000;
 /**
  * The `.info` objects: each upload's journal as stored in S3 (see {@link StoredJournal}).
  *
- * The journal of an unfinished upload that was read or written under a lock is remembered with that lock, and read
+ * The journal of an upload that was read or written under a lock is remembered with that lock, and read
  * from memory while that very lock is still held: nobody else can have written it meanwhile, since every writer of
  * a journal holds its upload's lock. UploadLocks keeps a lock between an upload's requests, so a PATCH that follows
  * the previous one on the same instance saves the GET; and after the request that finished an upload, so the
