@@ -1,4 +1,5 @@
 import { mib, MiB, OUR_PART_CONCURRENCY, PART_SIZE, TargetName } from './config';
+import { physicalLimit } from './physical-limit';
 import type { Check, RssSample, ScenarioResult } from './results';
 
 const RSS_LIMIT = 200 * MiB;
@@ -13,10 +14,12 @@ export function evaluateChecks(scenarios: ScenarioResult[], rss: RssSample[]): C
     const ours = s.targets.nest.median;
     const direct = s.targets.direct.median;
     const r = direct > 0 ? ours / direct : 0;
+    const limit = physicalLimit(s);
+    const best = limit ? `; the best any tus server could reach here: ${limit.bestRatio.toFixed(2)}x` : '';
     checks.push({
       name,
       pass: r >= min,
-      detail: `${ours.toFixed(1)} / ${direct.toFixed(1)} MB/s = ${r.toFixed(3)}x (need >= ${min}x)`,
+      detail: `${ours.toFixed(1)} / ${direct.toFixed(1)} MB/s = ${r.toFixed(3)}x (need >= ${min}x${best})`,
     });
   };
   ratio('one-patch', 0.9, 'one big PATCH >= 0.9x direct');

@@ -1,4 +1,5 @@
-import { DIRECT_TARGETS, MiB, OUR_PART_CONCURRENCY, PART_SIZE, TARGET_LABELS, TargetName, TARGETS } from '../config';
+import { DIRECT_TARGETS, MiB, OUR_PART_CONCURRENCY, PART_SIZE, TARGET_LABELS, TARGETS } from '../config';
+import { physicalLimit, totalMsPerMiB } from '../physical-limit';
 import type { BenchResults, ScenarioResult, TargetResult } from '../results';
 
 const WHY_PLACEHOLDER = '<!-- analysis -->';
@@ -164,15 +165,10 @@ function physicalLimitSection(r: BenchResults): string[] {
   ];
   for (const s of measured) {
     const floor = s.receiveFloor!;
-    const total = (t: TargetName) => {
-      const c = s.targets[t].cpuMsPerMiB;
-      return c.client + c.server + c.services;
-    };
-    const direct = total('direct');
-    const least = direct + floor.clientMsPerMiB + floor.serverMsPerMiB;
+    const limit = physicalLimit(s)!;
     const ratio = s.targets.direct.median > 0 ? s.targets.nest.median / s.targets.direct.median : 0;
     lines.push(
-      `| ${s.scenario.title} | ${direct.toFixed(1)} | ${floor.clientMsPerMiB.toFixed(2)} + ${floor.serverMsPerMiB.toFixed(2)} | ${least.toFixed(1)} | ${(direct / least).toFixed(2)} | ${total('nest').toFixed(1)} | ${ratio.toFixed(2)} |`,
+      `| ${s.scenario.title} | ${limit.directMsPerMiB.toFixed(1)} | ${floor.clientMsPerMiB.toFixed(2)} + ${floor.serverMsPerMiB.toFixed(2)} | ${limit.leastMsPerMiB.toFixed(1)} | ${limit.bestRatio.toFixed(2)} | ${totalMsPerMiB(s, 'nest').toFixed(1)} | ${ratio.toFixed(2)} |`,
     );
   }
   return lines;

@@ -1,0 +1,26 @@
+import type { TargetName } from './config';
+import type { ScenarioResult } from './results';
+
+/** The least CPU per MiB a tus server could cost in a scenario, and the best ratio to (a) that allows. */
+export interface PhysicalLimit {
+  /** (a)'s CPU per MiB, all parties: sending to S3, and S3's own work. */
+  directMsPerMiB: number;
+  /** That plus the client's sending to a server and the server's receiving (see measure/receive-floor.ts). */
+  leastMsPerMiB: number;
+  /** `directMsPerMiB / leastMsPerMiB`: what any tus server could reach at best when the cores are saturated. */
+  bestRatio: number;
+}
+
+/** CPU per MiB of one target in the scenario, all parties counted. */
+export function totalMsPerMiB(s: ScenarioResult, target: TargetName): number {
+  const c = s.targets[target].cpuMsPerMiB;
+  return c.client + c.server + c.services;
+}
+
+/** Undefined when the scenario has no receive floor (results of a bench before it measured one). */
+export function physicalLimit(s: ScenarioResult): PhysicalLimit | undefined {
+  if (!s.receiveFloor) return undefined;
+  const directMsPerMiB = totalMsPerMiB(s, 'direct');
+  const leastMsPerMiB = directMsPerMiB + s.receiveFloor.clientMsPerMiB + s.receiveFloor.serverMsPerMiB;
+  return { directMsPerMiB, leastMsPerMiB, bestRatio: leastMsPerMiB > 0 ? directMsPerMiB / leastMsPerMiB : 0 };
+}
