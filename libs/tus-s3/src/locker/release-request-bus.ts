@@ -40,19 +40,23 @@ export class ReleaseRequestBus {
     if (this.subscribers || this.closed) return;
     const pattern = `${escapeGlob(this.channelPrefix)}*`;
     this.subscribers = this.clients.map((client) => {
-      // Unlike lock commands, the subscription must wait for a master that is down right now: queue it until the
-      // first connection. After that ioredis re-subscribes by itself on every reconnect (autoResubscribe).
+      // Unlike lock commands, the subscription must wait for a master that is down right now: it is made on every
+      // connection, the first and each reconnect. Not by ioredis (autoResubscribe): it sends that PSUBSCRIBE without
+      // a handler, so a connection that closes before the answer (a master going down again, or close() here) leaves
+      // an unhandled rejection ("Connection is closed"), which fails a test suite or, by default, ends a process.
       const subscriber = client.duplicate({
         enableOfflineQueue: true,
         maxRetriesPerRequest: null,
         commandTimeout: undefined,
-        autoResubscribe: true,
+        autoResubscribe: false,
         lazyConnect: false,
       });
       logConnectionChanges(subscriber, `${client.options.host}:${client.options.port} (release requests)`);
       subscriber.on('pmessage', (_pattern: string, channel: string, message: string) => this.receive(channel, message));
-      subscriber.psubscribe(pattern).catch((error: Error) => {
-        if (!this.closed) this.logger.warn(`cannot subscribe to release requests: ${error.message}`);
+      subscriber.on('ready', () => {
+        subscriber.psubscribe(pattern).catch((error: Error) => {
+          if (!this.closed) this.logger.warn(`cannot subscribe to release requests: ${error.message}`);
+        });
       });
       return subscriber;
     });
