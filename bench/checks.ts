@@ -1,6 +1,6 @@
 import { mib, MiB, OUR_PART_CONCURRENCY, PART_SIZE, TargetName } from './config';
 import { physicalLimit } from './physical-limit';
-import type { Check, RssSample, ScenarioResult } from './results';
+import { Check, ratioToDirect, RssSample, ScenarioResult } from './results';
 
 const RSS_LIMIT = 200 * MiB;
 const RSS_GROWTH = 1.25;
@@ -13,7 +13,7 @@ export function evaluateChecks(scenarios: ScenarioResult[], rss: RssSample[]): C
     if (!s) return;
     const ours = s.targets.nest.median;
     const direct = s.targets.direct.median;
-    const r = direct > 0 ? ours / direct : 0;
+    const r = ratioToDirect(s);
     const limit = physicalLimit(s);
     const best = limit ? `; the best any tus server could reach here: ${limit.bestRatio.toFixed(2)}x` : '';
     checks.push({

@@ -1,5 +1,4 @@
-import type { TargetName } from './config';
-import type { ScenarioResult } from './results';
+import { ScenarioResult, totalMsPerMiB } from './results';
 
 /** The least CPU per MiB a tus server could cost in a scenario, and the best ratio to (a) that allows. */
 export interface PhysicalLimit {
@@ -9,12 +8,6 @@ export interface PhysicalLimit {
   leastMsPerMiB: number;
   /** `directMsPerMiB / leastMsPerMiB`: what any tus server could reach at best when the cores are saturated. */
   bestRatio: number;
-}
-
-/** CPU per MiB of one target in the scenario, all parties counted. */
-export function totalMsPerMiB(s: ScenarioResult, target: TargetName): number {
-  const c = s.targets[target].cpuMsPerMiB;
-  return c.client + c.server + c.services;
 }
 
 /** Undefined when the scenario has no receive floor (results of a bench before it measured one). */

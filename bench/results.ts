@@ -93,3 +93,15 @@ export function median(values: number[]): number {
 export function mean(values: number[]): number {
   return values.length === 0 ? 0 : values.reduce((a, b) => a + b, 0) / values.length;
 }
+
+/** CPU per MiB of one target in the scenario, all parties counted (client, server, services). */
+export function totalMsPerMiB(s: ScenarioResult, target: TargetName): number {
+  const c = s.targets[target].cpuMsPerMiB;
+  return c.client + c.server + c.services;
+}
+
+/** A target's median MB/s against (a)'s in the same scenario (0 when (a) failed). */
+export function ratioToDirect(s: ScenarioResult, target: TargetName = 'nest'): number {
+  const direct = s.targets.direct.median;
+  return direct > 0 ? s.targets[target].median / direct : 0;
+}

@@ -1,6 +1,6 @@
 import { DIRECT_TARGETS, MiB, OUR_PART_CONCURRENCY, PART_SIZE, TARGET_LABELS, TARGETS } from '../config';
-import { physicalLimit, totalMsPerMiB } from '../physical-limit';
-import type { BenchResults, ScenarioResult, TargetResult } from '../results';
+import { physicalLimit } from '../physical-limit';
+import { BenchResults, ratioToDirect, ScenarioResult, TargetResult, totalMsPerMiB } from '../results';
 
 const WHY_PLACEHOLDER = '<!-- analysis -->';
 
@@ -84,7 +84,7 @@ export function renderMarkdown(r: BenchResults, svgLink: string, previousWhy?: s
   for (const s of r.scenarios) {
     for (const t of TARGETS) {
       const c = s.targets[t].cpuMsPerMiB;
-      const total = c.client + c.server + c.services;
+      const total = totalMsPerMiB(s, t);
       const ceiling = total > 0 ? (m.cores * 1000 * (MiB / 1e6)) / total : 0;
       const gcs = s.targets[t].server?.majorGcsPerGiB;
       lines.push(
@@ -166,9 +166,8 @@ function physicalLimitSection(r: BenchResults): string[] {
   for (const s of measured) {
     const floor = s.receiveFloor!;
     const limit = physicalLimit(s)!;
-    const ratio = s.targets.direct.median > 0 ? s.targets.nest.median / s.targets.direct.median : 0;
     lines.push(
-      `| ${s.scenario.title} | ${limit.directMsPerMiB.toFixed(1)} | ${floor.clientMsPerMiB.toFixed(2)} + ${floor.serverMsPerMiB.toFixed(2)} | ${limit.leastMsPerMiB.toFixed(1)} | ${limit.bestRatio.toFixed(2)} | ${totalMsPerMiB(s, 'nest').toFixed(1)} | ${ratio.toFixed(2)} |`,
+      `| ${s.scenario.title} | ${limit.directMsPerMiB.toFixed(1)} | ${floor.clientMsPerMiB.toFixed(2)} + ${floor.serverMsPerMiB.toFixed(2)} | ${limit.leastMsPerMiB.toFixed(1)} | ${limit.bestRatio.toFixed(2)} | ${totalMsPerMiB(s, 'nest').toFixed(1)} | ${ratioToDirect(s).toFixed(2)} |`,
     );
   }
   return lines;

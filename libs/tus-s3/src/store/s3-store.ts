@@ -94,8 +94,10 @@ export class S3Store
     this.objects = new S3Objects(client, options.bucket, options.tagIncomplete);
     this.keys = new ObjectKeys(options.objectPrefix);
     const infos = new InfoObjects(this.objects, this.keys);
-    const inS3 = (this.heldInS3 = new S3HeldBytes(this.objects, this.keys, infos));
-    this.journals = heldInRedis ? new Journals(infos, heldInRedis, [inS3]) : new Journals(infos, inS3);
+    this.heldInS3 = new S3HeldBytes(this.objects, this.keys, infos);
+    this.journals = heldInRedis
+      ? new Journals(infos, heldInRedis, [this.heldInS3])
+      : new Journals(infos, this.heldInS3);
     this.concatenation = new Concatenation(this.objects, this.keys, options);
     const { multipartAbove, partSize } = options.copyOnFinish ?? {};
     this.copyPlan = {
