@@ -4,15 +4,16 @@ import {
   S3Client,
   UploadPartCommand,
 } from '@aws-sdk/client-s3';
-import { OUR_PART_CONCURRENCY, PART_SIZE } from '../config';
+import { DIRECT_PART_CONCURRENCY, DIRECT_PART_SIZE } from '../config';
 import { S3ClientTarget } from './s3-client-target';
 import type { UploadOutcome } from './target';
 
 /**
  * (a) The ceiling: the fastest direct upload we know. The bytes are already in memory as one contiguous buffer
- * (built before the timing starts); each 8 MiB part is a zero-copy slice of it, sent by UploadPart, 4 at a time,
- * with an unsigned payload as the module's own part uploads are (a stream body is never hashed by the SDK). No
- * copy, no hashing, no chunking: nothing between the bytes and the socket.
+ * (built before the timing starts); each part is a zero-copy slice of it, sent by UploadPart with an unsigned payload
+ * as the module's own part uploads are (a stream body is never hashed by the SDK). No copy, no hashing, no chunking:
+ * nothing between the bytes and the socket. Part size and parallelism are whatever uploads fastest here (see
+ * DIRECT_PART_SIZE), not what the tus servers use: a ceiling held to their settings would flatter them.
  */
 export class DirectTarget extends S3ClientTarget {
   readonly name = 'direct' as const;
@@ -26,20 +27,20 @@ export class DirectTarget extends S3ClientTarget {
     const Bucket = this.bucket;
     const bytes = this.payload.contiguous(size);
     const { UploadId } = await this.client.send(new CreateMultipartUploadCommand({ Bucket, Key }));
-    const partCount = Math.max(1, Math.ceil(size / PART_SIZE));
+    const partCount = Math.max(1, Math.ceil(size / DIRECT_PART_SIZE));
     const etags: string[] = [];
     let next = 0;
     const worker = async () => {
       while (next < partCount) {
         const index = next++;
-        const Body = bytes.subarray(index * PART_SIZE, Math.min(size, (index + 1) * PART_SIZE));
+        const Body = bytes.subarray(index * DIRECT_PART_SIZE, Math.min(size, (index + 1) * DIRECT_PART_SIZE));
         const part = await this.client.send(
           new UploadPartCommand({ Bucket, Key, UploadId, PartNumber: index + 1, Body, ContentLength: Body.length }),
         );
         etags[index] = part.ETag!;
       }
     };
-    await Promise.all(Array.from({ length: OUR_PART_CONCURRENCY }, worker));
+    await Promise.all(Array.from({ length: DIRECT_PART_CONCURRENCY }, worker));
     await this.client.send(
       new CompleteMultipartUploadCommand({
         Bucket,
