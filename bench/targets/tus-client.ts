@@ -14,7 +14,13 @@ export interface TusResponse {
  * little CPU and never holds more than a socket buffer.
  */
 export class TusClient {
-  private readonly agent = new Agent({ keepAlive: true, maxSockets: 64 });
+  /**
+   * `timeout`: Node's agent honours a server's `Keep-Alive: timeout=5` (dropping an idle socket a second before the
+   * server does) only when it has a timeout of its own that is longer; without one it keeps idle sockets until the
+   * server closes them, and now and then reuses one just as it does (a round failed on `read ECONNRESET`). On a
+   * socket in use the timeout only emits an event nobody listens to.
+   */
+  private readonly agent = new Agent({ keepAlive: true, maxSockets: 64, timeout: 60_000 });
 
   constructor(
     private readonly endpoint: string,
