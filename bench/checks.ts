@@ -1,4 +1,4 @@
-import { mib, MiB, OUR_PART_CONCURRENCY, PART_SIZE, TargetName } from './config';
+import { mib, MiB, ModuleSettings, TargetName, tempDiskPerUpload } from './config';
 import { physicalLimit } from './physical-limit';
 import { Check, ratioToDirect, RssSample, ScenarioResult } from './results';
 
@@ -6,7 +6,7 @@ const RSS_LIMIT = 200 * MiB;
 const RSS_GROWTH = 1.25;
 
 /** The targets this module is held to, all measured within one run. */
-export function evaluateChecks(scenarios: ScenarioResult[], rss: RssSample[]): Check[] {
+export function evaluateChecks(scenarios: ScenarioResult[], rss: RssSample[], settings: ModuleSettings): Check[] {
   const checks: Check[] = [];
   const ratio = (id: string, min: number, name: string) => {
     const s = scenarios.find((x) => x.scenario.id === id);
@@ -52,10 +52,10 @@ export function evaluateChecks(scenarios: ScenarioResult[], rss: RssSample[]): C
     });
   }
 
-  const perUpload = (OUR_PART_CONCURRENCY + 1) * PART_SIZE;
+  const perUpload = tempDiskPerUpload(settings);
   const over = scenarios.filter((s) => (s.targets.nest.server?.tempPeak ?? 0) > s.scenario.uploads * perUpload);
   checks.push({
-    name: `temp disk <= (${OUR_PART_CONCURRENCY} + 1) x ${mib(PART_SIZE)} per concurrent upload`,
+    name: `temp disk <= (${settings.partUploadConcurrency} + 1) x ${mib(settings.partSize)} per concurrent upload`,
     pass: over.length === 0,
     detail: scenarios
       .map(

@@ -56,6 +56,38 @@ export interface Scenario {
   holdBackIn: HoldBackIn;
 }
 
+/**
+ * How (b) is configured: the module's defaults, unless BENCH_PREFERRED_PART_SIZE, BENCH_PART_UPLOAD_CONCURRENCY or
+ * BENCH_MEMORY_BUDGET (bytes) set its `partSize.preferred`, `partUploadConcurrency` or `memoryBudget` (a partial run).
+ */
+export interface ModuleSettings {
+  partSize: number;
+  partUploadConcurrency: number;
+  /** Unset: the module's default, `(partUploadConcurrency + 1) × partSize`. */
+  memoryBudget?: number;
+}
+
+export function moduleSettings(env: NodeJS.ProcessEnv = process.env): ModuleSettings {
+  const bytes = (name: string): number | undefined => {
+    const value = env[name];
+    if (!value) return undefined;
+    const parsed = Number(value);
+    if (!Number.isSafeInteger(parsed) || parsed < 0) throw new Error(`${name} must be a whole number, got ${value}`);
+    return parsed;
+  };
+  const memoryBudget = bytes('BENCH_MEMORY_BUDGET');
+  return {
+    partSize: bytes('BENCH_PREFERRED_PART_SIZE') || PART_SIZE,
+    partUploadConcurrency: bytes('BENCH_PART_UPLOAD_CONCURRENCY') || OUR_PART_CONCURRENCY,
+    ...(memoryBudget !== undefined ? { memoryBudget } : {}),
+  };
+}
+
+/** What the module holds itself to on disk per concurrent upload: a PATCH's parts in flight plus the one filling. */
+export function tempDiskPerUpload(settings: ModuleSettings): number {
+  return (settings.partUploadConcurrency + 1) * settings.partSize;
+}
+
 export interface BenchConfig {
   quick: boolean;
   rounds: number;
@@ -70,6 +102,8 @@ export interface BenchConfig {
   cpuProfile: boolean;
   /** Node options for both server children (BENCH_SERVER_NODE_ARGS), e.g. V8 heap flags; none by default. */
   serverNodeArgs: string[];
+  /** (b)'s part and memory settings. */
+  module: ModuleSettings;
   root: string;
   /** Scratch space (git-ignored): compiled bench, temp dirs of the servers. */
   workDir: string;
@@ -146,6 +180,8 @@ export function loadConfig(env = process.env): BenchConfig {
     only.length === 0 &&
     env.BENCH_ROUNDS === undefined &&
     !env.BENCH_MEMORY_BUDGET &&
+    !env.BENCH_PREFERRED_PART_SIZE &&
+    !env.BENCH_PART_UPLOAD_CONCURRENCY &&
     !env.BENCH_SERVER_NODE_ARGS;
   const outDir = official ? root : join(workDir, quick ? 'quick' : 'partial');
   return {
@@ -160,6 +196,7 @@ export function loadConfig(env = process.env): BenchConfig {
     rssCheck: only.length === 0 || env.BENCH_RSS === '1',
     cpuProfile,
     serverNodeArgs: (env.BENCH_SERVER_NODE_ARGS ?? '').split(/\s+/).filter(Boolean),
+    module: moduleSettings(env),
     root,
     workDir,
     output: official

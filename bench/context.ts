@@ -60,7 +60,15 @@ export async function startTargets(
     tempDirs[kind] = join(ctx.tempRoot, `${kind}-${label}`);
     servers[kind] = await ServerChild.start({
       kind,
-      settings: { bucket: BUCKET, prefix, tempDir: tempDirs[kind], partSize: PART_SIZE, holdBackIn },
+      settings: {
+        bucket: BUCKET,
+        prefix,
+        tempDir: tempDirs[kind],
+        // The peer gets the tus servers' usual part size; its part uploads in flight are its own.
+        partSize: kind === 'nest' ? ctx.config.module.partSize : PART_SIZE,
+        partUploadConcurrency: ctx.config.module.partUploadConcurrency,
+        holdBackIn,
+      },
       cpuProfile: ctx.config.cpuProfile ? { dir: ctx.config.profileDir, name: `${kind}-${label}` } : undefined,
       nodeArgs: ctx.config.serverNodeArgs,
     });

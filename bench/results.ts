@@ -1,4 +1,4 @@
-import type { Scenario, TargetName } from './config';
+import type { ModuleSettings, Scenario, TargetName } from './config';
 import type { CpuSplit } from './measure/cpu';
 import type { ReceiveFloor } from './measure/receive-floor';
 import type { SourceFingerprint } from './report/fingerprint';
@@ -78,6 +78,8 @@ export interface BenchResults {
   machine: MachineInfo;
   /** The module's source as compiled for this run. */
   module: SourceFingerprint;
+  /** (b)'s part and memory settings. */
+  moduleSettings: ModuleSettings;
   scenarios: ScenarioResult[];
   rss: RssSample[];
   checks: Check[];

@@ -66,12 +66,13 @@ async function main(): Promise<void> {
       rounds: config.rounds,
       warmupRounds: config.warmupRounds,
       serverNodeArgs: config.serverNodeArgs,
+      moduleSettings: config.module,
       durationSeconds: (Date.now() - started) / 1000,
       machine: machineInfo(),
       module: moduleSource,
       scenarios,
       rss,
-      checks: evaluateChecks(scenarios, rss),
+      checks: evaluateChecks(scenarios, rss, config.module),
     };
     writeReports(results, config.output);
     log('');

@@ -16,6 +16,11 @@ const WHY_PLACEHOLDER = '<!-- analysis -->';
 /** BENCHMARKS.md. `previousWhy` is the "## Why" section of the file being replaced, kept when it was filled in. */
 export function renderMarkdown(r: BenchResults, svgLink: string, previousWhy?: string): string {
   const m = r.machine;
+  const nest = r.moduleSettings;
+  const nestDefaults =
+    nest.partSize === PART_SIZE &&
+    nest.partUploadConcurrency === OUR_PART_CONCURRENCY &&
+    nest.memoryBudget === undefined;
   const lines: string[] = [
     '# Benchmarks',
     '',
@@ -36,7 +41,7 @@ export function renderMarkdown(r: BenchResults, svgLink: string, previousWhy?: s
     '',
     `- **(a) direct from memory** (the ceiling, and what \`x (a)\` divides by): the fastest direct upload we know. The bytes are one buffer in memory, built before the timing; CreateMultipartUpload, then each ${mib(DIRECT_PART_SIZE)} part is a zero-copy slice sent by \`UploadPart\`, ${DIRECT_PART_CONCURRENCY} at a time, with an unsigned payload (as the module's own part uploads, whose stream bodies the SDK never hashes), then CompleteMultipartUpload (\`bench/targets/direct-target.ts\`). Its part size and parallelism are the fastest measured here, not the tus servers' (8 MiB parts 4 at a time upload 15-20% slower on this RGW: see \`DIRECT_PART_SIZE\` in \`bench/config.ts\`).`,
     `- **(a') lib-storage, stream-fed** (the previous ceiling, for reference only): \`@aws-sdk/lib-storage\` \`Upload\` fed a stream of 1 MiB slices, part size ${mib(PART_SIZE)}, queue size ${OUR_PART_CONCURRENCY}. It copies every part into a buffer and hashes it for the signature: several ms of client CPU per MiB that (a) does not spend.`,
-    `- **(b) this module**: a Nest app with \`TusS3Module.forRoot({ bucket: 'tus-bench', createBucket: true, redis: { urls: [REDIS_URL] }, holdBackIn, partSize: { preferred: ${mib(PART_SIZE)} }, tempDir })\` (Redlock locks, ${OUR_PART_CONCURRENCY} part uploads per PATCH) in its own process (\`bench/servers/nest-server.ts\`); \`holdBackIn\` is the default \`'s3'\` except where a scenario says Redis.`,
+    `- **(b) this module**: a Nest app with \`TusS3Module.forRoot({ bucket: 'tus-bench', createBucket: true, redis: { urls: [REDIS_URL] }, holdBackIn, partSize: { preferred: ${mib(nest.partSize)} }, partUploadConcurrency: ${nest.partUploadConcurrency}${nest.memoryBudget !== undefined ? `, memoryBudget: ${mib(nest.memoryBudget)}` : ''}, tempDir })\` (Redlock locks; ${nestDefaults ? "the module's defaults" : "**not** the module's defaults (8 MiB, 4, memory for 5 parts): a partial run"}) in its own process (\`bench/servers/nest-server.ts\`); \`holdBackIn\` is the default \`'s3'\` except where a scenario says Redis.`,
     `- **(c) peer**: \`@tus/server\` + \`@tus/s3-store\` (part size ${mib(PART_SIZE)}, other options at their defaults: in-memory locker and cache, up to 60 part uploads) in its own process (\`bench/servers/tus-node-server.ts\`).`,
     "- All S3 clients: path-style, `requestChecksumCalculation`/`responseChecksumValidation: WHEN_REQUIRED` (RGW refuses the SDK's default aws-chunked CRC32 bodies).",
     '- The tus client (`bench/targets/tus-client.ts`) sends POST, then PATCHes over a keep-alive agent, writing zero-copy 1 MiB slices of an in-memory random pattern with backpressure.',
@@ -134,6 +139,7 @@ export function renderMarkdown(r: BenchResults, svgLink: string, previousWhy?: s
     'BENCH_SCENARIOS=patch-1mib-s3 BENCH_ROUNDS=2 npm run bench   # a subset (ids: one-patch, patch-1mib-redis, patch-1mib-s3, patch-5mib1, concurrent); writes to .bench-tmp/partial/',
     'npm run bench:profile              # the same with `node --cpu-prof` in both server children, then a top-functions summary',
     'BENCH_MEMORY_BUDGET=0 npm run bench   # (b) with another `memoryBudget` (bytes); writes to .bench-tmp/partial/',
+    'BENCH_PREFERRED_PART_SIZE=16777216 BENCH_PART_UPLOAD_CONCURRENCY=3 npm run bench   # (b) with other part settings; .bench-tmp/partial/',
     "BENCH_SERVER_NODE_ARGS='--heap-growing-percent=300' npm run bench   # both server children with these node options; writes to .bench-tmp/partial/",
     '```',
     '',

@@ -32,6 +32,8 @@ export interface ChildSettings {
   partSize: number;
   /** Our module's `holdBackIn` (the peer has no such choice). */
   holdBackIn: 's3' | 'redis';
+  /** Our module's `partUploadConcurrency` (the peer's part uploads are its own business). */
+  partUploadConcurrency: number;
   /** Our module's `memoryBudget`, when BENCH_MEMORY_BUDGET sets one (else the module's default). */
   memoryBudget?: number;
 }
@@ -48,6 +50,7 @@ export function childSettings(env = process.env): ChildSettings {
     tempDir: need('BENCH_TEMP_DIR'),
     partSize: Number(need('BENCH_PART_SIZE')),
     holdBackIn: need('BENCH_HOLD_BACK_IN') === 'redis' ? 'redis' : 's3',
+    partUploadConcurrency: Number(need('BENCH_CHILD_PART_UPLOAD_CONCURRENCY')),
     ...(env.BENCH_MEMORY_BUDGET ? { memoryBudget: Number(env.BENCH_MEMORY_BUDGET) } : {}),
   };
 }

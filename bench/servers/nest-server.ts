@@ -28,6 +28,7 @@ async function main(): Promise<void> {
         redis: { urls: env.redisUrls },
         holdBackIn: settings.holdBackIn,
         partSize: { preferred: settings.partSize },
+        partUploadConcurrency: settings.partUploadConcurrency,
         tempDir: settings.tempDir,
         ...(settings.memoryBudget !== undefined ? { memoryBudget: settings.memoryBudget } : {}),
       }),

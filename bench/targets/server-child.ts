@@ -47,6 +47,7 @@ export class ServerChild {
         BENCH_PREFIX: settings.prefix,
         BENCH_TEMP_DIR: settings.tempDir,
         BENCH_PART_SIZE: String(settings.partSize),
+        BENCH_CHILD_PART_UPLOAD_CONCURRENCY: String(settings.partUploadConcurrency),
         BENCH_HOLD_BACK_IN: settings.holdBackIn,
       },
     });
