@@ -80,7 +80,8 @@ async function main(): Promise<void> {
     log(`\nwrote ${config.output.markdown} (${results.durationSeconds.toFixed(0)} s)`);
   } finally {
     const left = await ctx.bucket.deletePrefix(runPrefix);
-    if (left > 0) log(`deleted ${left} leftover object(s) under ${runPrefix}`);
+    if (left.length > 0)
+      log(`deleted ${left.length} leftover object(s) under ${runPrefix}: ${left.slice(0, 5).join(', ')}`);
     rmSync(ctx.tempRoot, { recursive: true, force: true });
     s3.destroy();
     ctx.unsignedS3.destroy();

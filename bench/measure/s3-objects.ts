@@ -44,9 +44,9 @@ export class BenchBucket {
     return hash.digest('hex');
   }
 
-  /** Deletes every object and aborts every multipart upload whose key starts with `prefix`; returns how many objects. */
-  async deletePrefix(prefix: string): Promise<number> {
-    let deleted = 0;
+  /** Deletes every object and aborts every multipart upload whose key starts with `prefix`; returns the objects' keys. */
+  async deletePrefix(prefix: string): Promise<string[]> {
+    const deleted: string[] = [];
     let token: string | undefined;
     do {
       const page = await this.client.send(
@@ -55,7 +55,7 @@ export class BenchBucket {
       const keys = (page.Contents ?? []).map((o) => o.Key!).filter(Boolean);
       // One by one: DeleteObjects needs a Content-MD5/checksum that not every S3-compatible server takes.
       await inBatches(keys, 16, (key) => this.client.send(new DeleteObjectCommand({ Bucket: this.bucket, Key: key })));
-      deleted += keys.length;
+      deleted.push(...keys);
       token = page.IsTruncated ? page.NextContinuationToken : undefined;
     } while (token);
     const uploads = await this.client.send(new ListMultipartUploadsCommand({ Bucket: this.bucket, Prefix: prefix }));
