@@ -15,7 +15,9 @@ export function evaluateChecks(scenarios: ScenarioResult[], rss: RssSample[], se
     const direct = s.targets.direct.median;
     const r = ratioToDirect(s);
     const limit = physicalLimit(s);
-    const best = limit ? `; the best any tus server could reach here: ${limit.bestRatio.toFixed(2)}x` : '';
+    const where =
+      limit && limit.holdMsPerMiB > 0 ? ` holding bytes in ${s.scenario.holdBackIn === 's3' ? 'S3' : 'Redis'}` : '';
+    const best = limit ? `; the best any tus server${where} could reach here: ${limit.bestRatio.toFixed(2)}x` : '';
     checks.push({
       name,
       pass: r >= min,

@@ -4,8 +4,13 @@ import { ScenarioResult, totalMsPerMiB } from './results';
 export interface PhysicalLimit {
   /** (a)'s CPU per MiB, all parties: sending to S3, and S3's own work. */
   directMsPerMiB: number;
-  /** That plus the client's sending to a server and the server's receiving (see measure/receive-floor.ts). */
+  /**
+   * That plus the client's sending to a server and the server's receiving (see measure/receive-floor.ts), plus, where
+   * PATCHes are smaller than a part, storing each where the scenario holds bytes back (measure/hold-floor.ts).
+   */
   leastMsPerMiB: number;
+  /** The last of those, 0 where PATCHes are parts. */
+  holdMsPerMiB: number;
   /** `directMsPerMiB / leastMsPerMiB`: what any tus server could reach at best when the cores are saturated. */
   bestRatio: number;
 }
@@ -14,6 +19,12 @@ export interface PhysicalLimit {
 export function physicalLimit(s: ScenarioResult): PhysicalLimit | undefined {
   if (!s.receiveFloor) return undefined;
   const directMsPerMiB = totalMsPerMiB(s, 'direct');
-  const leastMsPerMiB = directMsPerMiB + s.receiveFloor.clientMsPerMiB + s.receiveFloor.serverMsPerMiB;
-  return { directMsPerMiB, leastMsPerMiB, bestRatio: leastMsPerMiB > 0 ? directMsPerMiB / leastMsPerMiB : 0 };
+  const holdMsPerMiB = s.holdFloor ? s.holdFloor.clientMsPerMiB + s.holdFloor.servicesMsPerMiB : 0;
+  const leastMsPerMiB = directMsPerMiB + s.receiveFloor.clientMsPerMiB + s.receiveFloor.serverMsPerMiB + holdMsPerMiB;
+  return {
+    directMsPerMiB,
+    leastMsPerMiB,
+    holdMsPerMiB,
+    bestRatio: leastMsPerMiB > 0 ? directMsPerMiB / leastMsPerMiB : 0,
+  };
 }

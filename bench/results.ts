@@ -1,5 +1,6 @@
 import type { ModuleSettings, Scenario, TargetName } from './config';
 import type { CpuSplit } from './measure/cpu';
+import type { HoldFloor } from './measure/hold-floor';
 import type { ReceiveFloor } from './measure/receive-floor';
 import type { SourceFingerprint } from './report/fingerprint';
 import type { MachineInfo } from './report/machine';
@@ -45,6 +46,8 @@ export interface ScenarioResult {
   targets: Record<TargetName, TargetResult>;
   /** What getting the scenario's bytes into a Node server costs with nothing done with them (the physical limit). */
   receiveFloor?: ReceiveFloor;
+  /** What storing each PATCH where bytes are held back costs, when PATCHes are smaller than a part (hold-floor.ts). */
+  holdFloor?: HoldFloor;
 }
 
 /** One upload in one PATCH through a fresh server child. */

@@ -1,6 +1,7 @@
 import { DIRECT_TARGETS, mib, roundOrder, Scenario, TargetName, TARGETS } from '../config';
 import { BenchContext, RunningTargets, startTargets } from '../context';
 import { RedisCommandCounter } from '../measure/redis-stats';
+import { measureHoldFloor } from '../measure/hold-floor';
 import { measureReceiveFloor } from '../measure/receive-floor';
 import { flushRgwGarbage } from '../measure/rgw-gc';
 import { readProcStatus } from '../measure/rss';
@@ -55,7 +56,12 @@ export async function runScenario(ctx: BenchContext, scenario: Scenario, log: Lo
     log(
       `  ${scenario.id} receive floor: client ${receiveFloor.clientMsPerMiB.toFixed(2)} + server ${receiveFloor.serverMsPerMiB.toFixed(2)} ms/MiB`,
     );
-    return { scenario, targets, receiveFloor };
+    const holdFloor = await measureHoldFloor(ctx, scenario);
+    if (holdFloor)
+      log(
+        `  ${scenario.id} hold floor (${holdFloor.in}): client ${holdFloor.clientMsPerMiB.toFixed(2)} + services ${holdFloor.servicesMsPerMiB.toFixed(2)} ms/MiB`,
+      );
+    return { scenario, targets, receiveFloor, ...(holdFloor ? { holdFloor } : {}) };
   } finally {
     await running.close();
   }
