@@ -70,17 +70,17 @@ export interface ModuleSettings {
 }
 
 export function moduleSettings(env: NodeJS.ProcessEnv = process.env): ModuleSettings {
-  const bytes = (name: string): number | undefined => {
+  const wholeNumber = (name: string): number | undefined => {
     const value = env[name];
     if (!value) return undefined;
     const parsed = Number(value);
     if (!Number.isSafeInteger(parsed) || parsed < 0) throw new Error(`${name} must be a whole number, got ${value}`);
     return parsed;
   };
-  const memoryBudget = bytes('BENCH_MEMORY_BUDGET');
+  const memoryBudget = wholeNumber('BENCH_MEMORY_BUDGET');
   return {
-    partSize: bytes('BENCH_PREFERRED_PART_SIZE') || PART_SIZE,
-    partUploadConcurrency: bytes('BENCH_PART_UPLOAD_CONCURRENCY') || OUR_PART_CONCURRENCY,
+    partSize: wholeNumber('BENCH_PREFERRED_PART_SIZE') || PART_SIZE,
+    partUploadConcurrency: wholeNumber('BENCH_PART_UPLOAD_CONCURRENCY') || OUR_PART_CONCURRENCY,
     ...(memoryBudget !== undefined ? { memoryBudget } : {}),
   };
 }

@@ -1,7 +1,7 @@
 import { DIRECT_TARGETS, mib, roundOrder, Scenario, TargetName, TARGETS } from '../config';
 import { BenchContext, RunningTargets, startTargets } from '../context';
-import { RedisCommandCounter } from '../measure/redis-stats';
 import { measureHoldFloor } from '../measure/hold-floor';
+import { RedisCommandCounter } from '../measure/redis-stats';
 import { measureReceiveFloor } from '../measure/receive-floor';
 import { flushRgwGarbage } from '../measure/rgw-gc';
 import { readProcStatus } from '../measure/rss';
