@@ -124,6 +124,7 @@ export function loadConfig(env = process.env): BenchConfig {
   const series = size(64 * MiB, 16 * MiB);
   const each = size(16 * MiB, 8 * MiB);
   const concurrent = size(16, 4);
+  const smallFile = size(4 * MiB, MiB);
   const all: Scenario[] = [
     {
       id: 'one-patch',
@@ -166,6 +167,16 @@ export function loadConfig(env = process.env): BenchConfig {
       title: `${concurrent} concurrent x ${mib(each)}`,
       size: each,
       patchSize: each,
+      uploads: concurrent,
+      sha256: false,
+      holdBackIn: 's3',
+    },
+    {
+      // Files smaller than a part (photos, documents): what an upload costs beyond its bytes decides here.
+      id: 'small-files',
+      title: `${concurrent} concurrent x ${mib(smallFile)} (less than a part)`,
+      size: smallFile,
+      patchSize: smallFile,
       uploads: concurrent,
       sha256: false,
       holdBackIn: 's3',

@@ -28,14 +28,16 @@ export interface HoldFloor {
  * yet, so a server that keeps them where this scenario says (S3 or Redis) stores each such PATCH once before its
  * bytes go into a part: at least one more write of every byte than (a) makes. This measures that write at its
  * cheapest: the scenario's PATCH-sized pieces of a buffer in memory, each one PutObject or one SET sent by hand,
- * one after another as one client's PATCHes come. Undefined where PATCHes are big enough to be parts.
+ * one after another as one client's PATCHes come. Undefined where PATCHes are big enough to be parts, or whole
+ * uploads.
  */
 export async function measureHoldFloor(
   ctx: BenchContext,
   scenario: Scenario,
   rounds = 3,
 ): Promise<HoldFloor | undefined> {
-  if (scenario.patchSize >= MIN_PART) return undefined;
+  // A PATCH that brings a whole upload can go straight into the final object: nothing to hold.
+  if (scenario.patchSize >= MIN_PART || scenario.patchSize >= scenario.size) return undefined;
   const size = scenario.patchSize;
   const bytes = ctx.payload.contiguous(ROUND_BYTES);
   const pieces = Math.floor(ROUND_BYTES / size);
