@@ -53,7 +53,7 @@ async function stateOf(url: string) {
 
 describe('termination (DELETE)', () => {
   it('DELETE of an unfinished upload answers 204 and removes the info object, the multipart upload and held-back chunks', async () => {
-    const data = randomPayload(3 * MiB);
+    const data = randomPayload(12 * MiB); // larger than a part: it has a multipart upload
     const url = await uploadWith(data, MiB); // 1 MiB is less than a part: it is held back as a chunk object
     const key = keyOf(url);
     const before = await t.s3.keys(key);
@@ -67,6 +67,18 @@ describe('termination (DELETE)', () => {
 
     expect(await t.s3.keys(key)).toEqual([]); // no info, no chunk, no final object
     expect(await t.s3.multipartUploads(key)).toBe(0);
+  });
+
+  it('DELETE of an unfinished upload smaller than a part (stored whole, no multipart upload) removes its info object and chunks', async () => {
+    const data = randomPayload(3 * MiB);
+    const url = await uploadWith(data, MiB);
+    const key = keyOf(url);
+    const before = await t.s3.keys(key);
+    expect(before).toEqual([`${key}.chunk.0.${before[0].split('.').pop()}`, `${key}.info`]);
+    expect(await t.s3.multipartUploads(key)).toBe(0);
+
+    expect((await del(url)).status).toBe(204);
+    expect(await t.s3.keys(key)).toEqual([]);
   });
 
   it('after DELETE the upload is gone: HEAD and PATCH answer 404 (or 410), and nothing is recreated', async () => {

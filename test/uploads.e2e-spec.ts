@@ -3,6 +3,7 @@ import type { IncomingMessage, ServerResponse } from 'node:http';
 import { Readable } from 'node:stream';
 import { MiddlewareConsumer, Module, NestModule } from '@nestjs/common';
 import { S3Store, TUS_STORE, TusDataStore, Upload, UploadLock, WriteLimits } from '@nestjs-tus/s3';
+import { waitFor } from './support/eventually';
 import { createUpload, stalledPatch } from './support/raw-http';
 import { serviceEnv } from './support/s3-env';
 import { b64, MiB, randomPayload, startTestApp, TestApp } from './support/test-app';
@@ -60,7 +61,33 @@ describe('uploads with tus-js-client into S3', () => {
     const data = randomPayload(size);
     const url = await uploadWithTusClient(data, { endpoint: t.endpoint, chunkSize });
     const id = await expectStored(url, data);
-    expect(await t.s3.keys(`${t.prefix}${id}`)).toEqual([`${t.prefix}${id}`, `${t.prefix}${id}.info`]);
+    // Held-back chunks now in the final object are deleted after the last PATCH is answered.
+    const left = [`${t.prefix}${id}`, `${t.prefix}${id}.info`];
+    await waitFor(async () => JSON.stringify(await t.s3.keys(`${t.prefix}${id}`)) === JSON.stringify(left));
+  });
+
+  it('stores a file smaller than a part whole: no multipart upload, one object with ASCII-only metadata', async () => {
+    const data = randomPayload(3 * MiB + 5);
+    const created = await fetch(t.endpoint, {
+      method: 'POST',
+      headers: {
+        'Tus-Resumable': '1.0.0',
+        'Upload-Length': String(data.length),
+        'Upload-Metadata': `filename ${b64('Menü.txt')},filetype ${b64('text/plain')}`,
+      },
+    });
+    expect(created.status).toBe(201);
+    const url = new URL(created.headers.get('location')!, t.endpoint).toString();
+    const id = idOf(url);
+    expect(await t.s3.multipartUploads(`${t.prefix}${id}`)).toBe(0);
+    await uploadWithTusClient(data, { endpoint: t.endpoint, uploadUrl: url, chunkSize: MiB });
+    await expectStored(url, data);
+    expect(await t.s3.multipartUploads(`${t.prefix}${id}`)).toBe(0);
+    const head = await t.s3.head(`${t.prefix}${id}`);
+    expect(head.Metadata).toEqual({ filename: 'Men?.txt', filetype: 'text/plain' });
+    expect(head.ContentType).toBe('text/plain');
+    const left = [`${t.prefix}${id}`, `${t.prefix}${id}.info`];
+    await waitFor(async () => JSON.stringify(await t.s3.keys(`${t.prefix}${id}`)) === JSON.stringify(left));
   });
 
   it('resumes, with tus-js-client, an upload whose connection dropped mid-PATCH', async () => {

@@ -45,13 +45,14 @@ export class FakeS3 {
     this.beforePart = async () => undefined;
     this.mock.on(PutObjectCommand).callsFake(async (input) => {
       const body = await drain(input.Body);
+      const etag = md5Etag(body);
       this.objects.set(`${input.Bucket}/${input.Key}`, {
         body,
         contentType: input.ContentType,
         metadata: input.Metadata,
-        etag: md5Etag(body),
+        etag,
       });
-      return {};
+      return { ETag: etag };
     });
     this.mock.on(GetObjectCommand).callsFake(async (input) => {
       const object = this.objects.get(`${input.Bucket}/${input.Key}`);

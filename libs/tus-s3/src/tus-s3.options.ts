@@ -71,6 +71,13 @@ export interface TusS3ModuleOptions {
   /** Create the bucket at start-up when it is missing. For demos and tests, not production. */
   createBucket?: boolean;
   /** Whether DELETE may terminate finished uploads (their final object is deleted too). Default true. */
+  /**
+   * An upload of known length that fits in one part (and is not part of a concatenation) is stored with one PutObject
+   * of its final object when its last byte arrives, instead of a multipart upload: two S3 requests fewer and a faster
+   * POST. Default true; false gives every upload of size > 0 a multipart upload (S3 event notifications then always
+   * say `CompleteMultipartUpload`).
+   */
+  storeSmallUploadsWhole?: boolean;
   terminateFinished?: boolean;
   /**
    * A request body that sends nothing for this long is ended: what arrived is saved and the lock released. Default
@@ -139,6 +146,7 @@ export interface ResolvedTusS3Options {
   announcementScanMs: number;
   trustProxy: boolean;
   createBucket: boolean;
+  storeSmallUploadsWhole: boolean;
   terminateFinished: boolean;
   idleTimeoutMs: number;
   /** The extensions switched on (the store may still lack one: OPTIONS lists what both allow). */
@@ -305,6 +313,7 @@ export function resolveOptions(options: TusS3ModuleOptions): ResolvedTusS3Option
     trustProxy: options.trustProxy ?? false,
     createBucket: options.createBucket ?? false,
     terminateFinished: options.terminateFinished ?? true,
+    storeSmallUploadsWhole: options.storeSmallUploadsWhole ?? true,
     idleTimeoutMs,
     extensions,
     metrics,

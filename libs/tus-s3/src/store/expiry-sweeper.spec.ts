@@ -118,7 +118,8 @@ describe('ExpirySweeper', () => {
     );
     expect(finished.expiresAt).toBeNull();
     now = T0 + EXPIRE / 2;
-    const young = await tus.create({ size: 10, metadataHeader: '', metadata: {} });
+    // Larger than a part, as the expired one: both have a multipart upload (smaller ones are stored whole).
+    const young = await tus.create({ size: 20 * KiB, metadataHeader: '', metadata: {} });
     initiated.set([...s3.uploads.keys()].pop()!, new Date(now));
     now = T0 + EXPIRE + 1;
 
@@ -139,9 +140,39 @@ describe('ExpirySweeper', () => {
     expect((await tus.get(young.id)).offset).toBe(0);
   });
 
+  it('finds expired uploads stored whole (no multipart upload) by an .info with no final object, and only those', async () => {
+    const tus = store();
+    // Smaller than a part: no multipart upload; one held-back chunk, one nothing yet.
+    const withChunk = await write(
+      tus,
+      await tus.create({ size: 7 * KiB, metadataHeader: '', metadata: {} }),
+      Buffer.alloc(2 * KiB, 1),
+    );
+    const empty = await tus.create({ size: 10, metadataHeader: '', metadata: {} });
+    const finished = await write(
+      tus,
+      await tus.create({ size: 3, metadataHeader: '', metadata: {} }),
+      Buffer.from('abc'),
+    );
+    now = T0 + EXPIRE / 2;
+    const young = await tus.create({ size: 10, metadataHeader: '', metadata: {} });
+    modified.set(`p/${young.id}.info`, new Date(now));
+    expect(s3.uploads.size).toBe(0);
+    now = T0 + EXPIRE + 1;
+
+    const report = await sweeper(tus).sweep();
+
+    expect(report.terminated.sort()).toEqual([withChunk.id, empty.id].sort());
+    expect(report).toMatchObject({ abortedOrphans: [], deletedChunks: [], failures: 0 });
+    expect([...s3.objects.keys()].filter((k) => k.includes(withChunk.id) || k.includes(`${empty.id}.`))).toEqual([]);
+    expect(s3.objects.has(`uploads/p/${finished.id}`)).toBe(true);
+    expect(s3.objects.has(`uploads/p/${finished.id}.info`)).toBe(true);
+    expect((await tus.get(young.id)).offset).toBe(0);
+  });
+
   it('aborts old multipart uploads no journal claims (none, or one naming another UploadId), not young ones', async () => {
     const tus = store();
-    const live = await tus.create({ size: 10, metadataHeader: '', metadata: {} });
+    const live = await tus.create({ size: 20 * KiB, metadataHeader: '', metadata: {} });
     const client = new S3Client({ region: 'us-east-1' });
     const { CreateMultipartUploadCommand } = await import('@aws-sdk/client-s3');
     const orphan = (await client.send(new CreateMultipartUploadCommand({ Bucket: 'uploads', Key: 'p/nojournal' })))
@@ -202,7 +233,7 @@ describe('ExpirySweeper', () => {
 
   it('runs one sweep at a time (the lease) and resumes from the saved cursor, page by page', async () => {
     const tus = store();
-    for (let i = 0; i < 3; i++) await tus.create({ size: 10, metadataHeader: '', metadata: {} });
+    for (let i = 0; i < 3; i++) await tus.create({ size: 20 * KiB, metadataHeader: '', metadata: {} });
     now = T0 + EXPIRE + 1;
     const state = new MemorySweepState();
     const saved: Array<SweepCursor | undefined> = [];

@@ -59,14 +59,19 @@ export interface SweepReport {
 }
 
 const CHUNK_KEY = /^(.+)\.chunk\.\d+\.[0-9a-f]+$/;
+const INFO_KEY = /^(.+)\.info$/;
+/** Final objects remembered while listing, to tell an `.info` that has one next to it (see `chunkPage`). */
+const REMEMBERED_FINALS = 10_000;
 
 /**
  * Reclaims expired uploads from S3, a page at a time. A pass lists the open multipart uploads under `objectPrefix`
- * (every unfinished upload of size > 0 has one, `Initiated` ≈ its creation), and for those older than `expireAfterMs`
- * reads the journal: none, or one naming another UploadId, means an orphan of a crash (aborted); an unfinished
- * journal whose `expiresAt` passed is terminated through the store, under the upload's lock (skipped when busy), which
- * removes the multipart upload, the held-back bytes (chunks or the Redis run) and the `.info`. Then it lists the
- * objects for `<id>.chunk.*` keys older than the expiry that no journal lists (deleted).
+ * (every unfinished upload of size > 0 that is larger than a part has one, `Initiated` ≈ its creation), and for those
+ * older than `expireAfterMs` reads the journal: none, or one naming another UploadId, means an orphan of a crash
+ * (aborted); an unfinished journal whose `expiresAt` passed is terminated through the store, under the upload's lock
+ * (skipped when busy), which removes the multipart upload, the held-back bytes (chunks or the Redis run) and the
+ * `.info`. Then it lists the objects: `<id>.chunk.*` keys older than the expiry that no journal lists are deleted,
+ * and an `<id>.info` older than the expiry with no final object `<id>` listed before it (an upload stored whole has
+ * no multipart upload to be found by) has its journal read, and is terminated as above if unfinished and expired.
  *
  * One sweep at a time across instances (a lease, renewed while it runs; a sweep that loses it stops), the cursor kept
  * in the {@link SweepState} after every page so the next sweep on any instance continues, and at most
@@ -144,6 +149,8 @@ export class ExpirySweeper {
 class SweepRun {
   private readonly now: number;
   private readonly cutoff: number;
+  /** Final objects listed lately: an upload's final object `<id>` sorts before its `<id>.info`. */
+  private readonly finals = new Set<string>();
 
   constructor(
     private readonly sweeper: ExpirySweeper,
@@ -257,8 +264,20 @@ class SweepRun {
       const key = object.Key;
       if (!key) continue;
       last = key;
+      if (this.idOf(key) !== undefined) this.rememberFinal(key);
+      const old = object.LastModified !== undefined && object.LastModified.getTime() <= this.cutoff;
+      const unfinished = this.idOf(key, INFO_KEY);
+      if (unfinished !== undefined && old && !this.finals.has(key.slice(0, -'.info'.length))) {
+        await this.guarded(key, async () => {
+          if (!journals.has(unfinished)) journals.set(unfinished, this.journal(unfinished));
+          const journal = await journals.get(unfinished)!;
+          if (journal && journal !== 'unreadable' && journal.finishedAt === null && isPast(journal.expiresAt, this.now))
+            await this.terminate(unfinished);
+        });
+        continue;
+      }
       const id = this.idOf(key, CHUNK_KEY);
-      if (id === undefined || !object.LastModified || object.LastModified.getTime() > this.cutoff) continue;
+      if (id === undefined || !old) continue;
       await this.guarded(key, async () => {
         if (!journals.has(id)) journals.set(id, this.journal(id));
         const journal = await journals.get(id)!;
@@ -269,6 +288,11 @@ class SweepRun {
       });
     }
     return page.IsTruncated && last !== undefined ? { phase: 'chunks', startAfter: last } : undefined;
+  }
+
+  private rememberFinal(key: string): void {
+    this.finals.add(key);
+    if (this.finals.size > REMEMBERED_FINALS) this.finals.delete(this.finals.values().next().value!);
   }
 
   /** The upload id of a key under the prefix (for chunks: of a chunk key), or undefined when the key is not ours. */

@@ -118,7 +118,10 @@ describe('PatchWriter', () => {
     const lock = await new MemoryLocker().lock('abc');
     const start = info({ pending: [{ in: 's3', key: 'p/abc.chunk.0.aa', size: 3 * MiB }] });
     // Without checkpoints: one would save the journal once part 1 lands and report the chunk consumed itself.
-    const result = await new PatchWriter(config(), inS3, start, lock, false).write(body(data), Infinity);
+    const result = await new PatchWriter(config(), inS3, start, lock, { checkpoints: false }).write(
+      body(data),
+      Infinity,
+    );
 
     const part = received.find((r) => r.command === 'UploadPart')!;
     expect(part.partNumber).toBe(1);

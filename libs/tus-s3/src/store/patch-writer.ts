@@ -14,7 +14,7 @@ import { Semaphore } from './semaphore';
 import { Spool } from './spool';
 import { StorageError } from './store-errors';
 import type { WriteStop } from './tus-data-store';
-import { heldSize, offsetOf, partsEnd, UploadedPart, UploadInfo } from './upload-info';
+import { heldSize, isStoredWhole, offsetOf, partsEnd, UploadedPart, UploadInfo } from './upload-info';
 
 export interface PatchWriterConfig {
   objects: S3Objects;
@@ -65,20 +65,30 @@ export class PatchWriter {
   /** Checkpoints happen only while a body streams into parts (not when parts are cut from bytes just held). */
   private checkpoints = new CheckpointSchedule(() => this.checkpoint(), false);
 
+  /** Whether it cuts parts, or stores the upload whole once all of it is here (see isStoredWhole). */
+  private readonly whole: boolean;
+  private readonly checkpointsWanted: boolean;
+  private readonly beforeStoringWhole: ((size: number) => Promise<void>) | undefined;
+
   /**
-   * @param checkpoints save the journal as parts land, while the body still streams (see {@link journal}); off when
-   * the body's bytes may only be kept once all of it arrived
+   * @param options.checkpoints save the journal as parts land, while the body still streams (see {@link journal});
+   * off when the body's bytes may only be kept once all of it arrived. Default on.
+   * @param options.beforeStoringWhole asked right before an upload stored whole gets its final object (the app's
+   * `beforeFinish`); what it throws fails the write with nothing stored
    */
   constructor(
     private readonly config: PatchWriterConfig,
     private readonly held: HeldBytes,
     private readonly info: UploadInfo,
     private readonly lock: UploadLock,
-    private readonly checkpointsWanted = true,
+    options: { checkpoints?: boolean; beforeStoringWhole?: (size: number) => Promise<void> } = {},
   ) {
     this.semaphore = new Semaphore(config.concurrency);
     this.equalParts = config.equalParts;
     this.saved = info;
+    this.whole = isStoredWhole(info);
+    this.checkpointsWanted = options.checkpoints ?? true;
+    this.beforeStoringWhole = options.beforeStoringWhole;
   }
 
   /**
@@ -150,10 +160,12 @@ export class PatchWriter {
     let end: BodyEnd = 'end';
     let stop: WriteStop | undefined;
     this.checkpoints = new CheckpointSchedule(() => this.checkpoint(), this.checkpointsWanted);
+    // An upload stored whole is never cut: its one "part" is all of it, written when its last byte is here.
+    const cutAt = this.whole ? Infinity : info.partSize;
 
     try {
       // Held bytes can add up to more than a part (when background part uploads lag): cut those first.
-      while (current.size >= info.partSize) {
+      while (current.size >= cutAt) {
         const [part, rest] = this.held.split(current.held, info.partSize);
         await this.startPartUpload(nextPartNumber++, { held: part, spool: null, size: info.partSize });
         current = { held: rest, spool: null, size: current.size - info.partSize };
@@ -171,12 +183,12 @@ export class PatchWriter {
             info.partSize - current.size,
             Math.min(maxBytes, expectedBytes ?? Infinity) - received,
           );
-          const piece = data.subarray(0, info.partSize - current.size);
+          const piece = data.subarray(0, cutAt - current.size);
           data = data.subarray(piece.length);
           copied = (await current.spool.write(piece)) && copied;
           current.size += piece.length;
           received += piece.length;
-          if (current.size === info.partSize) {
+          if (current.size === cutAt) {
             await this.startPartUpload(nextPartNumber++, current);
             current = { held: [], spool: null, size: 0 };
           }
@@ -209,6 +221,7 @@ export class PatchWriter {
       const partsUsed = info.parts.length + newParts.length;
       try {
         if (current.size > 0 && (isLast || this.mayCutShortPart(current.size, partsUsed, offsetAfter))) {
+          await this.beforeWhole(current.size);
           newParts.push(await this.uploadPart(nextPartNumber, current));
           return this.result(newParts, [], received, stop);
         }
@@ -281,8 +294,10 @@ export class PatchWriter {
   /** The upload is complete and its tail is held: cut it into the remaining parts, the last one short. */
   private async cutLastParts(pending: HeldKey[], received: number, stop: WriteStop): Promise<WrittenBytes> {
     let nextPartNumber = this.info.parts.length + 1;
+    const cutAt = this.whole ? Infinity : this.info.partSize;
+    await this.beforeWhole(heldSize(pending));
     for (let rest = pending; heldSize(rest) > 0;) {
-      const size = Math.min(this.info.partSize, heldSize(rest));
+      const size = Math.min(cutAt, heldSize(rest));
       const [part, after] = this.held.split(rest, size);
       await this.startPartUpload(nextPartNumber++, { held: part, spool: null, size });
       rest = after;
@@ -307,6 +322,7 @@ export class PatchWriter {
   }
 
   private mayCutShortPart(bytes: number, partsUsed: number, offsetAfter: number): boolean {
+    if (this.whole) return false;
     return mayUploadShortPart({
       bytes,
       partsUsed,
@@ -391,15 +407,23 @@ export class PatchWriter {
       this.lock.assertHeld();
       // Opened again for each attempt: the spool file and the held bytes can be read more than once.
       const body = () => partBody(held, source.spool);
-      const etag = await this.config.objects.uploadPart(
-        this.config.keys.final(this.info.id),
-        this.info.multipartUploadId!,
-        { partNumber, size: source.size, body },
-        this.lock.lost,
-      );
+      const etag = this.whole
+        ? await this.config.objects.putFinalObject(
+            this.config.keys.final(this.info.id),
+            this.info.metadata,
+            { size: source.size, body },
+            this.lock.lost,
+          )
+        : await this.config.objects.uploadPart(
+            this.config.keys.final(this.info.id),
+            this.info.multipartUploadId!,
+            { partNumber, size: source.size, body },
+            this.lock.lost,
+          );
       sent = true;
-      if (!etag) throw new StorageError(`S3 returned no ETag for part ${partNumber}`);
-      return { partNumber, size: source.size, etag };
+      // A part's ETag completes the multipart upload; an object stored whole needs none.
+      if (!etag && !this.whole) throw new StorageError(`S3 returned no ETag for part ${partNumber}`);
+      return { partNumber, size: source.size, etag: etag ?? '' };
     } catch (error) {
       if (this.lock.lost.aborted) throw this.lock.lost.reason;
       if (error instanceof LockInterruptedError || error instanceof StorageError) throw error;
@@ -408,6 +432,16 @@ export class PatchWriter {
       held?.end(sent);
       await source.spool?.dispose();
     }
+  }
+
+  /**
+   * An upload stored whole is about to get its final object (all `size` bytes of it): the app's `beforeFinish` has
+   * its say first. What it throws goes to the caller as it is, with nothing stored.
+   */
+  private async beforeWhole(size: number): Promise<void> {
+    if (!this.whole) return;
+    if (size !== this.info.size) throw new Error(`upload ${this.info.id} is stored whole, not ${size} bytes of it`);
+    await this.beforeStoringWhole?.(size);
   }
 
   /**

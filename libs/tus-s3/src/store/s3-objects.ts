@@ -139,6 +139,32 @@ export class S3Objects {
     );
   }
 
+  /**
+   * The final object of an upload stored whole (see isStoredWhole), from a stream we compose, opened by `body` for
+   * each attempt (see sendStreamWithRetries). Returns the ETag, when S3 sent one.
+   */
+  async putFinalObject(
+    key: string,
+    metadata: UploadMetadata,
+    object: { size: number; body: () => Readable },
+    signal: AbortSignal | undefined,
+  ): Promise<string | undefined> {
+    const output = await sendStreamWithRetries(object.body, signal, (body, abortSignal) =>
+      this.client.send(
+        new PutObjectCommand({
+          Bucket: this.bucket,
+          Key: key,
+          ContentLength: object.size,
+          Body: body,
+          ContentType: contentTypeOf(metadata).mime,
+          Metadata: toS3Metadata(metadata),
+        }),
+        { abortSignal },
+      ),
+    );
+    return output.ETag;
+  }
+
   /** The final object of an upload without bytes (S3 cannot complete a multipart upload without parts). */
   async putEmptyObject(key: string, metadata: UploadMetadata): Promise<void> {
     await this.call('store the empty upload', key, () =>

@@ -115,6 +115,60 @@ describe('S3Store', () => {
     });
   });
 
+  it('stores an upload that fits in one part whole: no multipart upload, one PutObject of the final object', async () => {
+    const tus = store();
+    const data = randomBytes(7 * KiB);
+    const upload = await tus.create({ size: data.length, metadataHeader: '', metadata: { filename: 'Menü.txt' } });
+    expect(s3.uploads.size).toBe(0);
+    expect(s3.json('uploads/p/upload1.info')).toMatchObject({ multipartUploadId: null, partSize: 8 * KiB });
+
+    const first = await write(tus, upload, data.subarray(0, 3 * KiB));
+    expect(first.upload).toMatchObject({ offset: 3 * KiB, finishedAt: null });
+    expect(s3.objects.has('uploads/p/upload1')).toBe(false);
+    const second = await write(tus, await tus.get('upload1'), data.subarray(3 * KiB));
+
+    expect(second.upload).toMatchObject({ offset: 7 * KiB, finishedAt: '2026-01-01T00:00:00.000Z' });
+    expect(s3.body('uploads/p/upload1')).toEqual(data);
+    expect(s3.objects.get('uploads/p/upload1')?.metadata).toEqual({ filename: 'Men?.txt' });
+    expect(s3.uploads.size).toBe(0);
+    expect(s3.counts()).not.toHaveProperty('CreateMultipartUpload');
+    expect(s3.counts()).not.toHaveProperty('CompleteMultipartUpload');
+    expect(s3.counts()).not.toHaveProperty('UploadPart');
+    await waitFor(async () => s3.names('uploads/p/upload1.chunk.').length === 0);
+  });
+
+  it('gives a small upload a multipart upload all the same with storeSmallUploadsWhole: false', async () => {
+    const tus = store({ storeSmallUploadsWhole: false });
+    const data = randomBytes(KiB);
+    await write(tus, await tus.create({ size: data.length, metadataHeader: '', metadata: {} }), data);
+    expect(s3.counts()).toMatchObject({ CreateMultipartUpload: 1, UploadPart: 1, CompleteMultipartUpload: 1 });
+    expect(s3.body('uploads/p/upload1')).toEqual(data);
+  });
+
+  it('asks beforeFinish before it writes an upload stored whole, and writes nothing when refused', async () => {
+    const tus = store();
+    const data = randomBytes(KiB);
+    const upload = await tus.create({ size: data.length, metadataHeader: '', metadata: {} });
+    const seen: number[] = [];
+    const refusal = new Error('not this one');
+    const lock = await locker.lock(upload.id);
+    try {
+      const writing = tus.write(upload, body(data), lock, {
+        maxBytes: Infinity,
+        expectedBytes: data.length,
+        beforeFinish: async (finishing) => {
+          seen.push(finishing.offset);
+          throw refusal;
+        },
+      });
+      await expect(writing).rejects.toBe(refusal);
+    } finally {
+      await lock.release();
+    }
+    expect(seen).toEqual([KiB]);
+    expect(s3.objects.has('uploads/p/upload1')).toBe(false);
+  });
+
   it('says an upload is not found when it has no .info, or its id could never name one', async () => {
     await expect(store().get('nothing')).rejects.toBeInstanceOf(UploadNotFoundError);
     await expect(store().get('../p/upload1')).rejects.toBeInstanceOf(UploadNotFoundError);

@@ -46,7 +46,7 @@ import {
   WriteOutcome,
   WriteStop,
 } from './tus-data-store';
-import { AnnounceRecord, offsetOf, partsEnd, UploadInfo } from './upload-info';
+import { AnnounceRecord, fitsOnePart, isStoredWhole, offsetOf, partsEnd, UploadInfo } from './upload-info';
 
 /** A write as the journal sees it: the journal after it, and how it ended. */
 interface JournalWrite {
@@ -136,9 +136,12 @@ export class S3Store
     const empty = upload.size === 0;
     const createdAt = this.clock.now();
     // Nothing will ever be PATCHed to an empty upload: S3 cannot complete a multipart upload without parts, so it is
-    // written whole now.
+    // written whole now. One that fits in a part is stored whole when complete (isStoredWhole): no multipart upload.
+    const whole =
+      this.options.storeSmallUploadsWhole && fitsOnePart(upload.size, partSize, upload.concat !== undefined);
+    const multipart = !empty && !whole;
     const [multipartUploadId, lock] = await Promise.all([
-      empty ? null : this.objects.createMultipartUpload(this.keys.final(id), upload.metadata),
+      multipart ? this.objects.createMultipartUpload(this.keys.final(id), upload.metadata) : null,
       lockFor?.(id) ?? null,
     ]);
     const info: UploadInfo = {
@@ -199,7 +202,9 @@ export class S3Store
     if (info.multipartUploadId)
       await this.objects.abortMultipartUpload(this.keys.final(info.id), info.multipartUploadId);
     await this.journals.heldBytesOf(info).drop(info);
-    if (info.finishedAt) await this.objects.delete(this.keys.final(info.id));
+    // Stored whole, the final object may exist before the upload counts as finished (a crash, or a failure, after
+    // its PutObject and before the finished journal).
+    if (info.finishedAt || isStoredWhole(info)) await this.objects.delete(this.keys.final(info.id));
     await this.journals.delete(info);
   }
 
@@ -295,7 +300,14 @@ export class S3Store
     const held = this.journals.heldBytesOf(info);
     const settled = await held.settle(info, limits.expectedBytes, lock);
     // A body with a checksum counts only once verified at its end: no checkpoints of its parts before that.
-    const writer = new PatchWriter(this.writerConfig, held, settled, lock, limits.checksum === undefined);
+    const writer = new PatchWriter(this.writerConfig, held, settled, lock, {
+      checkpoints: limits.checksum === undefined,
+      // An upload stored whole is asked right before its final object is written, with the view finishing gives.
+      beforeStoringWhole: limits.beforeFinish
+        ? (size) =>
+            limits.beforeFinish!(this.viewOf({ ...settled, parts: [{ partNumber: 1, size, etag: '' }], pending: [] }))
+        : undefined,
+    });
     const release = ChunkRelease.of(body, limits.releaseChunks);
     const written = await writer.write(body, limits.maxBytes, limits.expectedBytes, limits.checksum, release);
     // Against the journal as the writer last saved it: parts may have been saved as they landed (checkpoints).
@@ -314,11 +326,15 @@ export class S3Store
    */
   private async finish(info: UploadInfo, lock: UploadLock, beforeFinish?: BeforeFinish): Promise<UploadInfo> {
     if (info.pending.length > 0) throw new Error(`upload ${info.id} cannot finish while bytes are held back`);
-    await beforeFinish?.(this.viewOf(info));
     const key = this.keys.final(info.id);
-    if (info.parts.length > 0) {
+    if (isStoredWhole(info)) {
+      // The writer asked `beforeFinish` and stored the final object: nothing to assemble.
+      if (info.parts.length !== 1) throw new Error(`upload ${info.id} is stored whole but has no final object yet`);
+    } else if (info.parts.length > 0) {
+      await beforeFinish?.(this.viewOf(info));
       await this.complete(key, info);
     } else {
+      await beforeFinish?.(this.viewOf(info));
       await this.objects.putEmptyObject(key, info.metadata);
       if (info.multipartUploadId)
         await this.objects.abortMultipartUpload(key, info.multipartUploadId, 'abort the unused multipart upload');

@@ -22,7 +22,10 @@ export interface UploadInfo {
   readonly metadataHeader: string;
   readonly metadata: UploadMetadata;
   readonly createdAt: string;
-  /** null when no multipart upload was needed (a zero-length upload) or it was completed. */
+  /**
+   * null when no multipart upload was needed (a zero-length upload, or one stored whole: see {@link isStoredWhole}) or
+   * it was completed.
+   */
   readonly multipartUploadId: string | null;
   readonly partSize: number;
   readonly parts: readonly UploadedPart[];
@@ -118,4 +121,18 @@ export function heldSize(pending: readonly HeldKey[]): number {
 
 export function offsetOf(info: Pick<UploadInfo, 'parts' | 'pending'>): number {
   return partsEnd(info) + heldSize(info.pending);
+}
+
+/**
+ * An upload of known length that fits in one part (and is not part of a concatenation) has no multipart upload: the
+ * request that brings its last byte stores it with one PutObject of the final object, recorded as its one part.
+ * Two S3 requests fewer per upload (CreateMultipartUpload, CompleteMultipartUpload), and one round trip off its POST.
+ */
+export function isStoredWhole(info: Pick<UploadInfo, 'multipartUploadId' | 'finishedAt' | 'size'>): boolean {
+  return info.multipartUploadId === null && info.finishedAt === null && (info.size ?? 0) > 0;
+}
+
+/** Whether an upload of this length, so created, is stored whole (see {@link isStoredWhole}). */
+export function fitsOnePart(size: number | null, partSize: number, concat: boolean): boolean {
+  return size !== null && size > 0 && size <= partSize && !concat;
 }
