@@ -304,7 +304,11 @@ export class PatchWriter {
     }
     const newParts = contiguousSuccesses(await Promise.allSettled(this.uploads));
     if (this.lockLost) throw this.lockLost;
-    if (newParts.length === this.uploads.length) return this.result(newParts, [], received, stop);
+    if (newParts.length === this.uploads.length) {
+      const written = this.result(newParts, [], received, stop);
+      // Stored whole, it is finished without a commit: what this very write held is consumed too.
+      return this.whole ? { ...written, consumed: pending } : written;
+    }
     const [, rest] = this.held.split(pending, partsEnd({ parts: newParts }));
     return this.result(newParts, rest, received, stop, this.firstFailure);
   }

@@ -137,6 +137,15 @@ describe('S3Store', () => {
     await waitFor(async () => s3.names('uploads/p/upload1.chunk.').length === 0);
   });
 
+  it('costs a small upload sent in one PATCH three PutObjects: its journal, its final object, its finished journal', async () => {
+    const tus = store();
+    const data = randomBytes(5 * KiB);
+    const outcome = await write(tus, await tus.create({ size: data.length, metadataHeader: '', metadata: {} }), data);
+    expect(outcome.upload.finishedAt).not.toBeNull();
+    expect(s3.counts()).toEqual({ PutObject: 3 });
+    expect(s3.json('uploads/p/upload1.info')).toMatchObject({ parts: [{ partNumber: 1, size: 5 * KiB }], pending: [] });
+  });
+
   it('gives a small upload a multipart upload all the same with storeSmallUploadsWhole: false', async () => {
     const tus = store({ storeSmallUploadsWhole: false });
     const data = randomBytes(KiB);

@@ -16,7 +16,7 @@ import type { ResolvedTusS3Options } from '../tus-s3.options';
 import { ChunkRelease } from './chunk-release';
 import { Concatenation } from './concatenation';
 import { copyFinishedObject, DEFAULT_FINISHED_COPY, FinishedCopyPlan } from './finished-copy';
-import type { HeldBytes } from './held-bytes/held-bytes';
+import type { HeldBytes, HeldKey } from './held-bytes/held-bytes';
 import { S3HeldBytes } from './held-bytes/s3-held-bytes';
 import { InfoObjects } from './info-objects';
 import { MemoryBudget } from './memory-budget';
@@ -310,6 +310,13 @@ export class S3Store
     });
     const release = ChunkRelease.of(body, limits.releaseChunks);
     const written = await writer.write(body, limits.maxBytes, limits.expectedBytes, limits.checksum, release);
+    if (isStoredWhole(settled) && !written.failure && written.parts.length === 1) {
+      // Stored whole by this very write: the finished journal is the first save that must name its object (a crash
+      // before it only makes the client send those bytes again), and what was held goes once that save landed.
+      lock.assertHeld();
+      const stored: UploadInfo = { ...writer.journal, parts: written.parts, pending: [] };
+      return { info: await this.finish(stored, lock, limits.beforeFinish, written.consumed), stop: written.stop };
+    }
     // Against the journal as the writer last saved it: parts may have been saved as they landed (checkpoints).
     let updated = await held.commit(writer.journal, written, lock);
     if (!written.failure && !isFinished(updated) && updated.size !== null && offsetOf(updated) === updated.size) {
@@ -324,7 +331,12 @@ export class S3Store
    * finished journal is saved under `lock`, so that the record of its delivery, if the lock is kept for it, need not
    * read it back (see InfoObjects).
    */
-  private async finish(info: UploadInfo, lock: UploadLock, beforeFinish?: BeforeFinish): Promise<UploadInfo> {
+  private async finish(
+    info: UploadInfo,
+    lock: UploadLock,
+    beforeFinish?: BeforeFinish,
+    consumed?: readonly HeldKey[],
+  ): Promise<UploadInfo> {
     if (info.pending.length > 0) throw new Error(`upload ${info.id} cannot finish while bytes are held back`);
     const key = this.keys.final(info.id);
     if (isStoredWhole(info)) {
@@ -348,7 +360,7 @@ export class S3Store
       announce: this.announceAtFinish(info.id, finishedAt),
     };
     await this.journals.save(finished, lock);
-    await this.journals.heldBytesOf(finished).finished(finished);
+    await this.journals.heldBytesOf(finished).finished(finished, consumed);
     return finished;
   }
 

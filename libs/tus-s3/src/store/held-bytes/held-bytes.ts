@@ -101,8 +101,12 @@ export interface HeldBytes {
    */
   commit(before: UploadInfo, written: WrittenBytes, lock: UploadLock): Promise<UploadInfo>;
 
-  /** The upload is finished (its journal saved): nothing of it needs holding any more. */
-  finished(info: UploadInfo): Promise<void>;
+  /**
+   * The upload is finished (its journal saved): nothing of it needs holding any more.
+   * @param consumed held bytes the journal listed before that are in the final object now and that no `commit` has
+   * cleaned up (an upload stored whole is finished without one)
+   */
+  finished(info: UploadInfo, consumed?: readonly HeldKey[]): Promise<void>;
   /** Removes every held byte of the upload and whatever else this strategy keeps of it (termination). */
   drop(info: UploadInfo): Promise<void>;
 }

@@ -125,6 +125,25 @@ describe('RedisHeldBytes', () => {
     expect(await held.planWrite(journal, 6 * KiB)).toEqual({ holdWhole: false, equalParts: true });
   });
 
+  it('stores an upload that fits in one part whole from its run, and leaves nothing in Redis', async () => {
+    const data = randomBytes(7 * KiB);
+    let upload = await tus.create({ size: data.length, metadataHeader: '', metadata: {} });
+    for (let offset = 0; offset < data.length; offset += 3 * KiB)
+      upload = (await write(upload, data.subarray(offset, offset + 3 * KiB))).upload;
+
+    expect(upload.finishedAt).not.toBeNull();
+    expect(s3.body('uploads/p/upload1')).toEqual(data);
+    expect(s3.uploads.size).toBe(0);
+    expect(await redis.keys(`${keyPrefix}*`)).toEqual([]);
+
+    // Sent in one PATCH (held whole, as a small body is, then stored): its run goes too.
+    const small = randomBytes(4 * KiB);
+    const one = await write(await tus.create({ size: small.length, metadataHeader: '', metadata: {} }), small);
+    expect(one.upload.finishedAt).not.toBeNull();
+    expect(s3.body('uploads/p/upload2')).toEqual(small);
+    expect(await redis.keys(`${keyPrefix}*`)).toEqual([]);
+  });
+
   it('uploads full parts in the background, and a later request adopts them without writing the journal yet', async () => {
     const data = randomBytes(20 * KiB);
     let upload = await tus.create({ size: data.length, metadataHeader: '', metadata: {} });

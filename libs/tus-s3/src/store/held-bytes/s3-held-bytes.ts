@@ -237,7 +237,10 @@ export class S3HeldBytes implements HeldBytes {
     return fallback;
   }
 
-  async finished(): Promise<void> {}
+  /** Chunk objects now in the final object go in the background, as after a commit (see `idle`). */
+  async finished(_info: UploadInfo, consumed: readonly HeldKey[] = []): Promise<void> {
+    this.deleteInBackground(consumed);
+  }
 
   async drop(info: UploadInfo): Promise<void> {
     await this.deleteChunks(info.pending);
