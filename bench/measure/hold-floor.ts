@@ -41,7 +41,7 @@ export async function measureHoldFloor(
   const size = scenario.patchSize;
   const bytes = ctx.payload.contiguous(ROUND_BYTES);
   const pieces = Math.floor(ROUND_BYTES / size);
-  const store = scenario.holdBackIn === 's3' ? s3Store(ctx, size) : redisStore(ctx.env.redisUrls[0]);
+  const store = scenario.holdBackIn === 's3' ? s3Store(ctx) : redisStore(ctx.env.redisUrls[0]);
   try {
     const round = async (label: string) => {
       for (let i = 0; i < pieces; i++) await store.put(`${label}-${i}`, bytes.subarray(i * size, (i + 1) * size));
@@ -78,7 +78,7 @@ interface PieceStore {
  * client 1.8 ms of CPU here (1.1 ms of it for any request, in its middleware), by hand 0.5: a floor must not count a
  * client's overhead.
  */
-function s3Store(ctx: BenchContext, size: number): PieceStore {
+function s3Store(ctx: BenchContext): PieceStore {
   const endpoint = new URL(ctx.env.endpoint);
   const agent = new Agent({ keepAlive: true, maxSockets: 1 });
   const keys: string[] = [];
@@ -86,7 +86,7 @@ function s3Store(ctx: BenchContext, size: number): PieceStore {
     put: async (name, data) => {
       const key = `${ctx.runPrefix}hold/${name}`;
       const path = `/${BUCKET}/${key.split('/').map(encodeURIComponent).join('/')}`;
-      const headers = signedPutHeaders(ctx.env, endpoint.host, path, size);
+      const headers = signedPutHeaders(ctx.env, endpoint.host, path, data.length);
       await new Promise<void>((resolve, reject) => {
         const req = request(
           { host: endpoint.hostname, port: endpoint.port, method: 'PUT', path, headers, agent },

@@ -257,7 +257,12 @@ class SweepRun {
         MaxKeys: this.sweeper.internals.pageSize,
       }),
     );
+    // Read once per page for all of an upload's keys.
     const journals = new Map<string, Promise<StoredJournal | undefined | 'unreadable'>>();
+    const journalOf = (id: string) => {
+      if (!journals.has(id)) journals.set(id, this.journal(id));
+      return journals.get(id)!;
+    };
     let last = cursor.startAfter;
     for (const object of page.Contents ?? []) {
       if (this.shouldStop()) return { phase: 'chunks', startAfter: last };
@@ -267,10 +272,9 @@ class SweepRun {
       if (this.idOf(key) !== undefined) this.rememberFinal(key);
       const old = object.LastModified !== undefined && object.LastModified.getTime() <= this.cutoff;
       const unfinished = this.idOf(key, INFO_KEY);
-      if (unfinished !== undefined && old && !this.finals.has(key.slice(0, -'.info'.length))) {
+      if (unfinished !== undefined && old && !this.finals.has(this.config.objectPrefix + unfinished)) {
         await this.guarded(key, async () => {
-          if (!journals.has(unfinished)) journals.set(unfinished, this.journal(unfinished));
-          const journal = await journals.get(unfinished)!;
+          const journal = await journalOf(unfinished);
           if (journal && journal !== 'unreadable' && journal.finishedAt === null && isPast(journal.expiresAt, this.now))
             await this.terminate(unfinished);
         });
@@ -279,8 +283,7 @@ class SweepRun {
       const id = this.idOf(key, CHUNK_KEY);
       if (id === undefined || !old) continue;
       await this.guarded(key, async () => {
-        if (!journals.has(id)) journals.set(id, this.journal(id));
-        const journal = await journals.get(id)!;
+        const journal = await journalOf(id);
         if (journal === 'unreadable' || journal?.pending.some((chunk) => chunk.key === key)) return;
         await this.take(1);
         await this.config.client.send(new DeleteObjectCommand({ Bucket: this.config.bucket, Key: key }));

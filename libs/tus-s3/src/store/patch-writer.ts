@@ -67,6 +67,8 @@ export class PatchWriter {
 
   /** Whether it cuts parts, or stores the upload whole once all of it is here (see isStoredWhole). */
   private readonly whole: boolean;
+  /** Where parts are cut: at the part size, or never for an upload stored whole (its one "part" is all of it). */
+  private readonly cutAt: number;
   private readonly checkpointsWanted: boolean;
   private readonly beforeStoringWhole: ((size: number) => Promise<void>) | undefined;
 
@@ -87,6 +89,7 @@ export class PatchWriter {
     this.equalParts = config.equalParts;
     this.saved = info;
     this.whole = isStoredWhole(info);
+    this.cutAt = this.whole ? Infinity : info.partSize;
     this.checkpointsWanted = options.checkpoints ?? true;
     this.beforeStoringWhole = options.beforeStoringWhole;
   }
@@ -160,12 +163,10 @@ export class PatchWriter {
     let end: BodyEnd = 'end';
     let stop: WriteStop | undefined;
     this.checkpoints = new CheckpointSchedule(() => this.checkpoint(), this.checkpointsWanted);
-    // An upload stored whole is never cut: its one "part" is all of it, written when its last byte is here.
-    const cutAt = this.whole ? Infinity : info.partSize;
 
     try {
       // Held bytes can add up to more than a part (when background part uploads lag): cut those first.
-      while (current.size >= cutAt) {
+      while (current.size >= this.cutAt) {
         const [part, rest] = this.held.split(current.held, info.partSize);
         await this.startPartUpload(nextPartNumber++, { held: part, spool: null, size: info.partSize });
         current = { held: rest, spool: null, size: current.size - info.partSize };
@@ -183,12 +184,12 @@ export class PatchWriter {
             info.partSize - current.size,
             Math.min(maxBytes, expectedBytes ?? Infinity) - received,
           );
-          const piece = data.subarray(0, cutAt - current.size);
+          const piece = data.subarray(0, this.cutAt - current.size);
           data = data.subarray(piece.length);
           copied = (await current.spool.write(piece)) && copied;
           current.size += piece.length;
           received += piece.length;
-          if (current.size === cutAt) {
+          if (current.size === this.cutAt) {
             await this.startPartUpload(nextPartNumber++, current);
             current = { held: [], spool: null, size: 0 };
           }
@@ -294,10 +295,9 @@ export class PatchWriter {
   /** The upload is complete and its tail is held: cut it into the remaining parts, the last one short. */
   private async cutLastParts(pending: HeldKey[], received: number, stop: WriteStop): Promise<WrittenBytes> {
     let nextPartNumber = this.info.parts.length + 1;
-    const cutAt = this.whole ? Infinity : this.info.partSize;
     await this.beforeWhole(heldSize(pending));
     for (let rest = pending; heldSize(rest) > 0;) {
-      const size = Math.min(cutAt, heldSize(rest));
+      const size = Math.min(this.cutAt, heldSize(rest));
       const [part, after] = this.held.split(rest, size);
       await this.startPartUpload(nextPartNumber++, { held: part, spool: null, size });
       rest = after;
@@ -411,15 +411,11 @@ export class PatchWriter {
       this.lock.assertHeld();
       // Opened again for each attempt: the spool file and the held bytes can be read more than once.
       const body = () => partBody(held, source.spool);
+      const key = this.config.keys.final(this.info.id);
       const etag = this.whole
-        ? await this.config.objects.putFinalObject(
-            this.config.keys.final(this.info.id),
-            this.info.metadata,
-            { size: source.size, body },
-            this.lock.lost,
-          )
+        ? await this.config.objects.putFinalObject(key, this.info.metadata, { size: source.size, body }, this.lock.lost)
         : await this.config.objects.uploadPart(
-            this.config.keys.final(this.info.id),
+            key,
             this.info.multipartUploadId!,
             { partNumber, size: source.size, body },
             this.lock.lost,

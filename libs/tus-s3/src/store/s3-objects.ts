@@ -10,6 +10,7 @@ import {
   GetObjectCommand,
   HeadObjectCommand,
   PutObjectCommand,
+  PutObjectCommandInput,
   S3Client,
   UploadPartCommand,
   UploadPartCopyCommand,
@@ -47,12 +48,7 @@ export class S3Objects {
   async createMultipartUpload(key: string, metadata: UploadMetadata): Promise<string> {
     const created = await this.call('create the multipart upload', key, () =>
       this.client.send(
-        new CreateMultipartUploadCommand({
-          Bucket: this.bucket,
-          Key: key,
-          ContentType: contentTypeOf(metadata).mime,
-          Metadata: toS3Metadata(metadata),
-        }),
+        new CreateMultipartUploadCommand({ Bucket: this.bucket, Key: key, ...finalObjectFields(metadata) }),
       ),
     );
     return created.UploadId!;
@@ -149,20 +145,7 @@ export class S3Objects {
     object: { size: number; body: () => Readable },
     signal: AbortSignal | undefined,
   ): Promise<string | undefined> {
-    const output = await sendStreamWithRetries(object.body, signal, (body, abortSignal) =>
-      this.client.send(
-        new PutObjectCommand({
-          Bucket: this.bucket,
-          Key: key,
-          ContentLength: object.size,
-          Body: body,
-          ContentType: contentTypeOf(metadata).mime,
-          Metadata: toS3Metadata(metadata),
-        }),
-        { abortSignal },
-      ),
-    );
-    return output.ETag;
+    return this.putStreamed(key, object.body, object.size, signal, finalObjectFields(metadata));
   }
 
   /** The final object of an upload without bytes (S3 cannot complete a multipart upload without parts). */
@@ -174,8 +157,7 @@ export class S3Objects {
           Key: key,
           Body: '',
           ContentLength: 0,
-          ContentType: contentTypeOf(metadata).mime,
-          Metadata: toS3Metadata(metadata),
+          ...finalObjectFields(metadata),
         }),
       ),
     );
@@ -196,13 +178,24 @@ export class S3Objects {
    * (tagged incomplete). Failures come back as thrown.
    */
   async putStream(key: string, open: () => Readable, size: number, signal: AbortSignal | undefined): Promise<void> {
-    const Tagging = this.tagIncomplete ? INCOMPLETE_TAG : undefined;
-    await sendStreamWithRetries(open, signal, (body, abortSignal) =>
+    await this.putStreamed(key, open, size, signal, { Tagging: this.tagIncomplete ? INCOMPLETE_TAG : undefined });
+  }
+
+  /** A PutObject of a stream we compose (see sendStreamWithRetries), with `fields`; returns the ETag S3 sent. */
+  private async putStreamed(
+    key: string,
+    open: () => Readable,
+    size: number,
+    signal: AbortSignal | undefined,
+    fields: Pick<PutObjectCommandInput, 'ContentType' | 'Metadata' | 'Tagging'>,
+  ): Promise<string | undefined> {
+    const output = await sendStreamWithRetries(open, signal, (body, abortSignal) =>
       this.client.send(
-        new PutObjectCommand({ Bucket: this.bucket, Key: key, Body: body, ContentLength: size, Tagging }),
+        new PutObjectCommand({ Bucket: this.bucket, Key: key, Body: body, ContentLength: size, ...fields }),
         { abortSignal },
       ),
     );
+    return output.ETag;
   }
 
   /** The object's bytes, as a stream; failures (a missing object too) come back as thrown. */
@@ -374,4 +367,12 @@ export class S3Objects {
       throw new StorageError(`could not ${what}`, error);
     }
   }
+}
+
+/**
+ * What the final object carries however it is made (a multipart upload, an empty object, one stored whole): the
+ * Content-Type from `filetype`, and the metadata as ASCII-only user metadata.
+ */
+function finalObjectFields(metadata: UploadMetadata): { ContentType: string; Metadata: Record<string, string> } {
+  return { ContentType: contentTypeOf(metadata).mime, Metadata: toS3Metadata(metadata) };
 }
