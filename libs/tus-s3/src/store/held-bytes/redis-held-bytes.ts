@@ -211,10 +211,10 @@ export class RedisHeldBytes implements HeldBytes, BeforeApplicationShutdown, OnA
   /** Nothing changes any more: the run, the journal's version and flushed-part records in Redis are done with. */
   async finished(info: UploadInfo, consumed: readonly HeldKey[] = []): Promise<void> {
     this.journal.forget(info.id);
-    // An upload stored whole is finished without a commit: its run is still where its journal said before.
-    for (const run of runsOf(consumed))
-      await this.runs.discard({ uploadId: info.id, base: run.base }).catch(() => undefined);
-    await this.runs.discard(runOf(info)).catch(() => undefined);
+    // An upload stored whole is finished without a commit: its run is still where its journal said before, which
+    // is often where the finished journal says too (discarded once).
+    const bases = new Set([...runsOf(consumed).map((run) => run.base), runOf(info).base]);
+    for (const base of bases) await this.runs.discard({ uploadId: info.id, base }).catch(() => undefined);
     await this.runs.forgetUpload(info.id).catch(() => undefined);
   }
 
