@@ -1,4 +1,4 @@
-import { Readable } from 'node:stream';
+import { PassThrough, Readable } from 'node:stream';
 import { GetObjectCommand, PutObjectCommand, S3Client, UploadPartCommand } from '@aws-sdk/client-s3';
 import { mockClient } from 'aws-sdk-client-mock';
 import { MemoryLocker } from '../locker/memory-locker';
@@ -222,6 +222,120 @@ describe('PatchWriter', () => {
     expect(chunks.filter((chunk) => chunk.length > 0)).toHaveLength(0);
     await holdingWhole.commit(writer.journal, result, lock); // the held bytes may land in the background until then
     expect(Buffer.concat(received.map((r) => r.bytes)).equals(expected)).toBe(true);
+  });
+
+  describe('when the body says its length, and its parts fit in memory', () => {
+    const withMemory = (): PatchWriterConfig => ({ ...config(), memory: new MemoryBudget(32 * MiB) });
+    /** Resolves with whether the body had ended when S3 was sent the request `which` describes. */
+    function whenSent(command: 'UploadPart' | 'PutObject', stream: PassThrough, which = 1) {
+      return new Promise<boolean>((resolve) => {
+        let seen = 0;
+        const record = async (input: { Key: string; PartNumber?: number; Body?: unknown }) => {
+          if (++seen === which) resolve(stream.writableEnded);
+          const bytes = await drain(input.Body);
+          received.push({ command, key: input.Key, partNumber: input.PartNumber, bytes });
+          return { ETag: `"etag-${input.PartNumber ?? 'whole'}"` };
+        };
+        if (command === 'UploadPart') s3.on(UploadPartCommand).callsFake(record);
+        else s3.on(PutObjectCommand).callsFake(record);
+      });
+    }
+    const wait = () => new Promise((resolve) => setTimeout(resolve, 20));
+
+    it('uploads each part while its bytes still arrive, the last one too, and those uploads are the parts', async () => {
+      const data = Buffer.concat([pattern(8 * MiB, 1), pattern(2 * MiB, 2)]);
+      const stream = new PassThrough();
+      const firstSent = whenSent('UploadPart', stream, 1);
+      const lock = await new MemoryLocker().lock('abc');
+      const writing = new PatchWriter(withMemory(), inS3, info({ size: 10 * MiB }), lock).write(
+        stream,
+        Infinity,
+        data.length,
+      );
+      stream.write(data.subarray(0, MiB));
+      expect(await firstSent).toBe(false); // part 1 went out with its first MiB
+      const lastSent = whenSent('UploadPart', stream, 1); // counts from now: part 2
+      stream.write(data.subarray(MiB, 9 * MiB));
+      expect(await lastSent).toBe(false); // the last part too, before the last MiB came
+      await wait();
+      expect(received).toEqual([expect.objectContaining({ partNumber: 1 })]);
+      stream.end(data.subarray(9 * MiB));
+      const result = await writing;
+      expect(result.parts.map((p) => [p.partNumber, p.size])).toEqual([
+        [1, 8 * MiB],
+        [2, 2 * MiB],
+      ]);
+      expect(result.pending).toEqual([]);
+      const sent = received.sort((a, b) => a.partNumber! - b.partNumber!).map((r) => r.bytes);
+      expect(Buffer.concat(sent).equals(data)).toBe(true);
+    });
+
+    it('cancels the early upload of a body that ends short, and holds back what arrived', async () => {
+      const stream = new PassThrough();
+      const sent = whenSent('UploadPart', stream);
+      const lock = await new MemoryLocker().lock('abc');
+      const writer = new PatchWriter(withMemory(), inS3, info({ size: 3 * MiB }), lock);
+      const writing = writer.write(stream, Infinity, 3 * MiB);
+      const arrived = pattern(2 * MiB, 3);
+      stream.write(arrived);
+      expect(await sent).toBe(false);
+      stream.end(); // a MiB short of what the body said: the upload is not complete, nothing becomes a part
+      const result = await writing;
+      await inS3.commit(writer.journal, result, lock); // the held chunk may land in the background until then
+      expect(result.parts).toEqual([]);
+      expect(result.failure).toBeUndefined();
+      expect(result.pending.map((c) => c.size)).toEqual([2 * MiB]);
+      expect(received.map((r) => r.command)).toEqual(['PutObject']); // the cancelled part never completed
+      expect(received[0].bytes.equals(arrived)).toBe(true);
+    });
+
+    it('sends a part again the ordinary way when its early upload fails', async () => {
+      let attempts = 0;
+      s3.on(UploadPartCommand).callsFake(async (input) => {
+        const bytes = await drain(input.Body);
+        if (input.PartNumber === 1 && ++attempts === 1)
+          throw Object.assign(new Error('denied'), { name: 'AccessDenied' });
+        received.push({ command: 'UploadPart', key: input.Key, partNumber: input.PartNumber, bytes });
+        return { ETag: `"etag-${input.PartNumber}"` };
+      });
+      const data = pattern(9 * MiB, 4);
+      const lock = await new MemoryLocker().lock('abc');
+      const result = await new PatchWriter(withMemory(), inS3, info({ size: 9 * MiB }), lock).write(
+        body(data),
+        Infinity,
+        data.length,
+      );
+      expect(result.failure).toBeUndefined();
+      expect(result.parts.map((p) => [p.partNumber, p.size])).toEqual([
+        [1, 8 * MiB],
+        [2, 1 * MiB],
+      ]);
+      expect(attempts).toBe(2);
+      const sent = received.sort((a, b) => a.partNumber! - b.partNumber!).map((r) => r.bytes);
+      expect(Buffer.concat(sent).equals(data)).toBe(true);
+    });
+
+    it('stores an upload whole with a PutObject that starts before its last byte, unless beforeFinish is asked first', async () => {
+      for (const hooked of [false, true]) {
+        received = [];
+        const stream = new PassThrough();
+        const sent = whenSent('PutObject', stream);
+        const lock = await new MemoryLocker().lock('abc');
+        const asked: number[] = [];
+        const options = hooked ? { beforeStoringWhole: async (size: number) => void asked.push(size) } : {};
+        const whole = info({ size: 3 * MiB, multipartUploadId: null });
+        const writing = new PatchWriter(withMemory(), inS3, whole, lock, options).write(stream, Infinity, 3 * MiB);
+        stream.write(pattern(2 * MiB, 5));
+        await wait();
+        stream.end(pattern(MiB, 6));
+        expect(await sent).toBe(hooked); // with a hook, nothing is stored before it said yes
+        const result = await writing;
+        expect(result.parts.map((p) => p.size)).toEqual([3 * MiB]);
+        expect(asked).toEqual(hooked ? [3 * MiB] : []);
+        expect(received[0].key).toBe('p/abc');
+        expect(received[0].bytes.equals(Buffer.concat([pattern(2 * MiB, 5), pattern(MiB, 6)]))).toBe(true);
+      }
+    });
   });
 
   it('stops reading and keeps what arrived when another request asks for the lock', async () => {

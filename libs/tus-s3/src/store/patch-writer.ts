@@ -13,6 +13,7 @@ import type { MemoryBudget } from './memory-budget';
 import { Semaphore } from './semaphore';
 import { Spool } from './spool';
 import { StorageError } from './store-errors';
+import { ONE_ATTEMPT, STREAM_RETRIES } from './stream-retries';
 import type { WriteStop } from './tus-data-store';
 import { heldSize, isStoredWhole, offsetOf, partsEnd, UploadedPart, UploadInfo } from './upload-info';
 
@@ -44,10 +45,24 @@ interface PartSource {
 }
 
 /**
+ * A part whose upload started while its bytes were still arriving, following its spool (see `startEarly`): it
+ * becomes a part only if the body brings all `size` bytes; otherwise it is cancelled and its bytes are dealt with as
+ * if it had never started.
+ */
+interface EarlyPart {
+  readonly source: PartSource;
+  readonly size: number;
+  readonly cancel: AbortController;
+  readonly upload: Promise<UploadedPart>;
+}
+
+/**
  * Turns one PATCH body into parts. Bytes are cut into parts of `info.partSize` as they arrive, the first starting
- * with the bytes held back so far, each spooled to disk and uploaded while the next one fills (at most `concurrency`
- * at once; waiting for a slot stops reading the body, which is the backpressure). What is left at the end becomes the
- * last part (upload complete), a short part (when the part budget allows), or is held back for the next PATCH.
+ * with the bytes held back so far, each spooled and uploaded while the next one fills (at most `concurrency` full
+ * parts at once; waiting for a slot stops reading the body, which is the backpressure). When the body's length says
+ * what a part will be, its upload starts with its first bytes and follows them as they arrive (see `startEarly`).
+ * What is left at the end becomes the last part (upload complete), a short part (when the part budget allows), or is
+ * held back for the next PATCH.
  * Held-back bytes are the upload's {@link HeldBytes} strategy's business: it reads them into parts and holds the
  * rest, and its plan may ask to hold a body back whole.
  */
@@ -62,6 +77,8 @@ export class PatchWriter {
   private readonly landed: Array<UploadedPart | undefined> = [];
   /** The journal as last saved by this write: the journal before it until a checkpoint saved more. */
   private saved: UploadInfo;
+  /** The part being filled, when its upload started early (see `startEarly`). */
+  private early: EarlyPart | undefined;
   /** Checkpoints happen only while a body streams into parts (not when parts are cut from bytes just held). */
   private checkpoints = new CheckpointSchedule(() => this.checkpoint(), false);
 
@@ -133,17 +150,22 @@ export class PatchWriter {
    */
   private async unverified(stop: WriteStop, spool: Spool | null): Promise<WrittenBytes | undefined> {
     if (!this.checksum) return undefined;
-    if (this.lockLost) throw this.lockLost;
+    if (this.lockLost) {
+      await this.cancelEarly();
+      throw this.lockLost;
+    }
     if (stop === 'end' && !this.firstFailure) {
       try {
         this.checksum.verify();
         return undefined;
       } catch (error) {
+        await this.cancelEarly();
         await Promise.allSettled(this.uploads);
         await spool?.dispose();
         throw error instanceof ChecksumMismatchError ? error : new StorageError('could not verify the checksum', error);
       }
     }
+    await this.cancelEarly();
     await Promise.allSettled(this.uploads);
     await spool?.dispose();
     return this.result([], [...this.info.pending], 0, stop, this.firstFailure);
@@ -180,17 +202,18 @@ export class PatchWriter {
         this.checksum?.update(data);
         let copied = true;
         while (data.length > 0 && !this.firstFailure && !this.lockLost) {
-          current.spool ??= await this.spoolFor(
-            info.partSize - current.size,
-            Math.min(maxBytes, expectedBytes ?? Infinity) - received,
-          );
+          if (!current.spool) {
+            const bodyLeft = Math.min(maxBytes, expectedBytes ?? Infinity) - received;
+            current.spool = await this.spoolFor(info.partSize - current.size, bodyLeft);
+            this.startEarly(nextPartNumber, current, bodyLeft, startOffset + received);
+          }
           const piece = data.subarray(0, this.cutAt - current.size);
           data = data.subarray(piece.length);
           copied = (await current.spool.write(piece)) && copied;
           current.size += piece.length;
           received += piece.length;
           if (current.size === this.cutAt) {
-            await this.startPartUpload(nextPartNumber++, current);
+            await this.partFilled(nextPartNumber++, current);
             current = { held: [], spool: null, size: 0 };
           }
         }
@@ -209,10 +232,14 @@ export class PatchWriter {
 
       const settled = await Promise.allSettled(this.uploads);
       await checkpointsStopped;
-      if (this.lockLost) throw this.lockLost;
+      if (this.lockLost) {
+        await this.cancelEarly();
+        throw this.lockLost;
+      }
       const newParts = contiguousSuccesses(settled);
       if (this.firstFailure || newParts.length < settled.length) {
         // Bytes after a failed part are not stored contiguously: drop them; the client resends from the new offset.
+        await this.cancelEarly();
         await current.spool?.dispose();
         return this.result(newParts, newParts.length > 0 ? [] : [...info.pending], received, stop, this.firstFailure);
       }
@@ -223,9 +250,10 @@ export class PatchWriter {
       try {
         if (current.size > 0 && (isLast || this.mayCutShortPart(current.size, partsUsed, offsetAfter))) {
           await this.beforeWhole(current.size);
-          newParts.push(await this.uploadPart(nextPartNumber, current));
+          newParts.push(await this.lastPart(nextPartNumber, current));
           return this.result(newParts, [], received, stop);
         }
+        await this.cancelEarly();
         return this.result(newParts, await this.holdRest(current, offsetAfter), received, stop);
       } catch (error) {
         // The tail did not reach storage, but everything before it did: keep that, report the failure.
@@ -233,6 +261,7 @@ export class PatchWriter {
         throw error;
       }
     } catch (error) {
+      await this.cancelEarly();
       await current.spool?.dispose();
       await Promise.allSettled(this.uploads);
       await this.checkpoints.stop();
@@ -356,10 +385,15 @@ export class PatchWriter {
 
   private async startPartUpload(partNumber: number, source: PartSource): Promise<void> {
     await this.semaphore.acquire();
-    const upload = this.uploadPart(partNumber, source).finally(() => this.semaphore.release());
+    this.track(partNumber, this.uploadPart(partNumber, source));
+  }
+
+  /** Counts a part upload that holds a slot of the semaphore: its outcome decides what the write keeps. */
+  private track(partNumber: number, part: Promise<UploadedPart>): void {
+    const upload = part.finally(() => this.semaphore.release());
     const index = this.uploads.length;
     void upload.then(
-      (part) => this.landedPart(index, part),
+      (landed) => this.landedPart(index, landed),
       () => undefined,
     );
     upload.catch((error: unknown) => {
@@ -369,6 +403,91 @@ export class PatchWriter {
           error instanceof StorageError ? error : new StorageError(`part ${partNumber} upload failed`, error);
     });
     this.uploads.push(upload);
+  }
+
+  /**
+   * Starts uploading the part that `source` begins, before its bytes are here, when the body's length says what the
+   * part will be: full, or the upload's last, or a short part that the end of this body would cut anyway. Its upload
+   * then overlaps its receiving instead of following it: a PATCH that brings the end of an upload is answered about
+   * when its last byte arrives, not one part upload later. Only for bytes that stay in memory (a spool that has them
+   * reserved), and not for an upload stored whole whose `beforeFinish` must be asked first, or whose body must match a
+   * checksum before its final object may exist.
+   * @param bodyLeft the bytes the body is still to bring (its length less what arrived)
+   * @param offset where the spool's first byte goes
+   */
+  private startEarly(partNumber: number, source: PartSource, bodyLeft: number, offset: number): void {
+    if (!Number.isFinite(bodyLeft) || !source.spool) return;
+    let size: number;
+    if (source.size + bodyLeft >= this.cutAt) size = this.cutAt;
+    else {
+      size = source.size + bodyLeft;
+      const isLast = this.info.size !== null && offset + bodyLeft === this.info.size;
+      if (this.whole) {
+        if (!isLast || this.beforeStoringWhole || this.checksum) return;
+      } else if (!isLast && !this.mayCutShortPart(size, partNumber - 1, offset + bodyLeft)) return;
+    }
+    if (!source.spool.keepsInMemory(size - source.size)) return;
+    const cancel = new AbortController();
+    const upload = this.sendPart(partNumber, source, size, cancel.signal);
+    upload.catch(() => undefined); // its outcome is looked at once the part is full, or not at all (cancelled)
+    this.early = { source, size, cancel, upload };
+  }
+
+  /** The early upload of `source`'s part, if one runs: no longer the writer's to cancel. */
+  private takeEarly(source: PartSource): EarlyPart | undefined {
+    const early = this.early;
+    if (early?.source !== source) return undefined;
+    this.early = undefined;
+    return early;
+  }
+
+  /**
+   * Stops an early upload whose part will not be (the body ended short, or the write failed) and waits for it to be
+   * over, so that nothing reads the spool's memory afterwards. No more bytes come: the spool is closed, which also
+   * ends the upload's body, should the abort not.
+   */
+  private async cancelEarly(early = this.early): Promise<void> {
+    if (!early) return;
+    if (this.early === early) this.early = undefined;
+    await early.source.spool?.close();
+    early.cancel.abort();
+    await early.upload.catch(() => undefined);
+  }
+
+  /**
+   * The part `source` is full: its early upload goes on, else its upload starts now. An early upload that fails (it
+   * has one attempt) is sent again the ordinary way, from the spool, which has all its bytes by then (a slow client
+   * may have kept the early one waiting longer than S3 does).
+   */
+  private async partFilled(partNumber: number, source: PartSource): Promise<void> {
+    const early = this.takeEarly(source);
+    if (!early) return this.startPartUpload(partNumber, source);
+    await source.spool?.close();
+    await this.semaphore.acquire();
+    this.track(partNumber, this.afterEarly(early, partNumber));
+  }
+
+  /** The last part of this write, of all `source`'s bytes: its early upload if it has one for exactly those. */
+  private async lastPart(partNumber: number, source: PartSource): Promise<UploadedPart> {
+    const early = this.takeEarly(source);
+    if (!early) return this.uploadPart(partNumber, source);
+    if (early.size !== source.size) {
+      await this.cancelEarly(early);
+      return this.uploadPart(partNumber, source);
+    }
+    await source.spool?.close();
+    return this.afterEarly(early, partNumber);
+  }
+
+  private async afterEarly(early: EarlyPart, partNumber: number): Promise<UploadedPart> {
+    try {
+      return await early.upload.catch((error: unknown) => {
+        if (this.lock.lost.aborted || error instanceof LockInterruptedError) throw error;
+        return this.uploadPart(partNumber, early.source);
+      });
+    } finally {
+      await early.source.spool?.dispose();
+    }
   }
 
   /**
@@ -401,36 +520,54 @@ export class PatchWriter {
     }
   }
 
+  /** Uploads a part whose bytes are all here, then frees its spool. */
   private async uploadPart(partNumber: number, source: PartSource): Promise<UploadedPart> {
+    try {
+      return await this.sendPart(partNumber, source, source.size);
+    } finally {
+      await source.spool?.dispose();
+    }
+  }
+
+  /**
+   * Sends part `partNumber` (or the object stored whole): `source`'s held bytes, then its spool.
+   * @param following the spool is still filling (an early upload): its bytes are sent as they arrive, and this
+   * signal cancels the upload
+   */
+  private async sendPart(
+    partNumber: number,
+    source: PartSource,
+    size: number,
+    following?: AbortSignal,
+  ): Promise<UploadedPart> {
     let held: HeldTransfer | undefined;
     let sent = false;
     try {
-      // Inside the try, as when the strategy was asked per attempt: whatever it throws fails this part, spool freed.
+      // Inside the try, as when the strategy was asked per attempt: whatever it throws fails this part.
       if (source.held.length > 0) held = this.held.read(this.info.id, source.held, this.lock.lost);
-      await source.spool?.close();
+      if (!following) await source.spool?.close();
       this.lock.assertHeld();
-      // Opened again for each attempt: the spool file and the held bytes can be read more than once.
-      const body = () => partBody(held, source.spool);
+      // Opened again for each attempt: the spool and the held bytes can be read more than once.
+      const spooled = following ? size - heldSize(source.held) : undefined;
+      const body = () => partBody(held, source.spool, spooled);
+      const signal = following ? AbortSignal.any([this.lock.lost, following]) : this.lock.lost;
+      // An early upload gets one attempt: should it fail, the part is sent the ordinary way once full (partFilled).
+      const retries = following ? ONE_ATTEMPT : STREAM_RETRIES;
       const key = this.config.keys.final(this.info.id);
+      const { objects } = this.config;
       const etag = this.whole
-        ? await this.config.objects.putFinalObject(key, this.info.metadata, { size: source.size, body }, this.lock.lost)
-        : await this.config.objects.uploadPart(
-            key,
-            this.info.multipartUploadId!,
-            { partNumber, size: source.size, body },
-            this.lock.lost,
-          );
+        ? await objects.putFinalObject(key, this.info.metadata, { size, body }, signal, retries)
+        : await objects.uploadPart(key, this.info.multipartUploadId!, { partNumber, size, body }, signal, retries);
       sent = true;
       // A part's ETag completes the multipart upload; an object stored whole needs none.
       if (!etag && !this.whole) throw new StorageError(`S3 returned no ETag for part ${partNumber}`);
-      return { partNumber, size: source.size, etag: etag ?? '' };
+      return { partNumber, size, etag: etag ?? '' };
     } catch (error) {
       if (this.lock.lost.aborted) throw this.lock.lost.reason;
       if (error instanceof LockInterruptedError || error instanceof StorageError) throw error;
       throw new StorageError(`part ${partNumber} upload failed`, error);
     } finally {
       held?.end(sent);
-      await source.spool?.dispose();
     }
   }
 
@@ -468,14 +605,18 @@ export class PatchWriter {
   }
 }
 
-/** A part's bytes for one attempt: the held bytes it starts with, then what the spool has of the body. */
-function partBody(held: HeldTransfer | undefined, spooled: Spool | null): Readable {
-  if (!held) return spooled ? spooled.read() : Readable.from([], { objectMode: false });
+/**
+ * A part's bytes for one attempt: the held bytes it starts with, then what the spool has of the body, or, when
+ * `following`, that many of the spool's bytes as they arrive (see Spool.follow).
+ */
+function partBody(held: HeldTransfer | undefined, spooled: Spool | null, following?: number): Readable {
+  const spool = () => (following === undefined ? spooled!.read() : spooled!.follow(following));
+  if (!held) return spooled ? spool() : Readable.from([], { objectMode: false });
   if (!spooled) return held.open();
   const heldBytes = held.open();
   async function* bytes(): AsyncGenerator<Buffer> {
     yield* heldBytes;
-    yield* spooled!.read();
+    yield* spool();
   }
   return Readable.from(bytes(), { objectMode: false });
 }

@@ -20,7 +20,7 @@ import { contentTypeOf } from '../protocol/content-type';
 import { UploadMetadata } from '../protocol/metadata';
 import { toS3Metadata } from './ascii-metadata';
 import { isS3NotFound, isS3NotImplemented, StorageError } from './store-errors';
-import { sendStreamWithRetries } from './stream-retries';
+import { sendStreamWithRetries, STREAM_RETRIES, StreamRetryPolicy } from './stream-retries';
 import type { ByteRange, UploadContent } from './tus-data-store';
 import type { UploadedPart } from './upload-info';
 
@@ -64,19 +64,24 @@ export class S3Objects {
     uploadId: string,
     part: { partNumber: number; size: number; body: () => Readable },
     signal: AbortSignal | undefined,
+    retries: StreamRetryPolicy = STREAM_RETRIES,
   ): Promise<string | undefined> {
-    const output = await sendStreamWithRetries(part.body, signal, (body, abortSignal) =>
-      this.client.send(
-        new UploadPartCommand({
-          Bucket: this.bucket,
-          Key: key,
-          UploadId: uploadId,
-          PartNumber: part.partNumber,
-          ContentLength: part.size,
-          Body: body,
-        }),
-        { abortSignal },
-      ),
+    const output = await sendStreamWithRetries(
+      part.body,
+      signal,
+      (body, abortSignal) =>
+        this.client.send(
+          new UploadPartCommand({
+            Bucket: this.bucket,
+            Key: key,
+            UploadId: uploadId,
+            PartNumber: part.partNumber,
+            ContentLength: part.size,
+            Body: body,
+          }),
+          { abortSignal },
+        ),
+      retries,
     );
     return output.ETag;
   }
@@ -144,8 +149,9 @@ export class S3Objects {
     metadata: UploadMetadata,
     object: { size: number; body: () => Readable },
     signal: AbortSignal | undefined,
+    retries: StreamRetryPolicy = STREAM_RETRIES,
   ): Promise<string | undefined> {
-    return this.putStreamed(key, object.body, object.size, signal, finalObjectFields(metadata));
+    return this.putStreamed(key, object.body, object.size, signal, finalObjectFields(metadata), retries);
   }
 
   /** The final object of an upload without bytes (S3 cannot complete a multipart upload without parts). */
@@ -188,12 +194,17 @@ export class S3Objects {
     size: number,
     signal: AbortSignal | undefined,
     fields: Pick<PutObjectCommandInput, 'ContentType' | 'Metadata' | 'Tagging'>,
+    retries: StreamRetryPolicy = STREAM_RETRIES,
   ): Promise<string | undefined> {
-    const output = await sendStreamWithRetries(open, signal, (body, abortSignal) =>
-      this.client.send(
-        new PutObjectCommand({ Bucket: this.bucket, Key: key, Body: body, ContentLength: size, ...fields }),
-        { abortSignal },
-      ),
+    const output = await sendStreamWithRetries(
+      open,
+      signal,
+      (body, abortSignal) =>
+        this.client.send(
+          new PutObjectCommand({ Bucket: this.bucket, Key: key, Body: body, ContentLength: size, ...fields }),
+          { abortSignal },
+        ),
+      retries,
     );
     return output.ETag;
   }

@@ -213,6 +213,40 @@ describe('Spool', () => {
       expect(budget.inUse).toBe(0);
     });
 
+    it('hands the bytes out to a follower as they arrive: each slab once full, the last piece once all are here', async () => {
+      const spool = await Spool.create(dir, new MemoryBudget(8 * MiB), { expectedBytes: 2.5 * MiB });
+      expect(spool.keepsInMemory(2.5 * MiB)).toBe(true);
+      expect(spool.keepsInMemory(3.5 * MiB)).toBe(false); // beyond what it reserved, it might go to disk
+      const data = randomBytes(2.5 * MiB);
+      const got: Buffer[] = [];
+      const following = (async () => {
+        for await (const piece of spool.follow(data.length)) got.push(piece as Buffer);
+      })();
+      const settle = () => new Promise((resolve) => setTimeout(resolve, 10));
+      await fill(spool, data.subarray(0, 0.75 * MiB));
+      await settle();
+      expect(got).toEqual([]); // no slab is full yet
+      await fill(spool, data.subarray(0.75 * MiB, 2.25 * MiB));
+      await settle();
+      expect(got.map((piece) => piece.length)).toEqual([MiB, MiB]);
+      await fill(spool, data.subarray(2.25 * MiB));
+      await following; // all its bytes are here: it ends without waiting for the spool to close
+      expect(got.map((piece) => piece.length)).toEqual([MiB, MiB, 0.5 * MiB]);
+      expect(Buffer.concat(got).equals(data)).toBe(true);
+      await spool.dispose();
+    });
+
+    it('fails a follower when the spool closes, or is disposed, before the bytes it expects', async () => {
+      for (const end of ['close', 'dispose'] as const) {
+        const spool = await Spool.create(dir, new MemoryBudget(8 * MiB), { expectedBytes: 2 * MiB });
+        const following = readAll(spool.follow(2 * MiB));
+        await fill(spool, randomBytes(1.5 * MiB));
+        await (end === 'close' ? spool.close() : spool.dispose());
+        await expect(following).rejects.toThrow(/ended after|left memory/);
+        await spool.dispose();
+      }
+    });
+
     it('hands in-memory bytes out in groups of at most a size, cutting at the boundaries without copying', async () => {
       const spool = await Spool.create(dir, new MemoryBudget(8 * MiB));
       const data = randomBytes(3 * MiB + 100);

@@ -59,6 +59,8 @@ export class Spool {
   /** Bytes whose slabs `detach` handed over: still this spool's size. */
   private handedOver = 0;
   private closed = false;
+  /** Readers following the bytes as they arrive (see `follow`), each woken once the spool holds `until` bytes. */
+  private followers: Array<{ until: number; wake: () => void }> = [];
 
   private constructor(
     private readonly dir: string,
@@ -86,6 +88,14 @@ export class Spool {
     return this.path === null;
   }
 
+  /**
+   * Whether the next `bytes` written are sure to stay in memory: the spool has slabs reserved for all of them (see
+   * SpoolOptions.expectedBytes), so it never goes to disk meanwhile and can be followed (see `follow`).
+   */
+  keepsInMemory(bytes: number): boolean {
+    return this.inMemory && this.buffered.length === 0 && this.reservedSlabs * SLAB_BYTES >= this.slabBytes + bytes;
+  }
+
   /** @returns whether `data` was copied (the caller may then free it, see ChunkRelease) rather than kept as received */
   async write(data: Buffer): Promise<boolean> {
     if (this.closed) throw new Error('spool is closed');
@@ -108,12 +118,14 @@ export class Spool {
       this.lastFill += copied;
       rest = rest.subarray(copied);
     }
+    if (this.followers.length > 0) this.wakeFollowers(this.slabBytes);
     return true;
   }
 
   async close(): Promise<void> {
     if (this.closed) return;
     this.closed = true;
+    this.wakeFollowers();
     // A body that ended before its part was full: others may use what it reserved and will not fill.
     if (this.reservedSlabs > this.slabs.length) {
       this.budget?.releaseSlabs(this.reservedSlabs - this.slabs.length);
@@ -129,6 +141,38 @@ export class Spool {
   read(): Readable {
     if (this.path) return createReadStream(this.path, { highWaterMark: DISK_READ_BYTES });
     return Readable.from(this.memory(), { objectMode: false });
+  }
+
+  /**
+   * The first `size` bytes, in order, as they arrive, for a transfer that starts before they are all here (a part
+   * whose upload overlaps its receiving). Each slab is handed out once full, as `read` hands them out, so that the
+   * transfer makes as few writes as from a full spool; the last, partly filled one once all `size` bytes are here.
+   * Views, not copies. Only for bytes that stay in memory (see `keepsInMemory`); fails if the spool is closed or
+   * disposed with fewer bytes, goes to disk, or hands its slabs over.
+   */
+  follow(size: number): Readable {
+    return Readable.from(this.following(size), { objectMode: false });
+  }
+
+  private async *following(size: number): AsyncGenerator<Buffer> {
+    let slab = 0;
+    let handed = 0;
+    while (handed < size) {
+      if (!this.inMemory || this.handedOver > 0 || this.buffered.length > 0)
+        throw new Error('the spooled bytes left memory while a transfer followed them');
+      const full = this.lastFill === SLAB_BYTES ? this.slabs.length : this.slabs.length - 1;
+      if (slab < full || this.slabBytes >= size) {
+        // A full slab, or the last piece once all `size` bytes are here.
+        const piece = this.slabs[slab++].subarray(0, Math.min(SLAB_BYTES, size - handed));
+        handed += piece.length;
+        yield piece;
+      } else if (this.closed) {
+        throw new Error(`the spool ended after ${this.slabBytes} of the ${size} bytes a transfer expected`);
+      } else {
+        const until = Math.min((slab + 1) * SLAB_BYTES, size);
+        await new Promise<void>((wake) => this.followers.push({ until, wake }));
+      }
+    }
   }
 
   /**
@@ -160,6 +204,7 @@ export class Spool {
     this.slabs = [];
     this.lastFill = 0;
     this.releaseSlabs();
+    this.wakeFollowers();
     return { chunks, free: budget.adopt };
   }
 
@@ -167,12 +212,21 @@ export class Spool {
   async dispose(): Promise<void> {
     this.closed = true;
     this.releaseSlabs();
+    this.wakeFollowers();
     this.buffered = [];
     this.bufferedBytes = 0;
     const handle = this.handle;
     this.handle = null;
     await handle?.close().catch(() => undefined);
     if (this.path) await rm(this.path, { force: true }).catch(() => undefined);
+  }
+
+  /** Wakes the followers waiting for at most `bytes` (all of them by default: the spool changed otherwise). */
+  private wakeFollowers(bytes = Infinity): void {
+    const woken = this.followers.filter((follower) => follower.until <= bytes);
+    if (woken.length === 0) return;
+    this.followers = this.followers.filter((follower) => follower.until > bytes);
+    for (const follower of woken) follower.wake();
   }
 
   private get slabBytes(): number {
@@ -187,6 +241,7 @@ export class Spool {
   private async writeAsReceived(data: Buffer): Promise<void> {
     this.buffered.push(data);
     this.bufferedBytes += data.length;
+    this.wakeFollowers();
     if (this.bufferedBytes > BATCH_BYTES) await this.flush();
   }
 

@@ -10,6 +10,8 @@ export interface StreamRetryPolicy {
 }
 
 export const STREAM_RETRIES: StreamRetryPolicy = { attempts: 3, baseDelayMs: 100 };
+/** For a transfer that has a fallback of its own when its one attempt fails (an early part upload). */
+export const ONE_ATTEMPT: StreamRetryPolicy = { attempts: 1, baseDelayMs: 0 };
 
 /**
  * Sends a request whose body is a stream we compose (a spooled part, held-back bytes), retrying it with a freshly
