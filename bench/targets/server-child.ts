@@ -19,6 +19,8 @@ export interface ServerChildOptions {
   cpuProfile?: { dir: string; name: string };
   /** More options for the child's `node` (V8 flags, say). */
   nodeArgs?: string[];
+  /** The child's S3 endpoint, when not S3_ENDPOINT's (a slow link in front of it, say). */
+  s3Endpoint?: string;
 }
 
 /** A tus server in its own process, so that its memory and temp files can be measured alone. */
@@ -49,6 +51,7 @@ export class ServerChild {
         BENCH_PART_SIZE: String(settings.partSize),
         BENCH_CHILD_PART_UPLOAD_CONCURRENCY: String(settings.partUploadConcurrency),
         BENCH_HOLD_BACK_IN: settings.holdBackIn,
+        ...(options.s3Endpoint ? { S3_ENDPOINT: options.s3Endpoint } : {}),
       },
     });
     const ready = await new Promise<number>((resolve, reject) => {
