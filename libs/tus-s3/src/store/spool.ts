@@ -14,6 +14,8 @@ import { MemoryBudget, SLAB_BYTES } from './memory-budget';
 const BATCH_BYTES = 256 * 1024;
 /** Reads from disk in pieces this large: fewer syscalls per part. */
 const DISK_READ_BYTES = 256 * 1024;
+/** A transfer that follows a spool as it fills gets its bytes in pieces this large (see `follow`). */
+const FOLLOW_STEP_BYTES = 256 * 1024;
 
 /** What `detach` hands over: the bytes, and how to free their memory. */
 export interface DetachedBytes {
@@ -145,31 +147,34 @@ export class Spool {
 
   /**
    * The first `size` bytes, in order, as they arrive, for a transfer that starts before they are all here (a part
-   * whose upload overlaps its receiving). Each slab is handed out once full, as `read` hands them out, so that the
-   * transfer makes as few writes as from a full spool; the last, partly filled one once all `size` bytes are here.
-   * Views, not copies. Only for bytes that stay in memory (see `keepsInMemory`); fails if the spool is closed or
-   * disposed with fewer bytes, goes to disk, or hands its slabs over.
+   * whose upload overlaps its receiving): handed out 256 KiB at a time (a socket write each, where a full spool hands
+   * out a 1 MiB slab), the last piece once all `size` bytes are here. Views, not copies. Only for bytes that stay in
+   * memory (see `keepsInMemory`); fails if the spool is closed or disposed with fewer bytes, goes to disk, or hands
+   * its slabs over.
    */
   follow(size: number): Readable {
     return Readable.from(this.following(size), { objectMode: false });
   }
 
   private async *following(size: number): AsyncGenerator<Buffer> {
-    let slab = 0;
     let handed = 0;
     while (handed < size) {
       if (!this.inMemory || this.handedOver > 0 || this.buffered.length > 0)
         throw new Error('the spooled bytes left memory while a transfer followed them');
-      const full = this.lastFill === SLAB_BYTES ? this.slabs.length : this.slabs.length - 1;
-      if (slab < full || this.slabBytes >= size) {
-        // A full slab, or the last piece once all `size` bytes are here.
-        const piece = this.slabs[slab++].subarray(0, Math.min(SLAB_BYTES, size - handed));
+      const here = Math.min(this.slabBytes, size);
+      const upTo = here === size ? size : here - (here % FOLLOW_STEP_BYTES);
+      if (upTo > handed) {
+        const at = handed % SLAB_BYTES;
+        const piece = this.slabs[Math.floor(handed / SLAB_BYTES)].subarray(
+          at,
+          Math.min(SLAB_BYTES, at + upTo - handed),
+        );
         handed += piece.length;
         yield piece;
       } else if (this.closed) {
         throw new Error(`the spool ended after ${this.slabBytes} of the ${size} bytes a transfer expected`);
       } else {
-        const until = Math.min((slab + 1) * SLAB_BYTES, size);
+        const until = Math.min(handed + FOLLOW_STEP_BYTES, size);
         await new Promise<void>((wake) => this.followers.push({ until, wake }));
       }
     }
