@@ -138,6 +138,7 @@ export function renderMarkdown(r: BenchResults, svgLink: string, previousWhy?: s
     'BENCH_QUICK=1 npm run bench        # smoke test: small sizes, 1 round; writes to .bench-tmp/quick/',
     'BENCH_SCENARIOS=patch-1mib-s3 BENCH_ROUNDS=2 npm run bench   # a subset (ids: one-patch, patch-1mib-redis, patch-1mib-s3, patch-5mib1, concurrent, small-files); writes to .bench-tmp/partial/',
     'npm run bench:profile              # the same with `node --cpu-prof` in both server children, then a top-functions summary',
+    'npm run bench:remote               # one upload at a time behind slow links (client 40 MB/s, 10 ms; S3 100 MB/s, 2 ms): prints a table',
     'BENCH_MEMORY_BUDGET=0 npm run bench   # (b) with another `memoryBudget` (bytes); writes to .bench-tmp/partial/',
     'BENCH_PREFERRED_PART_SIZE=16777216 BENCH_PART_UPLOAD_CONCURRENCY=3 npm run bench   # (b) with other part settings; .bench-tmp/partial/',
     "BENCH_SERVER_NODE_ARGS='--heap-growing-percent=300' npm run bench   # both server children with these node options; writes to .bench-tmp/partial/",
