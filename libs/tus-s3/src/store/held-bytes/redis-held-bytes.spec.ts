@@ -114,8 +114,8 @@ describe('RedisHeldBytes', () => {
     expect((await current('upload1')).offset).toBe(3 * KiB);
   });
 
-  it('plans small bodies whole, and equal parts while a flusher may be cutting them', async () => {
-    const journal = { id: 'upload1', partSize: 8 * KiB, pending: [] } as unknown as UploadInfo;
+  it('plans small bodies whole but the last, and equal parts while a flusher may be cutting them', async () => {
+    const journal = { id: 'upload1', size: null, partSize: 8 * KiB, parts: [], pending: [] } as unknown as UploadInfo;
     expect(await held.planWrite(journal, 4 * KiB)).toEqual({ holdWhole: true, equalParts: true });
     expect(await held.planWrite(journal, 6 * KiB)).toEqual({ holdWhole: false, equalParts: false });
     expect(await held.planWrite(journal, undefined)).toEqual({ holdWhole: false, equalParts: false });
@@ -123,6 +123,10 @@ describe('RedisHeldBytes', () => {
     expect(await held.planWrite(full, 6 * KiB)).toEqual({ holdWhole: false, equalParts: true });
     await redis.set(`${keyPrefix}flushing:upload1`, '1');
     expect(await held.planWrite(journal, 6 * KiB)).toEqual({ holdWhole: false, equalParts: true });
+    // The body that completes the upload streams into the last part, after what is held (no write to Redis first).
+    const ending = { ...full, size: 12 * KiB } as UploadInfo;
+    expect(await held.planWrite(ending, 4 * KiB)).toEqual({ holdWhole: false, equalParts: true });
+    expect(await held.planWrite(ending, 3 * KiB)).toEqual({ holdWhole: true, equalParts: true });
   });
 
   it('stores an upload that fits in one part whole from its run, and leaves nothing in Redis', async () => {

@@ -122,8 +122,7 @@ export class RedisHeldBytes implements HeldBytes, BeforeApplicationShutdown, OnA
    * yet (a length declared with this very PATCH).
    */
   async settle(info: UploadInfo, expectedBytes: number | undefined, lock: UploadLock): Promise<UploadInfo> {
-    const completes = info.size !== null && expectedBytes !== undefined && offsetOf(info) + expectedBytes >= info.size;
-    if (this.holdsWhole(expectedBytes) && !completes) return info;
+    if (this.holdsWhole(info, expectedBytes)) return info;
     if (!(await this.flusher.settle(info.id))) return info;
     const now = (await this.cached(info.id)) ?? (await this.load(await this.infos.read(info.id), lock));
     if (offsetOf(now) !== offsetOf(info)) return info;
@@ -131,20 +130,22 @@ export class RedisHeldBytes implements HeldBytes, BeforeApplicationShutdown, OnA
   }
 
   /**
-   * Small bodies go to the run whole. Every part is cut at `partSize` when a flusher may be uploading it: it
-   * announces itself in Redis before it looks at the upload, so a request that finds no announcement and less than a
-   * part held may cut a short part (no flush of that part can be running).
+   * Small bodies go to the run whole, but for the one that completes the upload: it streams into the last part, whose
+   * upload then starts with the held bytes while the body arrives, instead of following a write to Redis. Every part
+   * is cut at `partSize` when a flusher may be uploading it: it announces itself in Redis before it looks at the
+   * upload, so a request that finds no announcement and less than a part held may cut a short part (no flush of that
+   * part can be running).
    */
   async planWrite(info: UploadInfo, expectedBytes: number | undefined): Promise<WritePlan> {
-    const holdWhole = this.holdsWhole(expectedBytes);
-    if (holdWhole || this.config.equalParts) return { holdWhole, equalParts: true };
+    const holdWhole = this.holdsWhole(info, expectedBytes);
+    if (holdWhole || this.config.equalParts || completes(info, expectedBytes)) return { holdWhole, equalParts: true };
     const run = info.pending[0];
     if (run && run.size >= info.partSize) return { holdWhole, equalParts: true };
     return { holdWhole, equalParts: await this.runs.isFlushing(info.id) };
   }
 
-  private holdsWhole(expectedBytes: number | undefined): boolean {
-    return expectedBytes !== undefined && expectedBytes < this.config.minPartSize;
+  private holdsWhole(info: UploadInfo, expectedBytes: number | undefined): boolean {
+    return expectedBytes !== undefined && expectedBytes < this.config.minPartSize && !completes(info, expectedBytes);
   }
 
   split(held: readonly HeldKey[], bytes: number): [HeldKey[], HeldKey[]] {
@@ -264,6 +265,11 @@ function runsOf(held: readonly HeldKey[]): RedisRun[] {
     if (key.in !== 'redis') throw new Error(`held bytes in ${key.in} listed with a run in Redis`);
     return key;
   });
+}
+
+/** Whether a body of `expectedBytes` brings the upload's last byte. */
+function completes(info: UploadInfo, expectedBytes: number | undefined): boolean {
+  return info.size !== null && expectedBytes !== undefined && offsetOf(info) + expectedBytes >= info.size;
 }
 
 /** Where the upload's run starts: the held run's own start, or where the parts end when nothing is held. */
