@@ -1,9 +1,10 @@
 /**
  * `npm run bench:remote`: how long one upload takes when the links are not local, the way most deployments are: the
  * client on the internet, S3 in a data centre. Two slow links stand in for them (bench/servers/slow-link.ts): the
- * client's (to the server, and for (a) straight to S3) and the server's to S3. One upload at a time, each in one
- * PATCH, the targets taking turns in an order that rotates every round; the median time of an upload is reported,
- * with (b)'s PATCH alone. Unlike `npm run bench`, the links, not the CPU, bound these uploads.
+ * client's (to the server, and for (a) straight to S3) and the server's to S3. One upload at a time, in one PATCH or
+ * in 1 MiB PATCHes (held back in S3, or in Redis: (b) only), the targets taking turns in an order that rotates every
+ * round; the median time of an upload is reported, with (b)'s median PATCH and its last. Unlike `npm run bench`, the
+ * links, not the CPU, bound these uploads.
  *
  * BENCH_CLIENT_LINK / BENCH_S3_LINK: `<MB/s>,<one-way ms>` (default 40,10 and 100,2); BENCH_ROUNDS (default 7).
  */
@@ -19,13 +20,32 @@ import { BenchBucket } from './measure/s3-objects';
 import { Payload } from './payload';
 import type { LinkSettings } from './servers/slow-link';
 import { DirectTarget, sendUnsignedPayloads } from './targets/direct-target';
-import { ServerChild, ServerKind } from './targets/server-child';
+import { ServerChild } from './targets/server-child';
 import type { Target } from './targets/target';
 import { TusTarget } from './targets/tus-target';
 import { runRound } from './steps/upload-round';
 
 const NAMES = ['direct', 'nest', 'peer'] as const;
 type Name = (typeof NAMES)[number];
+
+/** What is uploaded, and whom (b)'s target is: the server holding back bytes in S3, or the one holding them in Redis. */
+interface RemoteScenario extends Scenario {
+  targets: readonly Name[];
+}
+
+function remoteScenario(size: number, patchSize: number, holdBackIn: 's3' | 'redis'): RemoteScenario {
+  const pieces = patchSize === size ? 'in one PATCH' : `in ${mib(patchSize)} PATCHes`;
+  return {
+    id: `remote-${size / MiB}-${patchSize / MiB}-${holdBackIn}`,
+    title: `${mib(size)} ${pieces}${holdBackIn === 'redis' ? ', held back in Redis' : ''}`,
+    size,
+    patchSize,
+    uploads: 1,
+    sha256: true,
+    holdBackIn,
+    targets: holdBackIn === 'redis' ? ['direct', 'nest'] : NAMES,
+  };
+}
 
 function linkOf(variable: string, fallback: [number, number]): Omit<LinkSettings, 'targetPort'> {
   const [megabytesPerSecond, oneWayDelayMs] = (process.env[variable]?.split(',').map(Number) ?? fallback) as [
@@ -77,84 +97,98 @@ async function main(): Promise<void> {
   await ctx.bucket.ensure();
   const rgwPort = Number(new URL(env.endpoint).port);
 
-  const servers = {} as Record<ServerKind, ServerChild>;
-  const s3Links = await startLinks([
-    { ...s3Link, targetPort: rgwPort }, // the nest server's way to S3
-    { ...s3Link, targetPort: rgwPort }, // the peer's: links of their own, as they run in turns anyway
-  ]);
-  for (const [i, kind] of (['nest', 'peer'] as const).entries()) {
-    servers[kind] = await ServerChild.start({
-      kind,
-      settings: {
-        bucket: BUCKET,
-        prefix: `${runPrefix}${kind === 'nest' ? 'b/' : 'c-'}`,
-        tempDir: join(ctx.tempRoot, kind),
-        partSize: config.module.partSize,
-        partUploadConcurrency: config.module.partUploadConcurrency,
-        holdBackIn: 's3',
-      },
-      s3Endpoint: `http://127.0.0.1:${s3Links.ports[i]}`,
-    });
+  // The module twice (bytes held back in S3, and in Redis), and the peer, each with a link of its own to S3.
+  const kinds = [
+    { name: 'nest-s3', kind: 'nest', holdBackIn: 's3' },
+    { name: 'nest-redis', kind: 'nest', holdBackIn: 'redis' },
+    { name: 'peer', kind: 'peer', holdBackIn: 's3' },
+  ] as const;
+  const s3Links = await startLinks(kinds.map(() => ({ ...s3Link, targetPort: rgwPort })));
+  const servers: ServerChild[] = [];
+  for (const [i, { name, kind, holdBackIn }] of kinds.entries()) {
+    servers.push(
+      await ServerChild.start({
+        kind,
+        settings: {
+          bucket: BUCKET,
+          prefix: `${runPrefix}${name}${kind === 'nest' ? '/' : '-'}`,
+          tempDir: join(ctx.tempRoot, name),
+          partSize: config.module.partSize,
+          partUploadConcurrency: config.module.partUploadConcurrency,
+          holdBackIn,
+        },
+        s3Endpoint: `http://127.0.0.1:${s3Links.ports[i]}`,
+      }),
+    );
   }
   const clientLinks = await startLinks([
     { ...clientLink, targetPort: rgwPort },
-    { ...clientLink, targetPort: Number(new URL(servers.nest.origin).port) },
-    { ...clientLink, targetPort: Number(new URL(servers.peer.origin).port) },
+    ...servers.map((server) => ({ ...clientLink, targetPort: Number(new URL(server.origin).port) })),
   ]);
   const via = (port: number) => `http://127.0.0.1:${port}`;
   const direct = sendUnsignedPayloads(createS3Client({ ...s3ConfigOf(env), endpoint: via(clientLinks.ports[0]) }));
-  const targets: Record<Name, Target> = {
-    direct: new DirectTarget(direct, BUCKET, `${runPrefix}a/`, ctx.payload),
-    nest: new TusTarget('nest', `${via(clientLinks.ports[1])}/files`, ctx.payload, (id) => `${runPrefix}b/${id}`),
-    peer: new TusTarget('peer', `${via(clientLinks.ports[2])}/files`, ctx.payload, (id) => id),
+  const tus = (i: number) => {
+    const { name, kind } = kinds[i];
+    const keyOf = kind === 'nest' ? (id: string) => `${runPrefix}${name}/${id}` : (id: string) => id;
+    return new TusTarget(kind, `${via(clientLinks.ports[i + 1])}/files`, ctx.payload, keyOf);
   };
+  const tusTargets = kinds.map((_, i) => tus(i));
+  const targetsOf = (holdBackIn: 's3' | 'redis'): Record<Name, Target> => ({
+    direct: new DirectTarget(direct, BUCKET, `${runPrefix}a/`, ctx.payload),
+    nest: tusTargets[holdBackIn === 's3' ? 0 : 1],
+    peer: tusTargets[2],
+  });
 
   console.log(
     `client link ${clientLink.megabytesPerSecond} MB/s, ${clientLink.oneWayDelayMs} ms each way; ` +
       `server to S3 ${s3Link.megabytesPerSecond} MB/s, ${s3Link.oneWayDelayMs} ms each way; ${rounds} rounds after 1 warm-up`,
   );
   const lines: string[] = [];
+  const scenarios = [
+    remoteScenario(4 * MiB, 4 * MiB, 's3'),
+    remoteScenario(32 * MiB, 32 * MiB, 's3'),
+    remoteScenario(16 * MiB, MiB, 's3'),
+    remoteScenario(16 * MiB, MiB, 'redis'),
+  ];
   try {
-    for (const size of [4 * MiB, 32 * MiB]) {
-      const scenario: Scenario = {
-        id: `remote-${size / MiB}`,
-        title: `one upload of ${mib(size)} in one PATCH`,
-        size,
-        patchSize: size,
-        uploads: 1,
-        sha256: true,
-        holdBackIn: 's3',
-      };
+    for (const scenario of scenarios) {
+      const targets = targetsOf(scenario.holdBackIn);
       const ms: Record<Name, number[]> = { direct: [], nest: [], peer: [] };
       const patchMs: number[] = [];
+      const lastMs: number[] = [];
       for (let round = 0; round <= rounds; round++) {
-        const order = NAMES.map((_, i) => NAMES[(i + round) % NAMES.length]);
-        for (const name of order) {
+        const names = scenario.targets;
+        for (const name of names.map((_, i) => names[(i + round) % names.length])) {
           const outcome = await runRound(ctx, scenario, targets[name]);
-          if (!outcome.verified) throw new Error(`${name}: ${outcome.error}`);
+          if (!outcome.verified) throw new Error(`${scenario.id} ${name}: ${outcome.error}`);
           if (round === 0) continue;
-          ms[name].push((size / 1e6 / outcome.mbps) * 1000);
-          if (name === 'nest') patchMs.push(outcome.outcomes[0].patchMs![0]);
+          ms[name].push((scenario.size / 1e6 / outcome.mbps) * 1000);
+          if (name !== 'nest') continue;
+          const patches = outcome.outcomes[0].patchMs!;
+          patchMs.push(median(patches));
+          lastMs.push(patches[patches.length - 1]);
         }
       }
       const ceiling = median(ms.direct);
-      for (const name of NAMES)
+      const patches = scenario.patchSize === scenario.size ? '' : `, ${median(patchMs).toFixed(0)} ms median`;
+      for (const name of scenario.targets)
         lines.push(
           `| ${scenario.title} | ${TARGET_LABELS[name]} | ${median(ms[name]).toFixed(0)} ms | ` +
-            `${(ceiling / median(ms[name])).toFixed(2)} | ${name === 'nest' ? `${median(patchMs).toFixed(0)} ms` : ''} |`,
+            `${(ceiling / median(ms[name])).toFixed(2)} | ` +
+            `${name === 'nest' ? `${median(lastMs).toFixed(0)} ms${patches}` : ''} |`,
         );
     }
   } finally {
     await ctx.bucket.deletePrefix(runPrefix);
-    for (const target of Object.values(targets)) (target as Partial<TusTarget>).close?.();
-    await Promise.all(Object.values(servers).map((server) => server.stop()));
+    for (const target of tusTargets) target.close();
+    await Promise.all(servers.map((server) => server.stop()));
     s3Links.child.kill();
     clientLinks.child.kill();
     direct.destroy();
     s3.destroy();
     ctx.redis.close();
   }
-  console.log('\n| upload | target | time (median) | x (a) | PATCH (median) |\n|---|---|---:|---:|---:|');
+  console.log("\n| upload | target | time (median) | x (a) | (b)'s last PATCH |\n|---|---|---:|---:|---:|");
   for (const line of lines) console.log(line);
 }
 
