@@ -1,6 +1,6 @@
 import type { Socket } from 'node:net';
 import { eventually } from './support/eventually';
-import { createUpload, stalledPatch } from './support/raw-http';
+import { createUpload, headOffset, patch, stalledPatch } from './support/raw-http';
 import { serviceEnv } from './support/s3-env';
 import { InternalError, ProxiedRequest, S3FaultProxy } from './support/s3-fault-proxy';
 import { s3ConfigOf } from './support/service-env';
@@ -8,8 +8,9 @@ import { MiB, randomPayload, startTestApp, TestApp } from './support/test-app';
 import { idOf } from './support/tus-client';
 
 /**
- * A PATCH whose length says what its parts will be sends each one to S3 while its bytes still arrive: the request
- * that brings the end of an upload is answered about when its last byte is in, not one part upload later. A proxy in
+ * A PATCH whose length says what its parts will be sends each one to S3 while its bytes still arrive (and a body that
+ * will be held back, its chunk object): the request that brings the end of an upload is answered about when its last
+ * byte is in, not one part upload later. A proxy in
  * front of RGW sees what S3 is asked, and when; the client stalls a MiB before the end of its body meanwhile.
  */
 describe('parts sent to S3 while their bytes arrive', () => {
@@ -59,6 +60,18 @@ describe('parts sent to S3 while their bytes arrive', () => {
       r.operation === 'UploadPart' && r.key === key && /partNumber=2\b/.test(r.url);
     expect(await seen(lastPart)).toBe(true);
     expect(await finish(socket, data.subarray(last))).toBe(204);
+    expect((await t.s3.bytes(key)).equals(data)).toBe(true);
+  });
+
+  it('stores the chunk object of a PATCH below the part minimum while the PATCH arrives, and every byte', async () => {
+    const data = randomPayload(12 * MiB + 3);
+    const url = await createUpload(t.endpoint, data.length);
+    const key = `${t.prefix}${idOf(url)}`;
+    const socket = await stalledPatch(url, 0, MiB, data.subarray(0, MiB / 2));
+    expect(await seen((r) => r.operation === 'PutObject' && r.key.startsWith(`${key}.chunk.0.`))).toBe(true);
+    expect(await finish(socket, data.subarray(MiB / 2, MiB))).toBe(204);
+    expect((await headOffset(url)).offset).toBe(MiB);
+    expect((await patch(url, MiB, data.subarray(MiB))).status).toBe(204);
     expect((await t.s3.bytes(key)).equals(data)).toBe(true);
   });
 

@@ -231,6 +231,7 @@ describe('PatchWriter', () => {
       return new Promise<boolean>((resolve) => {
         let seen = 0;
         const record = async (input: { Key: string; PartNumber?: number; Body?: unknown }) => {
+          if (input.Key.endsWith('.info')) return {}; // journals, saved by commits
           if (++seen === which) resolve(stream.writableEnded);
           const bytes = await drain(input.Body);
           received.push({ command, key: input.Key, partNumber: input.PartNumber, bytes });
@@ -313,6 +314,65 @@ describe('PatchWriter', () => {
       expect(attempts).toBe(2);
       const sent = received.sort((a, b) => a.partNumber! - b.partNumber!).map((r) => r.bytes);
       expect(Buffer.concat(sent).equals(data)).toBe(true);
+    });
+
+    it('stores a body that will be held as a chunk object while it arrives', async () => {
+      const stream = new PassThrough();
+      const sent = whenSent('PutObject', stream);
+      const lock = await new MemoryLocker().lock('abc');
+      const writer = new PatchWriter(withMemory(), inS3, info(), lock);
+      const writing = writer.write(stream, Infinity, 1 * MiB);
+      const data = pattern(MiB, 7);
+      stream.write(data.subarray(0, 512 * 1024));
+      expect(await sent).toBe(false); // the chunk's PUT went out with the first half of the body
+      stream.end(data.subarray(512 * 1024));
+      const result = await writing;
+      await inS3.commit(writer.journal, result, lock); // waits for the chunk to land
+      expect(result.pending).toEqual([
+        { in: 's3', key: expect.stringMatching(/^p\/abc\.chunk\.0\.[0-9a-f]+$/), size: MiB },
+      ]);
+      expect(received.map((r) => [r.key, r.bytes.equals(data)])).toEqual([
+        [(result.pending[0] as { key: string }).key, true],
+      ]);
+    });
+
+    it('cancels the early chunk of a body that ends short, and holds what arrived', async () => {
+      const stream = new PassThrough();
+      const sent = whenSent('PutObject', stream);
+      const lock = await new MemoryLocker().lock('abc');
+      const writer = new PatchWriter(withMemory(), inS3, info(), lock);
+      const writing = writer.write(stream, Infinity, 2 * MiB);
+      const arrived = pattern(MiB, 8);
+      stream.write(arrived);
+      expect(await sent).toBe(false);
+      stream.end(); // a MiB short of what the body said
+      const result = await writing;
+      await inS3.commit(writer.journal, result, lock);
+      expect(result.pending.map((c) => c.size)).toEqual([MiB]);
+      expect(received).toHaveLength(1); // the cancelled PUT never completed; the held MiB went up on its own
+      expect(received[0].key).toBe((result.pending[0] as { key: string }).key);
+      expect(received[0].bytes.equals(arrived)).toBe(true);
+    });
+
+    it('sends a held chunk again the ordinary way when its early PUT fails', async () => {
+      let attempts = 0;
+      s3.on(PutObjectCommand).callsFake(async (input) => {
+        if (input.Key.endsWith('.info')) return {};
+        const bytes = await drain(input.Body);
+        if (++attempts === 1) throw Object.assign(new Error('denied'), { name: 'AccessDenied' });
+        received.push({ command: 'PutObject', key: input.Key, bytes });
+        return {};
+      });
+      const data = pattern(MiB, 9);
+      const lock = await new MemoryLocker().lock('abc');
+      const writer = new PatchWriter(withMemory(), inS3, info(), lock);
+      const result = await writer.write(body(data), Infinity, data.length);
+      await inS3.commit(writer.journal, result, lock);
+      expect(attempts).toBe(2);
+      expect(result.pending.map((c) => c.size)).toEqual([MiB]);
+      expect(received.map((r) => [r.key, r.bytes.equals(data)])).toEqual([
+        [(result.pending[0] as { key: string }).key, true],
+      ]);
     });
 
     it('stores an upload whole with a PutObject that starts before its last byte, unless beforeFinish is asked first', async () => {

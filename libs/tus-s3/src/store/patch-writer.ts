@@ -3,7 +3,7 @@ import { LockInterruptedError, UploadLock } from '../locker/locker.interface';
 import type { ExpectedChecksum } from '../protocol/checksum';
 import { BodyChecksum, ChecksumMismatchError } from './body-checksum';
 import type { ChunkRelease } from './chunk-release';
-import type { HeldBytes, HeldKey, HeldTransfer, WrittenBytes } from './held-bytes/held-bytes';
+import type { EarlyHold, HeldBytes, HeldKey, HeldTransfer, WrittenBytes } from './held-bytes/held-bytes';
 import { ObjectKeys } from './object-keys';
 import { mayUploadShortPart } from './part-plan';
 import { CheckpointSchedule } from './checkpoint-schedule';
@@ -79,6 +79,9 @@ export class PatchWriter {
   private saved: UploadInfo;
   /** The part being filled, when its upload started early (see `startEarly`). */
   private early: EarlyPart | undefined;
+  /** The bytes being received that will be held, when the strategy started storing them early (see `startEarly`). */
+  private earlyHeld:
+    { readonly source: PartSource; readonly hold: EarlyHold; readonly cancel: AbortController } | undefined;
   /** Checkpoints happen only while a body streams into parts (not when parts are cut from bytes just held). */
   private checkpoints = new CheckpointSchedule(() => this.checkpoint(), false);
 
@@ -253,8 +256,10 @@ export class PatchWriter {
           newParts.push(await this.lastPart(nextPartNumber, current));
           return this.result(newParts, [], received, stop);
         }
+        const early = this.earlyHeld?.source === current ? this.earlyHeld : undefined;
+        this.earlyHeld = undefined;
         await this.cancelEarly();
-        return this.result(newParts, await this.holdRest(current, offsetAfter), received, stop);
+        return this.result(newParts, await this.holdRest(current, offsetAfter, early), received, stop);
       } catch (error) {
         // The tail did not reach storage, but everything before it did: keep that, report the failure.
         if (error instanceof StorageError) return this.result(newParts, current.held, received, stop, error);
@@ -422,15 +427,29 @@ export class PatchWriter {
     else {
       size = source.size + bodyLeft;
       const isLast = this.info.size !== null && offset + bodyLeft === this.info.size;
-      if (this.whole) {
-        if (!isLast || this.beforeStoringWhole || this.checksum) return;
-      } else if (!isLast && !this.mayCutShortPart(size, partNumber - 1, offset + bodyLeft)) return;
+      if (this.whole ? !isLast : !isLast && !this.mayCutShortPart(size, partNumber - 1, offset + bodyLeft)) {
+        this.startEarlyHold(source, bodyLeft, offset);
+        return;
+      }
+      if (this.whole && (this.beforeStoringWhole || this.checksum)) return;
     }
     if (!source.spool.keepsInMemory(size - source.size)) return;
     const cancel = new AbortController();
     const upload = this.sendPart(partNumber, source, size, cancel.signal);
     upload.catch(() => undefined); // its outcome is looked at once the part is full, or not at all (cancelled)
     this.early = { source, size, cancel, upload };
+  }
+
+  /**
+   * The body will be held once it is all here (it neither fills a part nor ends one): the strategy may store it while
+   * it arrives (S3 chunk objects do), so that the PATCH is answered about when its last byte is in. Not with a
+   * checksum: nothing of such a body may be stored before it matched.
+   */
+  private startEarlyHold(source: PartSource, bodyLeft: number, offset: number): void {
+    if (this.checksum || !this.held.holdEarly || !source.spool?.keepsInMemory(bodyLeft)) return;
+    const cancel = new AbortController();
+    const hold = this.held.holdEarly(this.info, source.spool, offset, bodyLeft, this.lock, cancel.signal);
+    if (hold) this.earlyHeld = { source, hold, cancel };
   }
 
   /** The early upload of `source`'s part, if one runs: no longer the writer's to cancel. */
@@ -447,6 +466,13 @@ export class PatchWriter {
    * ends the upload's body, should the abort not.
    */
   private async cancelEarly(early = this.early): Promise<void> {
+    const held = this.earlyHeld;
+    this.earlyHeld = undefined;
+    if (held) {
+      await held.source.spool?.close();
+      held.cancel.abort();
+      await held.hold.over;
+    }
     if (!early) return;
     if (this.early === early) this.early = undefined;
     await early.source.spool?.close();
@@ -470,6 +496,7 @@ export class PatchWriter {
   /** The last part of this write, of all `source`'s bytes: its early upload if it has one for exactly those. */
   private async lastPart(partNumber: number, source: PartSource): Promise<UploadedPart> {
     const early = this.takeEarly(source);
+    await this.cancelEarly(); // an early hold of these bytes (the body seemed to end short of a part), if any
     if (!early) return this.uploadPart(partNumber, source);
     if (early.size !== source.size) {
       await this.cancelEarly(early);
@@ -585,8 +612,19 @@ export class PatchWriter {
    * Hands the bytes that did not make a part to the held-bytes strategy, until the next PATCH. Returns what is held
    * after this write.
    */
-  private async holdRest(current: PartSource, offsetAfter: number): Promise<HeldKey[]> {
+  private async holdRest(
+    current: PartSource,
+    offsetAfter: number,
+    early?: { readonly hold: EarlyHold; readonly cancel: AbortController },
+  ): Promise<HeldKey[]> {
     const { spool } = current;
+    if (early && early.hold.size !== spool?.size) {
+      // Started for bytes the body did not all bring.
+      await spool?.close();
+      early.cancel.abort();
+      await early.hold.over;
+      early = undefined;
+    }
     if (!spool || spool.size === 0) {
       await spool?.dispose();
       return [...current.held];
@@ -594,7 +632,7 @@ export class PatchWriter {
     try {
       await spool.close();
       this.lock.assertHeld();
-      return await this.held.hold(this.info, current.held, spool, offsetAfter - spool.size, this.lock);
+      return await this.held.hold(this.info, current.held, spool, offsetAfter - spool.size, this.lock, early?.hold);
     } catch (error) {
       if (this.lock.lost.aborted) throw this.lock.lost.reason;
       if (error instanceof LockInterruptedError || error instanceof StorageError) throw error;

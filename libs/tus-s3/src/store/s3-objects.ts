@@ -183,8 +183,15 @@ export class S3Objects {
    * Stores a stream we compose, opened by `open` for each attempt (see sendStreamWithRetries): a held-back chunk
    * (tagged incomplete). Failures come back as thrown.
    */
-  async putStream(key: string, open: () => Readable, size: number, signal: AbortSignal | undefined): Promise<void> {
-    await this.putStreamed(key, open, size, signal, { Tagging: this.tagIncomplete ? INCOMPLETE_TAG : undefined });
+  async putStream(
+    key: string,
+    open: () => Readable,
+    size: number,
+    signal: AbortSignal | undefined,
+    retries: StreamRetryPolicy = STREAM_RETRIES,
+  ): Promise<void> {
+    const fields = { Tagging: this.tagIncomplete ? INCOMPLETE_TAG : undefined };
+    await this.putStreamed(key, open, size, signal, fields, retries);
   }
 
   /** A PutObject of a stream we compose (see sendStreamWithRetries), with `fields`; returns the ETag S3 sent. */

@@ -63,6 +63,8 @@ export class Spool {
   private closed = false;
   /** Readers following the bytes as they arrive (see `follow`), each woken once the spool holds `until` bytes. */
   private followers: Array<{ until: number; wake: () => void }> = [];
+  /** What `detach` handed over: a follower goes on reading it (its new owner frees it only after that). */
+  private detached: readonly Buffer[] = [];
 
   private constructor(
     private readonly dir: string,
@@ -149,8 +151,8 @@ export class Spool {
    * The first `size` bytes, in order, as they arrive, for a transfer that starts before they are all here (a part
    * whose upload overlaps its receiving): handed out 256 KiB at a time (a socket write each, where a full spool hands
    * out a 1 MiB slab), the last piece once all `size` bytes are here. Views, not copies. Only for bytes that stay in
-   * memory (see `keepsInMemory`); fails if the spool is closed or disposed with fewer bytes, goes to disk, or hands
-   * its slabs over.
+   * memory (see `keepsInMemory`); fails if the spool is closed or disposed with fewer bytes, or goes to disk. Slabs
+   * handed over by `detach` are read on: whoever takes them must not free them before such a transfer is over.
    */
   follow(size: number): Readable {
     return Readable.from(this.following(size), { objectMode: false });
@@ -159,16 +161,14 @@ export class Spool {
   private async *following(size: number): AsyncGenerator<Buffer> {
     let handed = 0;
     while (handed < size) {
-      if (!this.inMemory || this.handedOver > 0 || this.buffered.length > 0)
+      if (!this.inMemory || this.buffered.length > 0)
         throw new Error('the spooled bytes left memory while a transfer followed them');
-      const here = Math.min(this.slabBytes, size);
+      const slabs = this.handedOver > 0 ? this.detached : this.slabs;
+      const here = Math.min(this.handedOver > 0 ? this.handedOver : this.slabBytes, size);
       const upTo = here === size ? size : here - (here % FOLLOW_STEP_BYTES);
       if (upTo > handed) {
         const at = handed % SLAB_BYTES;
-        const piece = this.slabs[Math.floor(handed / SLAB_BYTES)].subarray(
-          at,
-          Math.min(SLAB_BYTES, at + upTo - handed),
-        );
+        const piece = slabs[Math.floor(handed / SLAB_BYTES)].subarray(at, Math.min(SLAB_BYTES, at + upTo - handed));
         handed += piece.length;
         yield piece;
       } else if (this.closed) {
@@ -204,6 +204,7 @@ export class Spool {
     // Slabs only ever come from the budget.
     const budget = this.budget!;
     const chunks = this.memory();
+    this.detached = chunks;
     this.handedOver += this.slabBytes;
     budget.disown(this.slabs.length);
     this.slabs = [];

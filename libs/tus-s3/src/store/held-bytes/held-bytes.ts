@@ -29,6 +29,16 @@ export interface HeldTransfer {
   end(sent: boolean): void;
 }
 
+/**
+ * Bytes a strategy started to store before they were all here (see HeldBytes.holdEarly); `hold` finishes the job.
+ * The PatchWriter only knows how many bytes it is for, and when it is over.
+ */
+export interface EarlyHold {
+  readonly size: number;
+  /** Settles once the early transfer is over, whatever its outcome. */
+  readonly over: Promise<void>;
+}
+
 /** How a write goes, decided before its body is read. */
 export interface WritePlan {
   /** Hold the whole body back (no part is cut from it, unless it completes the upload). */
@@ -93,7 +103,27 @@ export interface HeldBytes {
    * none). Returns the held bytes after that. They may still be on their way to storage (the spool may go once this
    * returns): the `commit` of this write waits for them, and fails if they did not get there.
    */
-  hold(info: UploadInfo, held: readonly HeldKey[], spool: Spool, at: number, lock: UploadLock): Promise<HeldKey[]>;
+  hold(
+    info: UploadInfo,
+    held: readonly HeldKey[],
+    spool: Spool,
+    at: number,
+    lock: UploadLock,
+    early?: EarlyHold,
+  ): Promise<HeldKey[]>;
+  /**
+   * Optional: starts storing the `size` bytes `spool` is about to receive (from offset `at`), while they arrive, for
+   * a body that will be held once it is all here. If it brings exactly those bytes, `hold` is given this back and
+   * finishes it; if not, the writer aborts `cancel` and waits for `over`. Undefined when the strategy does not.
+   */
+  holdEarly?(
+    info: UploadInfo,
+    spool: Spool,
+    at: number,
+    size: number,
+    lock: UploadLock,
+    cancel: AbortSignal,
+  ): EarlyHold | undefined;
   /**
    * Records what a write stored: saves the journal (as this strategy's policy says), cleans up, returns it. Also
    * called while a body streams (PatchWriter checkpoints), with the parts landed so far and the held bytes after

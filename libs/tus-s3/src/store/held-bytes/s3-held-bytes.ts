@@ -8,10 +8,17 @@ import { S3Objects } from '../s3-objects';
 import type { Spool } from '../spool';
 import { HeldBytesMissingError, isHeldBytesMissing, isS3NotFound, StorageError } from '../store-errors';
 import { fromStored, StoredChunk, StoredJournal, toStored, UploadInfo } from '../upload-info';
-import type { HeldBytes, HeldKey, HeldTransfer, WritePlan, WrittenBytes } from './held-bytes';
+import { ONE_ATTEMPT } from '../stream-retries';
+import type { EarlyHold, HeldBytes, HeldKey, HeldTransfer, WritePlan, WrittenBytes } from './held-bytes';
 import { SegmentCache } from './segment-cache';
 
 type S3Chunk = Extract<HeldKey, { in: 's3' }>;
+
+/** A chunk object whose PUT started while its bytes arrived (see `holdEarly`). */
+interface EarlyChunk extends EarlyHold {
+  readonly key: string;
+  readonly put: Promise<void>;
+}
 
 /** How many chunk objects are requested ahead of the one being streamed into a part. */
 const CHUNK_PREFETCH = 4;
@@ -124,6 +131,24 @@ export class S3HeldBytes implements HeldBytes {
     return { open: () => Readable.from(bytes(), { objectMode: false }), end: (sent) => cache.end(sent) };
   }
 
+  /**
+   * The chunk object of a body that will be held, PUT while its bytes arrive (one attempt; `hold` sends it again
+   * should that fail), so that the PATCH is answered about when its last byte is in rather than one PUT later.
+   */
+  holdEarly(
+    info: UploadInfo,
+    spool: Spool,
+    at: number,
+    size: number,
+    lock: UploadLock,
+    cancel: AbortSignal,
+  ): EarlyChunk {
+    const key = this.keys.pendingChunk(info.id, at, randomBytes(4).toString('hex'));
+    const signal = AbortSignal.any([lock.lost, cancel]);
+    const put = this.objects.putStream(key, () => spool.follow(size), size, signal, ONE_ATTEMPT);
+    return { key, size, put, over: put.catch(() => undefined) };
+  }
+
   /** One more chunk object; its key names the offset where it starts and a nonce, so no writer overwrites one. */
   async hold(
     info: UploadInfo,
@@ -131,23 +156,29 @@ export class S3HeldBytes implements HeldBytes {
     spool: Spool,
     at: number,
     lock: UploadLock,
+    early?: EarlyHold,
   ): Promise<HeldKey[]> {
-    const key = this.keys.pendingChunk(info.id, at, randomBytes(4).toString('hex'));
+    const started = early as EarlyChunk | undefined;
+    const key = started?.key ?? this.keys.pendingChunk(info.id, at, randomBytes(4).toString('hex'));
     const chunk: S3Chunk = { in: 's3', key, size: spool.size };
     // Detached before anything can fail: bytes that outlive the spool, which is disposed once this returns. Its slabs
-    // come along rather than a copy of them: each is one chunk here, and goes back to the budget once forgotten.
+    // come along rather than a copy of them: each is one chunk here, and goes back to the budget once forgotten. (An
+    // early PUT still reading them reads on: they are cached, and may be freed, only once it is over.)
     const kept = spool.detach();
     if (!kept) {
-      // On disk: read from the spool's file, so up before the spool goes.
+      // On disk: read from the spool's file, so up before the spool goes. (Never after an early PUT, which only
+      // follows bytes in memory: should one have run, it is over first.)
+      await started?.over;
       await this.objects.putStream(key, () => spool.read(), spool.size, lock.lost);
       return [...held, chunk];
     }
     // A PUT that needed a second attempt may have the first one's socket still sending them: not ours alone then.
-    let attempts = 0;
+    let attempts = started ? 1 : 0;
     const body = () => (attempts++, Readable.from(kept.chunks, { objectMode: false }));
-    const landing = this.objects
-      .putStream(key, body, chunk.size, lock.lost)
-      .then(() => this.cache.wroteChunks(key, 0, kept.chunks, attempts === 1 ? kept.free : undefined));
+    const put = () => this.objects.putStream(key, body, chunk.size, lock.lost);
+    const landing = (started ? started.put.catch(put) : put()).then(() =>
+      this.cache.wroteChunks(key, 0, kept.chunks, attempts === 1 ? kept.free : undefined),
+    );
     // Awaited by `commit`. Without one (the write failed later), the object is left behind as when it went up first.
     landing.catch(() => undefined);
     this.landing.set(chunk, landing);
