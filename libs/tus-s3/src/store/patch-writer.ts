@@ -45,15 +45,26 @@ interface PartSource {
 }
 
 /**
- * A part whose upload started while its bytes were still arriving, following its spool (see `startEarly`): it
- * becomes a part only if the body brings all `size` bytes; otherwise it is cancelled and its bytes are dealt with as
- * if it had never started.
+ * A transfer that started while its bytes were still arriving, following the spool of `source` (see `startEarly`):
+ * it counts only if the body brings all the bytes it is for; otherwise it is stopped (see `stop`) and its bytes are
+ * dealt with as if it had never started.
  */
-interface EarlyPart {
+interface EarlyTransfer {
   readonly source: PartSource;
-  readonly size: number;
   readonly cancel: AbortController;
+  /** Settles once the transfer is over, whatever its outcome. */
+  readonly over: Promise<unknown>;
+}
+
+/** A part's early upload. */
+interface EarlyPart extends EarlyTransfer {
+  readonly size: number;
   readonly upload: Promise<UploadedPart>;
+}
+
+/** Bytes that will be held, which the held-bytes strategy started to store early. */
+interface EarlyHeld extends EarlyTransfer {
+  readonly hold: EarlyHold;
 }
 
 /**
@@ -80,8 +91,7 @@ export class PatchWriter {
   /** The part being filled, when its upload started early (see `startEarly`). */
   private early: EarlyPart | undefined;
   /** The bytes being received that will be held, when the strategy started storing them early (see `startEarly`). */
-  private earlyHeld:
-    { readonly source: PartSource; readonly hold: EarlyHold; readonly cancel: AbortController } | undefined;
+  private earlyHeld: EarlyHeld | undefined;
   /** Checkpoints happen only while a body streams into parts (not when parts are cut from bytes just held). */
   private checkpoints = new CheckpointSchedule(() => this.checkpoint(), false);
 
@@ -154,7 +164,7 @@ export class PatchWriter {
   private async unverified(stop: WriteStop, spool: Spool | null): Promise<WrittenBytes | undefined> {
     if (!this.checksum) return undefined;
     if (this.lockLost) {
-      await this.cancelEarly();
+      await this.stopEarly();
       throw this.lockLost;
     }
     if (stop === 'end' && !this.firstFailure) {
@@ -162,13 +172,13 @@ export class PatchWriter {
         this.checksum.verify();
         return undefined;
       } catch (error) {
-        await this.cancelEarly();
+        await this.stopEarly();
         await Promise.allSettled(this.uploads);
         await spool?.dispose();
         throw error instanceof ChecksumMismatchError ? error : new StorageError('could not verify the checksum', error);
       }
     }
-    await this.cancelEarly();
+    await this.stopEarly();
     await Promise.allSettled(this.uploads);
     await spool?.dispose();
     return this.result([], [...this.info.pending], 0, stop, this.firstFailure);
@@ -236,13 +246,13 @@ export class PatchWriter {
       const settled = await Promise.allSettled(this.uploads);
       await checkpointsStopped;
       if (this.lockLost) {
-        await this.cancelEarly();
+        await this.stopEarly();
         throw this.lockLost;
       }
       const newParts = contiguousSuccesses(settled);
       if (this.firstFailure || newParts.length < settled.length) {
         // Bytes after a failed part are not stored contiguously: drop them; the client resends from the new offset.
-        await this.cancelEarly();
+        await this.stopEarly();
         await current.spool?.dispose();
         return this.result(newParts, newParts.length > 0 ? [] : [...info.pending], received, stop, this.firstFailure);
       }
@@ -256,9 +266,8 @@ export class PatchWriter {
           newParts.push(await this.lastPart(nextPartNumber, current));
           return this.result(newParts, [], received, stop);
         }
-        const early = this.earlyHeld?.source === current ? this.earlyHeld : undefined;
-        this.earlyHeld = undefined;
-        await this.cancelEarly();
+        const early = this.takeEarlyHeld(current);
+        await this.stopEarly();
         return this.result(newParts, await this.holdRest(current, offsetAfter, early), received, stop);
       } catch (error) {
         // The tail did not reach storage, but everything before it did: keep that, report the failure.
@@ -266,7 +275,7 @@ export class PatchWriter {
         throw error;
       }
     } catch (error) {
-      await this.cancelEarly();
+      await this.stopEarly();
       await current.spool?.dispose();
       await Promise.allSettled(this.uploads);
       await this.checkpoints.stop();
@@ -436,8 +445,8 @@ export class PatchWriter {
     if (!source.spool.keepsInMemory(size - source.size)) return;
     const cancel = new AbortController();
     const upload = this.sendPart(partNumber, source, size, cancel.signal);
-    upload.catch(() => undefined); // its outcome is looked at once the part is full, or not at all (cancelled)
-    this.early = { source, size, cancel, upload };
+    // Its outcome is looked at once the part is full, or not at all (stopped).
+    this.early = { source, size, cancel, upload, over: upload.catch(() => undefined) };
   }
 
   /**
@@ -449,10 +458,10 @@ export class PatchWriter {
     if (this.checksum || !this.held.holdEarly || !source.spool?.keepsInMemory(bodyLeft)) return;
     const cancel = new AbortController();
     const hold = this.held.holdEarly(this.info, source.spool, offset, bodyLeft, this.lock, cancel.signal);
-    if (hold) this.earlyHeld = { source, hold, cancel };
+    if (hold) this.earlyHeld = { source, hold, cancel, over: hold.over };
   }
 
-  /** The early upload of `source`'s part, if one runs: no longer the writer's to cancel. */
+  /** The early upload of `source`'s part, if one runs: no longer the writer's to stop. */
   private takeEarly(source: PartSource): EarlyPart | undefined {
     const early = this.early;
     if (early?.source !== source) return undefined;
@@ -460,24 +469,31 @@ export class PatchWriter {
     return early;
   }
 
-  /**
-   * Stops an early upload whose part will not be (the body ended short, or the write failed) and waits for it to be
-   * over, so that nothing reads the spool's memory afterwards. No more bytes come: the spool is closed, which also
-   * ends the upload's body, should the abort not.
-   */
-  private async cancelEarly(early = this.early): Promise<void> {
-    const held = this.earlyHeld;
+  /** The early hold of `source`'s bytes, if one runs: no longer the writer's to stop. */
+  private takeEarlyHeld(source: PartSource): EarlyHeld | undefined {
+    const early = this.earlyHeld;
+    if (early?.source !== source) return undefined;
     this.earlyHeld = undefined;
-    if (held) {
-      await held.source.spool?.close();
-      held.cancel.abort();
-      await held.hold.over;
-    }
-    if (!early) return;
-    if (this.early === early) this.early = undefined;
-    await early.source.spool?.close();
-    early.cancel.abort();
-    await early.upload.catch(() => undefined);
+    return early;
+  }
+
+  /** Stops whatever transfer still follows a spool of this write (see `stop`). */
+  private async stopEarly(): Promise<void> {
+    const running = [this.early, this.earlyHeld];
+    this.early = undefined;
+    this.earlyHeld = undefined;
+    for (const transfer of running) if (transfer) await this.stop(transfer);
+  }
+
+  /**
+   * Stops an early transfer whose bytes will not all come, or will not go where it sends them (the body ended short,
+   * or the write failed), and waits for it to be over, so that nothing reads the spool's memory afterwards. No more
+   * bytes come: the spool is closed, which also ends the transfer's body, should the abort not.
+   */
+  private async stop(transfer: EarlyTransfer): Promise<void> {
+    await transfer.source.spool?.close();
+    transfer.cancel.abort();
+    await transfer.over;
   }
 
   /**
@@ -496,10 +512,9 @@ export class PatchWriter {
   /** The last part of this write, of all `source`'s bytes: its early upload if it has one for exactly those. */
   private async lastPart(partNumber: number, source: PartSource): Promise<UploadedPart> {
     const early = this.takeEarly(source);
-    await this.cancelEarly(); // an early hold of these bytes (the body seemed to end short of a part), if any
-    if (!early) return this.uploadPart(partNumber, source);
-    if (early.size !== source.size) {
-      await this.cancelEarly(early);
+    await this.stopEarly(); // an early hold of these bytes (the body seemed to end short of a part), if any
+    if (!early || early.size !== source.size) {
+      if (early) await this.stop(early);
       return this.uploadPart(partNumber, source);
     }
     await source.spool?.close();
@@ -612,17 +627,10 @@ export class PatchWriter {
    * Hands the bytes that did not make a part to the held-bytes strategy, until the next PATCH. Returns what is held
    * after this write.
    */
-  private async holdRest(
-    current: PartSource,
-    offsetAfter: number,
-    early?: { readonly hold: EarlyHold; readonly cancel: AbortController },
-  ): Promise<HeldKey[]> {
+  private async holdRest(current: PartSource, offsetAfter: number, early?: EarlyHeld): Promise<HeldKey[]> {
     const { spool } = current;
     if (early && early.hold.size !== spool?.size) {
-      // Started for bytes the body did not all bring.
-      await spool?.close();
-      early.cancel.abort();
-      await early.hold.over;
+      await this.stop(early); // started for bytes the body did not all bring
       early = undefined;
     }
     if (!spool || spool.size === 0) {
@@ -632,8 +640,18 @@ export class PatchWriter {
     try {
       await spool.close();
       this.lock.assertHeld();
-      return await this.held.hold(this.info, current.held, spool, offsetAfter - spool.size, this.lock, early?.hold);
+      const handedOver = early;
+      early = undefined; // the strategy's from here on
+      return await this.held.hold(
+        this.info,
+        current.held,
+        spool,
+        offsetAfter - spool.size,
+        this.lock,
+        handedOver?.hold,
+      );
     } catch (error) {
+      if (early) await this.stop(early);
       if (this.lock.lost.aborted) throw this.lock.lost.reason;
       if (error instanceof LockInterruptedError || error instanceof StorageError) throw error;
       throw new StorageError('could not store the received bytes', error);
