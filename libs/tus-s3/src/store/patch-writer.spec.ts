@@ -375,6 +375,28 @@ describe('PatchWriter', () => {
       ]);
     });
 
+    it('stops an early part when another request asks for the lock, and holds what arrived', async () => {
+      const locker = new MemoryLocker({ waitMs: 5000 });
+      const lock = await locker.lock('abc');
+      const stream = new PassThrough();
+      const sent = whenSent('UploadPart', stream);
+      const writer = new PatchWriter(withMemory(), inS3, info(), lock);
+      const writing = writer.write(stream, Infinity, 9 * MiB);
+      const arrived = pattern(MiB, 10);
+      stream.write(arrived); // then the client stalls
+      expect(await sent).toBe(false); // part 1 went out early
+      const waiting = locker.lock('abc');
+      const result = await writing;
+      await inS3.commit(writer.journal, result, lock);
+      expect(result.stop).toBe('stopped');
+      expect(result.parts).toEqual([]);
+      expect(result.pending.map((c) => c.size)).toEqual([MiB]);
+      expect(received.map((r) => r.command)).toEqual(['PutObject']); // the stopped part never completed
+      expect(received[0].bytes.equals(arrived)).toBe(true);
+      await lock.release();
+      await (await waiting).release();
+    });
+
     it('stores an upload whole with a PutObject that starts before its last byte, unless beforeFinish is asked first', async () => {
       for (const hooked of [false, true]) {
         received = [];
