@@ -11,6 +11,7 @@ import { MemoryBudget } from './memory-budget';
 import { ObjectKeys } from './object-keys';
 import { PatchWriter, PatchWriterConfig } from './patch-writer';
 import { S3Objects } from './s3-objects';
+import { Semaphore } from './semaphore';
 import { UploadInfo } from './upload-info';
 
 const MiB = 1024 * 1024;
@@ -225,7 +226,11 @@ describe('PatchWriter', () => {
   });
 
   describe('when the body says its length, and its parts fit in memory', () => {
-    const withMemory = (): PatchWriterConfig => ({ ...config(), memory: new MemoryBudget(32 * MiB) });
+    const withMemory = (earlyTransfers = new Semaphore(16)): PatchWriterConfig => ({
+      ...config(),
+      memory: new MemoryBudget(32 * MiB),
+      earlyTransfers,
+    });
     /** Resolves with whether the body had ended when S3 was sent the request `which` describes. */
     function whenSent(command: 'UploadPart' | 'PutObject', stream: PassThrough, which = 1) {
       return new Promise<boolean>((resolve) => {
@@ -395,6 +400,31 @@ describe('PatchWriter', () => {
       expect(received[0].bytes.equals(arrived)).toBe(true);
       await lock.release();
       await (await waiting).release();
+    });
+
+    it('starts no more transfers early than the instance allows, and frees the slot when one is over', async () => {
+      const slots = new Semaphore(1);
+      const lock = await new MemoryLocker().lock('abc');
+      const writeWith = async (taken: boolean) => {
+        if (taken) slots.tryAcquire();
+        const stream = new PassThrough();
+        const sent = whenSent('UploadPart', stream);
+        const writing = new PatchWriter(withMemory(slots), inS3, info({ size: 2 * MiB }), lock).write(
+          stream,
+          Infinity,
+          2 * MiB,
+        );
+        stream.write(pattern(MiB, 11));
+        await wait();
+        stream.end(pattern(MiB, 12));
+        const early = !(await sent);
+        expect((await writing).parts.map((p) => p.size)).toEqual([2 * MiB]);
+        if (taken) slots.release();
+        return early;
+      };
+      expect(await writeWith(true)).toBe(false); // the one slot is taken: the part waits for its last byte
+      expect(await writeWith(false)).toBe(true);
+      expect(await writeWith(false)).toBe(true); // the slot came back once that upload was over
     });
 
     it('stores an upload whole with a PutObject that starts before its last byte, unless beforeFinish is asked first', async () => {

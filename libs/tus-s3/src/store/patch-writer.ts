@@ -29,7 +29,19 @@ export interface PatchWriterConfig {
   memory?: MemoryBudget;
   /** The largest size an upload may reach; bounds part planning for deferred lengths. */
   uploadLimit: number;
+  /**
+   * Transfers that may follow their bytes as they arrive at once, for all PATCHes of this instance (see
+   * `startEarly`): each holds one of the S3 client's connections for as long as its client takes to send. None
+   * without it.
+   */
+  earlyTransfers?: Semaphore;
 }
+
+/**
+ * Early transfers at once per instance, by default: well below the 50 connections per host that the AWS SDK's agent
+ * allows by default, so that slow clients cannot keep the rest of the instance's S3 requests waiting for one.
+ */
+export const EARLY_TRANSFERS = 16;
 
 /**
  * How long a part waits for memory when the budget is spent before it goes to disk instead. Parts in flight free
@@ -442,11 +454,12 @@ export class PatchWriter {
       }
       if (this.whole && (this.beforeStoringWhole || this.checksum)) return;
     }
-    if (!source.spool.keepsInMemory(size - source.size)) return;
+    if (!source.spool.keepsInMemory(size - source.size) || !this.config.earlyTransfers?.tryAcquire()) return;
     const cancel = new AbortController();
     const upload = this.sendPart(partNumber, source, size, cancel.signal);
     // Its outcome is looked at once the part is full, or not at all (stopped).
-    this.early = { source, size, cancel, upload, over: upload.catch(() => undefined) };
+    const over = upload.catch(() => undefined).finally(() => this.config.earlyTransfers!.release());
+    this.early = { source, size, cancel, upload, over };
   }
 
   /**
@@ -456,9 +469,13 @@ export class PatchWriter {
    */
   private startEarlyHold(source: PartSource, bodyLeft: number, offset: number): void {
     if (this.checksum || !this.held.holdEarly || !source.spool?.keepsInMemory(bodyLeft)) return;
+    const slots = this.config.earlyTransfers;
+    if (!slots?.tryAcquire()) return;
     const cancel = new AbortController();
     const hold = this.held.holdEarly(this.info, source.spool, offset, bodyLeft, this.lock, cancel.signal);
-    if (hold) this.earlyHeld = { source, hold, cancel, over: hold.over };
+    if (!hold) return slots.release();
+    void hold.over.finally(() => slots.release());
+    this.earlyHeld = { source, hold, cancel, over: hold.over };
   }
 
   /** The early upload of `source`'s part, if one runs: no longer the writer's to stop. */

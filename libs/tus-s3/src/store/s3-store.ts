@@ -24,7 +24,8 @@ import { Journals } from './journals';
 import { ObjectKeys } from './object-keys';
 import { multipartEtag } from './multipart-etag';
 import { choosePartSize } from './part-plan';
-import { PatchWriter, PatchWriterConfig } from './patch-writer';
+import { EARLY_TRANSFERS, PatchWriter, PatchWriterConfig } from './patch-writer';
+import { Semaphore } from './semaphore';
 import { S3Objects } from './s3-objects';
 import { isS3NotFound, StorageError, UploadExistsError, UploadNotFoundError } from './store-errors';
 import {
@@ -115,6 +116,7 @@ export class S3Store
       tempDir: options.tempDir,
       memory: new MemoryBudget(options.memoryBudget),
       uploadLimit: options.maxSize,
+      earlyTransfers: new Semaphore(EARLY_TRANSFERS),
     };
   }
 
