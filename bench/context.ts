@@ -1,10 +1,13 @@
+import { rmSync } from 'node:fs';
 import { join } from 'node:path';
 import type { S3Client } from '@aws-sdk/client-s3';
-import { BenchConfig, BUCKET, HoldBackIn, PART_SIZE, ServiceEnv, TargetName } from './config';
-import type { RedisCommandCounter } from './measure/redis-stats';
-import type { BenchBucket } from './measure/s3-objects';
-import type { Payload } from './payload';
-import { DirectTarget } from './targets/direct-target';
+import { createS3Client } from '../libs/tus-s3/src';
+import { BenchConfig, BUCKET, HoldBackIn, PART_SIZE, s3ConfigOf, ServiceEnv, TargetName } from './config';
+import { pidsNamed } from './measure/cpu';
+import { RedisCommandCounter } from './measure/redis-stats';
+import { BenchBucket } from './measure/s3-objects';
+import { Payload } from './payload';
+import { DirectTarget, sendUnsignedPayloads } from './targets/direct-target';
 import { LibStorageStreamTarget } from './targets/lib-storage-target';
 import { ServerChild, ServerKind } from './targets/server-child';
 import type { Target } from './targets/target';
@@ -28,6 +31,31 @@ export interface BenchContext {
   servicePids: number[];
   /** Redis commands served while our server's rounds run (its Redlock traffic). */
   redis: RedisCommandCounter;
+}
+
+/** The context of one bench run (`npm run bench`, `npm run bench:remote`): its clients, objects under `runPrefix`. */
+export function openBenchContext(config: BenchConfig, env: ServiceEnv, runPrefix: string): BenchContext {
+  const s3 = createS3Client(s3ConfigOf(env));
+  return {
+    config,
+    env,
+    payload: new Payload(),
+    bucket: new BenchBucket(s3, BUCKET),
+    s3,
+    unsignedS3: sendUnsignedPayloads(createS3Client(s3ConfigOf(env))),
+    runPrefix,
+    tempRoot: join(config.workDir, 'tmp', runPrefix.replace(/-$/, '')),
+    servicePids: pidsNamed(['radosgw', 'ceph-osd', 'redis-server']),
+    redis: new RedisCommandCounter(env.redisUrls[0]),
+  };
+}
+
+/** Closes what `openBenchContext` opened and removes the run's temp dirs (its objects are the caller's to delete). */
+export function closeBenchContext(ctx: BenchContext): void {
+  rmSync(ctx.tempRoot, { recursive: true, force: true });
+  ctx.s3.destroy();
+  ctx.unsignedS3.destroy();
+  ctx.redis.close();
 }
 
 const SERVER_LETTER: Record<ServerKind, string> = { nest: 'b', peer: 'c' };

@@ -13,11 +13,7 @@ import { randomBytes } from 'node:crypto';
 import { join } from 'node:path';
 import { createS3Client } from '../libs/tus-s3/src';
 import { BUCKET, loadConfig, mib, MiB, s3ConfigOf, Scenario, serviceEnv, TARGET_LABELS } from './config';
-import type { BenchContext } from './context';
-import { pidsNamed } from './measure/cpu';
-import { RedisCommandCounter } from './measure/redis-stats';
-import { BenchBucket } from './measure/s3-objects';
-import { Payload } from './payload';
+import { closeBenchContext, openBenchContext } from './context';
 import type { LinkSettings } from './servers/slow-link';
 import { DirectTarget, sendUnsignedPayloads } from './targets/direct-target';
 import { ServerChild } from './targets/server-child';
@@ -80,20 +76,8 @@ async function main(): Promise<void> {
   const rounds = Number(process.env.BENCH_ROUNDS ?? 7);
   const clientLink = linkOf('BENCH_CLIENT_LINK', [40, 10]);
   const s3Link = linkOf('BENCH_S3_LINK', [100, 2]);
-  const s3 = createS3Client(s3ConfigOf(env));
   const runPrefix = `remote-${Date.now()}-${randomBytes(2).toString('hex')}-`;
-  const ctx: BenchContext = {
-    config,
-    env,
-    payload: new Payload(),
-    bucket: new BenchBucket(s3, BUCKET),
-    s3,
-    unsignedS3: s3,
-    runPrefix,
-    tempRoot: join(config.workDir, 'tmp', runPrefix.replace(/-$/, '')),
-    servicePids: pidsNamed(['radosgw', 'ceph-osd', 'redis-server']),
-    redis: new RedisCommandCounter(env.redisUrls[0]),
-  };
+  const ctx = openBenchContext(config, env, runPrefix);
   await ctx.bucket.ensure();
   const rgwPort = Number(new URL(env.endpoint).port);
 
@@ -185,8 +169,7 @@ async function main(): Promise<void> {
     s3Links.child.kill();
     clientLinks.child.kill();
     direct.destroy();
-    s3.destroy();
-    ctx.redis.close();
+    closeBenchContext(ctx);
   }
   console.log("\n| upload | target | time (median) | x (a) | (b)'s last PATCH |\n|---|---|---:|---:|---:|");
   for (const line of lines) console.log(line);

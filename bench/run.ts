@@ -5,17 +5,11 @@
  */
 import { randomBytes } from 'node:crypto';
 import { existsSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
-import { dirname, join } from 'node:path';
-import { createS3Client } from '../libs/tus-s3/src';
+import { dirname } from 'node:path';
 import { evaluateChecks } from './checks';
-import { BUCKET, loadConfig, s3ConfigOf, serviceEnv } from './config';
-import type { BenchContext } from './context';
-import { pidsNamed } from './measure/cpu';
-import { RedisCommandCounter } from './measure/redis-stats';
+import { BUCKET, loadConfig, serviceEnv } from './config';
+import { closeBenchContext, openBenchContext } from './context';
 import { flushRgwGarbage } from './measure/rgw-gc';
-import { BenchBucket } from './measure/s3-objects';
-import { Payload } from './payload';
-import { sendUnsignedPayloads } from './targets/direct-target';
 import { renderChart } from './report/chart';
 import { fingerprintSources } from './report/fingerprint';
 import { machineInfo } from './report/machine';
@@ -31,21 +25,9 @@ async function main(): Promise<void> {
   const config = loadConfig();
   const moduleSource = fingerprintSources(config.root);
   const env = serviceEnv();
-  const s3 = createS3Client(s3ConfigOf(env));
   const stamp = new Date().toISOString().replace(/[-:]/g, '').replace(/\..*/, '').replace('T', '-');
   const runPrefix = `bench-${stamp}-${randomBytes(2).toString('hex')}-`;
-  const ctx: BenchContext = {
-    config,
-    env,
-    payload: new Payload(),
-    bucket: new BenchBucket(s3, BUCKET),
-    s3,
-    unsignedS3: sendUnsignedPayloads(createS3Client(s3ConfigOf(env))),
-    runPrefix,
-    tempRoot: join(config.workDir, 'tmp', runPrefix.replace(/-$/, '')),
-    servicePids: pidsNamed(['radosgw', 'ceph-osd', 'redis-server']),
-    redis: new RedisCommandCounter(env.redisUrls[0]),
-  };
+  const ctx = openBenchContext(config, env, runPrefix);
   await ctx.bucket.ensure();
   await flushRgwGarbage();
   if (config.cpuProfile) rmSync(config.profileDir, { recursive: true, force: true });
@@ -82,10 +64,7 @@ async function main(): Promise<void> {
     const left = await ctx.bucket.deletePrefix(runPrefix);
     if (left.length > 0)
       log(`deleted ${left.length} leftover object(s) under ${runPrefix}: ${left.slice(0, 5).join(', ')}`);
-    rmSync(ctx.tempRoot, { recursive: true, force: true });
-    s3.destroy();
-    ctx.unsignedS3.destroy();
-    ctx.redis.close();
+    closeBenchContext(ctx);
   }
 }
 
