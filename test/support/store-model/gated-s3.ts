@@ -26,6 +26,8 @@ export class GatedS3 {
   private cut = false;
   private gone = false;
   private crashAt: { calls: number; counting: string | undefined } | undefined;
+  /** See `stallChunk`: waiting for the chunk PUT to hold, then for the journal write after it. */
+  private stall: 'chunk' | 'journal' | undefined;
   private readonly held: HeldCall[] = [];
 
   constructor(readonly client: S3Client) {
@@ -33,18 +35,29 @@ export class GatedS3 {
     (client as unknown as { send: Send }).send = (command, options) => {
       const call = () => prototypeSend.call(client, command, options);
       const name = command.constructor.name.replace(/Command$/, '');
+      const input = (command as { input: Record<string, unknown> }).input;
+      const hold = () =>
+        new Promise((resolve, reject) => {
+          this.held.push({
+            name,
+            input,
+            land: () => call().then(resolve, reject),
+            fail: () => reject(new Error('the instance is gone')),
+          });
+        });
       if (this.crashAt && (this.crashAt.counting ?? name) === name && --this.crashAt.calls === 0) this.cut = true;
       if (this.gone) return Promise.reject(new Error('the instance is gone'));
-      if (!this.cut) return call();
-      return new Promise((resolve, reject) => {
-        const input = (command as { input: Record<string, unknown> }).input;
-        this.held.push({
-          name,
-          input,
-          land: () => call().then(resolve, reject),
-          fail: () => reject(new Error('the instance is gone')),
-        });
-      });
+      if (this.cut) return hold();
+      const key = name === 'PutObject' ? String(input.Key) : '';
+      if (this.stall === 'chunk' && key.includes('.chunk.')) {
+        this.stall = 'journal';
+        return hold();
+      }
+      if (this.stall === 'journal' && key.endsWith('.info')) {
+        this.stall = undefined;
+        return call().finally(() => (this.cut = true));
+      }
+      return call();
     };
   }
 
@@ -58,6 +71,14 @@ export class GatedS3 {
    */
   crashAtCall(n: number, counting?: string): void {
     this.crashAt = { calls: Math.max(n, 1), counting };
+  }
+
+  /**
+   * The instance dies once the journal write that follows its next chunk PUT has landed, that PUT still on its way
+   * (held): a process paused while its small journal had gone out and its chunk's megabyte had not.
+   */
+  stallChunk(): void {
+    this.stall = 'chunk';
   }
 
   /**

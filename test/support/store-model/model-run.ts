@@ -146,7 +146,8 @@ class ModelRun {
   private async crash(command: Extract<Command, { kind: 'crash' }>): Promise<void> {
     const data = this.bytes.next(Math.min(command.size, this.model.remaining));
     const instance = this.fleet.at(command.via);
-    instance.s3.crashAtCall(command.atCall, command.atPart ? 'UploadPart' : undefined);
+    if (command.journalFirst) instance.s3.stallChunk();
+    else instance.s3.crashAtCall(command.atCall, command.atPart ? 'UploadPart' : undefined);
     const body = clientBody(data, command.pieces, command.bodyEnds ? 'end' : 'hang');
     this.deadBodies.push(body);
     let settled = false;

@@ -12,7 +12,17 @@ export type Command =
    * A PATCH during which the instance dies, at its `atCall`th S3 request (`atPart`: its `atCall`th part upload), or
    * once it has read its body and gone quiet; the body ends or never does.
    */
-  | { kind: 'crash'; via: number; size: number; pieces: number[]; atCall: number; atPart: boolean; bodyEnds: boolean }
+  | {
+      kind: 'crash';
+      via: number;
+      size: number;
+      pieces: number[];
+      atCall: number;
+      atPart: boolean;
+      bodyEnds: boolean;
+      /** Instead of dying at a call: once the journal listing a held chunk landed, and the chunk's PUT not yet. */
+      journalFirst: boolean;
+    }
   /** The part uploads (and chunk objects) that dead instances had sent reach S3 now: stale writers. */
   | { kind: 'late' }
   /** HEAD: the offset, from any instance. */
@@ -80,6 +90,7 @@ export function scenarios(
         atCall: fc.integer({ min: 1, max: 4 }),
         atPart: fc.boolean(),
         bodyEnds: fc.boolean(),
+        journalFirst: fc.boolean(),
       }),
     },
     { weight: 2, arbitrary: fc.constant({ kind: 'late' as const }) },

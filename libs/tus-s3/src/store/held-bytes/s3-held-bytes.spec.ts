@@ -363,6 +363,37 @@ describe('S3HeldBytes', () => {
       expect((await held.load(listing(true))).pending).toEqual([]);
     });
 
+    it('under the lock, saves the journal without an unconfirmed chunk it found missing: landing later, it never counts', async () => {
+      const lock = await locker.lock('abc');
+      const infos = new InfoObjects(objects, keys);
+      const strategy = new S3HeldBytes(objects, keys, infos);
+      try {
+        s3.objects.set('b/p/abc.chunk.0.aa', { body: randomBytes(10) });
+        const stored: StoredJournal = {
+          ...journalStored(journal()),
+          pending: [
+            { key: 'p/abc.chunk.0.aa', size: 10 },
+            { key: 'p/abc.chunk.10.bb', size: 30, unconfirmed: true },
+          ],
+        };
+        s3.objects.set('b/p/abc.info', { body: Buffer.from(JSON.stringify(stored)) });
+        const seen = await strategy.load(await infos.read('abc', lock), lock);
+        expect(seen.pending).toEqual([chunk('0.aa', 10)]);
+        expect(s3.json('b/p/abc.info').pending).toEqual([{ key: 'p/abc.chunk.0.aa', size: 10 }]);
+      } finally {
+        await lock.release();
+      }
+      // The writer was paused after its journal went out; its chunk lands now.
+      s3.objects.set('b/p/abc.chunk.10.bb', { body: randomBytes(30) });
+      const next = await locker.lock('abc');
+      try {
+        const later = await strategy.load(await infos.read('abc', next), next);
+        expect(later.pending).toEqual([chunk('0.aa', 10)]);
+      } finally {
+        await next.release();
+      }
+    });
+
     it('checks an unconfirmed chunk once per lock: the next read under that lock trusts what it found', async () => {
       const lock = await locker.lock('abc');
       const infos = new InfoObjects(objects, keys);

@@ -60,7 +60,12 @@ export class S3HeldBytes implements HeldBytes {
     return undefined;
   }
 
-  /** Checks the chunks the journal lists as unconfirmed, and drops one that is missing with everything after it. */
+  /**
+   * Checks the chunks the journal lists as unconfirmed, and drops one that is missing with everything after it.
+   * Under the lock, a journal that lost chunks so is saved without them at once: their PUTs may still land (a writer
+   * paused after its journal went out and before its chunk did), and whoever reads the journal next must not count
+   * bytes this reader reported missing.
+   */
   async load(stored: StoredJournal, lock?: UploadLock): Promise<UploadInfo> {
     const unchecked = stored.pending.some((chunk) => chunk.unconfirmed);
     const listed = unchecked ? await this.existing(stored.pending) : stored.pending;
@@ -68,8 +73,14 @@ export class S3HeldBytes implements HeldBytes {
       stored,
       listed.map((chunk): HeldKey => ({ in: 's3', key: chunk.key, size: chunk.size })),
     );
-    // Under the lock, the next read of this journal (the next PATCH) need not check again.
-    if (unchecked && lock) this.infos.confirmed(asStored(info), lock);
+    if (!unchecked || !lock) return info;
+    if (listed.length < stored.pending.length) {
+      lock.assertHeld();
+      await this.save(info, lock);
+    } else {
+      // The next read of this journal under the lock (the next PATCH) need not check again.
+      this.infos.confirmed(asStored(info), lock);
+    }
     return info;
   }
 
