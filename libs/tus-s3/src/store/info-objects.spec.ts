@@ -107,11 +107,19 @@ describe('InfoObjects', () => {
     expect(objects.gets).toBe(0);
   });
 
-  it('never remembers the journal of an upload held in Redis (RedisJournal caches those)', async () => {
+  it('never remembers the unfinished journal of an upload held in Redis (RedisJournal caches those)', async () => {
     await infos.write(journal({ heldIn: 'redis' }), lock);
     await infos.read(id, lock);
-    await infos.write(journal({ heldIn: 'redis', finishedAt: '2026-11-26T00:00:01.000Z' }), lock);
     await infos.read(id, lock);
     expect(objects.gets).toBe(2);
+  });
+
+  it('remembers the finished journal of an upload held in Redis (nothing else caches it)', async () => {
+    const finishedAt = '2026-11-26T00:00:01.000Z';
+    infos.confirmed(journal({ heldIn: 'redis', finishedAt }), lock);
+    expect((await infos.read(id, lock)).finishedAt).toBe(finishedAt);
+    await infos.write(journal({ heldIn: 'redis', finishedAt, size: 300 }), lock);
+    expect((await infos.read(id, lock)).size).toBe(300);
+    expect(objects.gets).toBe(0);
   });
 });

@@ -15,7 +15,8 @@ const REMEMBERED_JOURNALS = 1000;
  * a journal holds its upload's lock. UploadLocks keeps a lock between an upload's requests, so a PATCH that follows
  * the previous one on the same instance saves the GET; and after the request that finished an upload, so the
  * record of its delivery (FinishedAnnouncements) saves it too. A write that fails, or one without a lock, forgets
- * it. Journals of uploads held in Redis are not remembered here: they have a cache of their own (RedisJournal).
+ * it. Unfinished journals of uploads held in Redis are not remembered here: they have a cache of their own
+ * (RedisJournal), which forgets them once they are finished.
  */
 export class InfoObjects {
   private readonly remembered = new Map<string, { lock: UploadLock; body: string }>();
@@ -67,8 +68,9 @@ export class InfoObjects {
 
   private remember(stored: StoredJournal, body: string, lock: UploadLock | undefined): void {
     this.remembered.delete(stored.id);
-    // Journals of uploads held in Redis are written by RedisHeldBytes, which has its own cache (RedisJournal).
-    if (!lock || stored.heldIn === 'redis') return;
+    // Unfinished journals of uploads held in Redis are written by RedisHeldBytes, which has its own cache
+    // (RedisJournal); once finished, only the records of the delivery write them, through here.
+    if (!lock || (stored.heldIn === 'redis' && !stored.finishedAt)) return;
     this.remembered.set(stored.id, { lock, body });
     if (this.remembered.size > REMEMBERED_JOURNALS) this.remembered.delete(this.remembered.keys().next().value!);
   }

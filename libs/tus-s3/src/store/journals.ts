@@ -49,6 +49,9 @@ export class Journals {
    */
   async save(info: UploadInfo, lock?: UploadLock): Promise<void> {
     await this.heldBytesOf(info).save(info, lock);
+    // A finished journal is the same whatever kept its bytes, and the records of its delivery read it under this
+    // lock: remembered here for every strategy (one held in Redis saved it past InfoObjects, through its own cache).
+    if (info.finishedAt && lock) this.infos.confirmed(toStored(info, []), lock);
   }
 
   /**

@@ -114,6 +114,26 @@ describe('RedisHeldBytes', () => {
     expect((await current('upload1')).offset).toBe(3 * KiB);
   });
 
+  it('records the delivery of an upload it finished under the same lock without reading the journal back', async () => {
+    const data = randomBytes(20 * KiB); // parts, not stored whole
+    const upload = await tus.create({ size: data.length, metadataHeader: '', metadata: {} });
+    const lock = await locker.lock(upload.id);
+    try {
+      const { upload: finished } = await tus.write(upload, Readable.from([data]), lock, { maxBytes: Infinity });
+      expect(finished.finishedAt).not.toBeNull();
+      const gets = s3.counts().GetObject ?? 0;
+
+      // As FinishedAnnouncements records it: the journal as it is now, under the lock the finish kept.
+      await tus.markAnnounced(await tus.get(finished.id, lock), lock);
+
+      expect(s3.counts().GetObject ?? 0).toBe(gets);
+      expect(s3.json('uploads/p/upload1.info').announce).toMatchObject({ due: false });
+    } finally {
+      await lock.release();
+    }
+    expect(s3.body('uploads/p/upload1')).toEqual(data);
+  });
+
   it('plans small bodies whole but the last, and equal parts while a flusher may be cutting them', async () => {
     const journal = { id: 'upload1', size: null, partSize: 8 * KiB, parts: [], pending: [] } as unknown as UploadInfo;
     expect(await held.planWrite(journal, 4 * KiB)).toEqual({ holdWhole: true, equalParts: true });
