@@ -17,7 +17,8 @@ export function evaluateChecks(scenarios: ScenarioResult[], rss: RssSample[], se
     const limit = physicalLimit(s);
     const where =
       limit && limit.holdMsPerMiB > 0 ? ` holding bytes in ${s.scenario.holdBackIn === 's3' ? 'S3' : 'Redis'}` : '';
-    const best = limit ? `; the best any tus server${where} could reach here: ${limit.bestRatio.toFixed(2)}x` : '';
+    const by = limit?.boundBy === 'sequential' ? ', storing its PATCHes one after another' : '';
+    const best = limit ? `; the best any tus server${where} could reach here${by}: ${limit.bestRatio.toFixed(2)}x` : '';
     checks.push({
       name,
       pass: r >= min,

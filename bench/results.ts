@@ -46,7 +46,7 @@ export interface ScenarioResult {
   targets: Record<TargetName, TargetResult>;
   /** What getting the scenario's bytes into a Node server costs with nothing done with them (the physical limit). */
   receiveFloor?: ReceiveFloor;
-  /** What storing each PATCH where bytes are held back costs, when PATCHes are smaller than a part (hold-floor.ts). */
+  /** What storing each PATCH costs, one after another, for uploads in several PATCHes (hold-floor.ts). */
   holdFloor?: HoldFloor;
 }
 

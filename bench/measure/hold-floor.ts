@@ -13,35 +13,45 @@ const MIN_PART = 5 * MiB;
 /** Bytes stored per measured round. */
 const ROUND_BYTES = 64 * MiB;
 
-/** CPU per MiB of storing a scenario's PATCHes where its bytes are held back, one by one, from memory. */
+/** What storing a scenario's PATCHes costs, one by one, from memory: CPU per MiB, and time per MiB. */
 export interface HoldFloor {
-  /** Where: S3 objects (`holdBackIn: 's3'`) or Redis values (`'redis'`). */
+  /** Where: S3 objects (held back in S3, or parts) or Redis values (held back in Redis). */
   in: 's3' | 'redis';
+  /**
+   * Whether that write is one (a) does not make: PATCHes smaller than a part are held back before they go into a
+   * part, so their CPU adds to the least a tus server costs. PATCHes of a part or more are parts, which (a) stores
+   * too: only their time counts (absent in results of earlier benches, which measured held PATCHes only).
+   */
+  held?: boolean;
   /** The bench process sending them. */
   clientMsPerMiB: number;
   /** RGW and its OSD, or Redis, storing them. */
   servicesMsPerMiB: number;
+  /** Wall time per MiB of storing them one after another (absent in results of earlier benches). */
+  wallMsPerMiB?: number;
 }
 
 /**
- * A tus server acknowledges a PATCH only once its bytes are stored. Bytes below S3's part minimum cannot be a part
- * yet, so a server that keeps them where this scenario says (S3 or Redis) stores each such PATCH once before its
- * bytes go into a part: at least one more write of every byte than (a) makes. This measures that write at its
- * cheapest: the scenario's PATCH-sized pieces of a buffer in memory, each one PutObject or one SET sent by hand,
- * one after another as one client's PATCHes come. Undefined where PATCHes are big enough to be parts, or whole
- * uploads.
+ * A tus server acknowledges a PATCH only once its bytes are stored, and a client sends its next PATCH after the
+ * answer: storing each PATCH's bytes, one after another, bounds how fast an upload in several PATCHes can go, however
+ * idle the cores. And bytes below S3's part minimum cannot be a part yet, so a server that keeps them where this
+ * scenario says (S3 or Redis) stores each such PATCH once before its bytes go into a part: at least one more write of
+ * every byte than (a) makes. This measures both at their cheapest: the scenario's PATCH-sized pieces of a buffer in
+ * memory, each one PutObject or one SET sent by hand (a PutObject stands in for the UploadPart of a PATCH that is a
+ * part), one after another. Undefined for uploads sent in one PATCH.
  */
 export async function measureHoldFloor(
   ctx: BenchContext,
   scenario: Scenario,
   rounds = 3,
 ): Promise<HoldFloor | undefined> {
-  // A PATCH that brings a whole upload can go straight into the final object: nothing to hold.
-  if (scenario.patchSize >= MIN_PART || scenario.patchSize >= scenario.size) return undefined;
+  if (scenario.patchSize >= scenario.size) return undefined;
   const size = scenario.patchSize;
+  const held = size < MIN_PART;
+  const where = held ? scenario.holdBackIn : 's3';
   const bytes = ctx.payload.contiguous(ROUND_BYTES);
   const pieces = Math.floor(ROUND_BYTES / size);
-  const store = scenario.holdBackIn === 's3' ? s3Store(ctx) : redisStore(ctx.env.redisUrls[0]);
+  const store = where === 's3' ? s3Store(ctx) : redisStore(ctx.env.redisUrls[0]);
   try {
     const round = async (label: string) => {
       for (let i = 0; i < pieces; i++) await store.put(`${label}-${i}`, bytes.subarray(i * size, (i + 1) * size));
@@ -50,16 +60,25 @@ export async function measureHoldFloor(
     await store.clear();
     let client = 0;
     let services = 0;
+    let wall = 0;
     for (let r = 0; r < rounds; r++) {
       const meter = startCpuMeter(undefined, ctx.servicePids);
+      const started = performance.now();
       await round(`round-${r}`);
+      wall += performance.now() - started;
       const cpu = meter();
       client += cpu.client;
       services += cpu.services;
       await store.clear();
     }
     const mib = (rounds * pieces * size) / MiB;
-    return { in: scenario.holdBackIn, clientMsPerMiB: client / mib, servicesMsPerMiB: services / mib };
+    return {
+      in: where,
+      held,
+      clientMsPerMiB: client / mib,
+      servicesMsPerMiB: services / mib,
+      wallMsPerMiB: wall / mib,
+    };
   } finally {
     await store.close();
   }

@@ -8,7 +8,7 @@ import {
   TARGET_LABELS,
   TARGETS,
 } from '../config';
-import { physicalLimit } from '../physical-limit';
+import { physicalLimit, sequentialMBps } from '../physical-limit';
 import { BenchResults, ratioToDirect, ScenarioResult, TargetResult, totalMsPerMiB } from '../results';
 
 const WHY_PLACEHOLDER = '<!-- analysis -->';
@@ -160,8 +160,9 @@ export function renderMarkdown(r: BenchResults, svgLink: string, previousWhy?: s
 }
 
 /**
- * The least CPU per MiB any tus server on Node could cost here: what (a) spends (sending to S3, and S3 itself), plus
- * the bench client's sending to the server and the server's receiving, measured against a sink (receive-floor.ts).
+ * The best any tus server on Node could reach here, two ways: the least CPU per MiB it could cost (what (a) spends,
+ * plus the client's sending and the server's receiving, measured against a sink, plus holding PATCHes smaller than
+ * a part), and, for uploads in several PATCHes, the time it takes to store them one after another.
  */
 function physicalLimitSection(r: BenchResults): string[] {
   const measured = r.scenarios.filter((s) => s.receiveFloor);
@@ -177,18 +178,31 @@ function physicalLimitSection(r: BenchResults): string[] {
     "S3's 5 MiB part minimum, a server that answers only once the bytes are stored must also store each PATCH where the",
     'scenario holds bytes back, before they can go into a part: that write is measured too, at its cheapest (PATCH-sized',
     'pieces of a buffer in memory, one PutObject or one Redis SET each, one after another: `bench/measure/hold-floor.ts`).',
-    "If the cores are saturated, the best ratio a tus server could reach is (a)'s total over that sum; (b) is shown",
-    'against it.',
+    "If the cores are saturated, the best ratio a tus server could reach is (a)'s total over that sum.",
     '',
-    '| scenario | (a) total ms/MiB | receiving: client + server ms/MiB | holding each PATCH: client + services ms/MiB | least a tus server costs, ms/MiB | best possible x (a) | (b) total ms/MiB | (b) x (a) |',
-    '|---|---:|---:|---:|---:|---:|---:|---:|',
+    'Time bounds an upload in several PATCHes too, whatever the cores do: its client sends a PATCH once the previous one',
+    'is answered, and a PATCH is answered once its bytes are stored. Storing the PATCH-sized pieces one after another',
+    '(the same loop; a PutObject of the same size stands in for the UploadPart of a PATCH that is a part) gives the',
+    'fastest such an upload could go. The best possible ratio is the lower of the two; (b) is shown against it.',
+    '',
+    '| scenario | (a) total ms/MiB | receiving: client + server ms/MiB | holding each PATCH: client + services ms/MiB | least a tus server costs, ms/MiB | best x (a), CPU | storing PATCHes one after another: MB/s (x (a)) | best possible x (a) | (b) total ms/MiB | (b) x (a) |',
+    '|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|',
   ];
   for (const s of measured) {
     const floor = s.receiveFloor!;
     const hold = s.holdFloor;
     const limit = physicalLimit(s)!;
+    const holding =
+      hold && hold.held !== false
+        ? `${hold.clientMsPerMiB.toFixed(2)} + ${hold.servicesMsPerMiB.toFixed(2)} (${hold.in === 's3' ? 'S3' : 'Redis'})`
+        : '–';
+    const sequential =
+      hold?.wallMsPerMiB && limit.sequentialRatio !== undefined
+        ? `${sequentialMBps(hold.wallMsPerMiB).toFixed(0)} (${limit.sequentialRatio.toFixed(2)})`
+        : '–';
+    const best = `${limit.bestRatio.toFixed(2)}${limit.boundBy === 'sequential' ? ' (time)' : ''}`;
     lines.push(
-      `| ${s.scenario.title} | ${limit.directMsPerMiB.toFixed(1)} | ${floor.clientMsPerMiB.toFixed(2)} + ${floor.serverMsPerMiB.toFixed(2)} | ${hold ? `${hold.clientMsPerMiB.toFixed(2)} + ${hold.servicesMsPerMiB.toFixed(2)} (${hold.in === 's3' ? 'S3' : 'Redis'})` : '–'} | ${limit.leastMsPerMiB.toFixed(1)} | ${limit.bestRatio.toFixed(2)} | ${totalMsPerMiB(s, 'nest').toFixed(1)} | ${ratioToDirect(s).toFixed(2)} |`,
+      `| ${s.scenario.title} | ${limit.directMsPerMiB.toFixed(1)} | ${floor.clientMsPerMiB.toFixed(2)} + ${floor.serverMsPerMiB.toFixed(2)} | ${holding} | ${limit.leastMsPerMiB.toFixed(1)} | ${limit.cpuRatio.toFixed(2)} | ${sequential} | ${best} | ${totalMsPerMiB(s, 'nest').toFixed(1)} | ${ratioToDirect(s).toFixed(2)} |`,
     );
   }
   return lines;

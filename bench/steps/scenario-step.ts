@@ -59,7 +59,7 @@ export async function runScenario(ctx: BenchContext, scenario: Scenario, log: Lo
     const holdFloor = await measureHoldFloor(ctx, scenario);
     if (holdFloor)
       log(
-        `  ${scenario.id} hold floor (${holdFloor.in}): client ${holdFloor.clientMsPerMiB.toFixed(2)} + services ${holdFloor.servicesMsPerMiB.toFixed(2)} ms/MiB`,
+        `  ${scenario.id} ${holdFloor.held ? 'hold' : 'part'} floor (${holdFloor.in}): client ${holdFloor.clientMsPerMiB.toFixed(2)} + services ${holdFloor.servicesMsPerMiB.toFixed(2)} ms/MiB, ${holdFloor.wallMsPerMiB?.toFixed(2)} ms/MiB one after another`,
       );
     return { scenario, targets, receiveFloor, ...(holdFloor ? { holdFloor } : {}) };
   } finally {
