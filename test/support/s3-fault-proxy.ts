@@ -115,6 +115,8 @@ export class S3FaultProxy {
     server.on('connection', (socket) => {
       proxy.sockets.add(socket);
       socket.on('close', () => proxy.sockets.delete(socket));
+      // Resets are injected and clients go away mid-request: once per connection, not per request on a kept one.
+      socket.on('error', () => undefined);
     });
     server.on('request', (req: IncomingMessage, res: ServerResponse) => void proxy.handle(req, res, false));
     // Expect: 100-continue is answered here (forwarded requests get it at once, failed ones never), like S3 does.
@@ -172,7 +174,6 @@ export class S3FaultProxy {
     const key = decodeURIComponent(path.split('/').slice(2).join('/'));
     const seen: ProxiedRequest = { operation, method: req.method ?? 'GET', url: req.url ?? '/', key };
     this.seen.set(operation, (this.seen.get(operation) ?? 0) + 1);
-    req.socket.on('error', () => undefined);
 
     if (this.thaw_) {
       this.count_(`${operation} frozen`);
