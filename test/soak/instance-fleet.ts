@@ -18,6 +18,8 @@ export class InstanceFleet {
   private started = 0;
   private readonly restarting = new Set<Promise<void>>();
   kills = 0;
+  /** Why instances started again after a kill never came up (each is still stopped with the others). */
+  readonly failedStarts: string[] = [];
 
   constructor(private readonly options: Record<string, unknown>) {}
 
@@ -51,7 +53,10 @@ export class InstanceFleet {
     await victim.process.kill();
     this.kills++;
     this.instances.splice(this.instances.indexOf(victim), 1);
-    const restart: Promise<void> = this.launch().finally(() => this.restarting.delete(restart));
+    // In the background: a start that fails is a finding of the run, not a crash of it (which would orphan the rest).
+    const restart: Promise<void> = this.launch()
+      .catch((error: unknown) => void this.failedStarts.push((error as Error).message.split('\n')[0]))
+      .finally(() => this.restarting.delete(restart));
     this.restarting.add(restart);
     return origin;
   }

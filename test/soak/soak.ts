@@ -41,6 +41,8 @@ interface Tally {
   bytes: number;
   retries: number;
   kills: number;
+  /** Instances started again after a kill that never came up. */
+  failedStarts: string[];
   seconds: number;
 }
 
@@ -83,6 +85,7 @@ async function soak(mode: 's3' | 'redis'): Promise<Tally> {
     bytes: 0,
     retries: 0,
     kills: 0,
+    failedStarts: [],
     seconds: 0,
   };
   const began = Date.now();
@@ -138,6 +141,7 @@ async function soak(mode: 's3' | 'redis'): Promise<Tally> {
   } finally {
     tally.seconds = Math.round((Date.now() - began) / 1000);
     await fleet.stop();
+    tally.failedStarts = [...fleet.failedStarts];
     await cleanUp(s3, TEST_BUCKET, prefix, env.redisUrls[0], keyPrefix);
     s3.destroy();
   }
@@ -162,6 +166,7 @@ async function main(): Promise<void> {
       failed: t.failed.length,
       mismatched: t.mismatched.length,
       stuck: t.stuck,
+      'failed starts': t.failedStarts.length,
       seconds: t.seconds,
     })),
   );
@@ -169,6 +174,7 @@ async function main(): Promise<void> {
     ...t.failed.map((f) => `[${t.mode}] failed: ${f}`),
     ...t.mismatched.map((m) => `[${t.mode}] mismatch: ${m}`),
     ...(t.stuck > 0 ? [`[${t.mode}] ${t.stuck} uploads stuck`] : []),
+    ...t.failedStarts.map((f) => `[${t.mode}] an instance did not start: ${f}`),
   ]);
   for (const problem of problems) console.log(problem);
   console.log(problems.length === 0 ? 'soak: OK' : `soak: FAILED (${problems.length} problems)`);
