@@ -11,7 +11,7 @@ import { ObjectKeys } from '../object-keys';
 import { S3Objects } from '../s3-objects';
 import { Spool } from '../spool';
 import { HeldBytesMissingError, isHeldBytesMissing, StorageError } from '../store-errors';
-import { StoredJournal, UploadInfo } from '../upload-info';
+import { StoredChunk, StoredJournal, UploadInfo } from '../upload-info';
 import type { HeldKey, WrittenBytes } from './held-bytes';
 import { S3HeldBytes } from './s3-held-bytes';
 
@@ -365,18 +365,12 @@ describe('S3HeldBytes', () => {
 
     it('under the lock, saves the journal without an unconfirmed chunk it found missing: landing later, it never counts', async () => {
       const lock = await locker.lock('abc');
-      const infos = new InfoObjects(objects, keys);
-      const strategy = new S3HeldBytes(objects, keys, infos);
+      const { infos, strategy } = journalInS3([
+        { key: 'p/abc.chunk.0.aa', size: 10 },
+        { key: 'p/abc.chunk.10.bb', size: 30, unconfirmed: true },
+      ]);
       try {
         s3.objects.set('b/p/abc.chunk.0.aa', { body: randomBytes(10) });
-        const stored: StoredJournal = {
-          ...journalStored(journal()),
-          pending: [
-            { key: 'p/abc.chunk.0.aa', size: 10 },
-            { key: 'p/abc.chunk.10.bb', size: 30, unconfirmed: true },
-          ],
-        };
-        s3.objects.set('b/p/abc.info', { body: Buffer.from(JSON.stringify(stored)) });
         const seen = await strategy.load(await infos.read('abc', lock), lock);
         expect(seen.pending).toEqual([chunk('0.aa', 10)]);
         expect(s3.json('b/p/abc.info').pending).toEqual([{ key: 'p/abc.chunk.0.aa', size: 10 }]);
@@ -396,15 +390,9 @@ describe('S3HeldBytes', () => {
 
     it('checks an unconfirmed chunk once per lock: the next read under that lock trusts what it found', async () => {
       const lock = await locker.lock('abc');
-      const infos = new InfoObjects(objects, keys);
-      const strategy = new S3HeldBytes(objects, keys, infos);
+      const { infos, strategy } = journalInS3([{ key: 'p/abc.chunk.0.aa', size: 10, unconfirmed: true }]);
       try {
         s3.objects.set('b/p/abc.chunk.0.aa', { body: randomBytes(10) });
-        const stored = {
-          ...journalStored(journal()),
-          pending: [{ key: 'p/abc.chunk.0.aa', size: 10, unconfirmed: true }],
-        };
-        s3.objects.set('b/p/abc.info', { body: Buffer.from(JSON.stringify(stored)) });
         const heads = () => s3.mock.commandCalls(HeadObjectCommand).length;
         await strategy.load(await infos.read('abc', lock), lock);
         expect(heads()).toBe(1);
@@ -437,6 +425,17 @@ async function holdAndCommit(
   const bytesReceived = spool.size;
   await strategy.commit(before, { parts: [...before.parts], pending, consumed: [], bytesReceived, stop: 'end' }, lock);
   return pending;
+}
+
+/**
+ * A journal in S3 listing `pending` (as another instance wrote it), and a strategy with journals of its own to read
+ * it through, so that nothing is remembered from an earlier test.
+ */
+function journalInS3(pending: StoredChunk[]): { infos: InfoObjects; strategy: S3HeldBytes } {
+  const stored: StoredJournal = { ...journalStored(journal()), pending };
+  s3.objects.set('b/p/abc.info', { body: Buffer.from(JSON.stringify(stored)) });
+  const infos = new InfoObjects(objects, keys);
+  return { infos, strategy: new S3HeldBytes(objects, keys, infos) };
 }
 
 function journalStored(info: UploadInfo): StoredJournal {
