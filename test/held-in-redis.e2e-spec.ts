@@ -34,7 +34,7 @@ describe('held-back bytes in Redis', () => {
   const held = (id: string) => heldKeys(t.redis, t.keyPrefix, id);
 
   it('keeps small PATCHes in Redis and writes the journal only when a part is added', async () => {
-    const data = randomBytes(9 * MiB + 7);
+    const data = randomBytes(17 * MiB + 7); // above storeWholeUpTo: its multipart upload was created with it
     const url = await createUpload(t.a.endpoint, data.length);
     const id = idOf(url);
     const infoAtStart = await t.a.s3.bytes(`${t.a.prefix}${id}.info`);
@@ -51,6 +51,34 @@ describe('held-back bytes in Redis', () => {
     expect((await t.a.s3.bytes(`${t.a.prefix}${id}`)).equals(data)).toBe(true);
     expect(await t.a.s3.keys(`${t.a.prefix}${id}`)).toEqual([`${t.a.prefix}${id}`, `${t.a.prefix}${id}.info`]);
     expect(await held(id)).toEqual([]);
+  });
+
+  it('gives an upload that could be stored whole its parts at its first small PATCH, then uploads them in the background', async () => {
+    const data = randomBytes(12 * MiB + 3);
+    const url = await createUpload(t.a.endpoint, data.length);
+    const id = idOf(url);
+    expect(await t.a.s3.info(`${t.a.prefix}${id}.info`)).toMatchObject({ multipartUploadId: null });
+    expect((await patch(url, 0, data.subarray(0, MiB))).status).toBe(204);
+    // The journal names the multipart upload before any part can go to it.
+    expect((await t.a.s3.info(`${t.a.prefix}${id}.info`)).multipartUploadId).toEqual(expect.any(String));
+    for (let offset = MiB; offset < 10 * MiB; offset += MiB)
+      expect((await patch(url, offset, data.subarray(offset, offset + MiB))).status).toBe(204);
+    // A part's worth is held: the flusher uploads it before the last PATCH comes.
+    await waitFor(async () => (await t.redis.hlen(`${t.keyPrefix}flushed:${id}`)) >= 1, 10_000);
+    await uploadWithTusClient(data, { uploadUrl: url, chunkSize: MiB });
+    expect((await t.a.s3.bytes(`${t.a.prefix}${id}`)).equals(data)).toBe(true);
+    expect((await t.a.s3.head(`${t.a.prefix}${id}`)).ETag).toMatch(/^"[0-9a-f]{32}-2"$/);
+    expect(await held(id)).toEqual([]);
+  });
+
+  it('stores an upload of up to two parts whole when one PATCH brings it: no multipart upload, nothing in Redis', async () => {
+    const data = randomBytes(12 * MiB + 3);
+    const url = await uploadWithTusClient(data, { endpoint: t.a.endpoint });
+    const id = idOf(url);
+    expect((await t.a.s3.bytes(`${t.a.prefix}${id}`)).equals(data)).toBe(true);
+    expect((await t.a.s3.head(`${t.a.prefix}${id}`)).ETag).toMatch(/^"[0-9a-f]{32}"$/);
+    expect(await t.a.s3.multipartUploads(`${t.a.prefix}${id}`)).toBe(0);
+    expect(await t.redis.keys(`${t.keyPrefix}*${id}*`)).toEqual([]);
   });
 
   it('falls back to the bytes in parts when Redis lost the held-back bytes, and the client resends them', async () => {

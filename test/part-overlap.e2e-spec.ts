@@ -50,14 +50,14 @@ describe('parts sent to S3 while their bytes arrive', () => {
   }
 
   it('sends the last part before the PATCH that brings it is all in, and stores every byte', async () => {
-    const data = randomPayload(12 * MiB + 5);
+    const data = randomPayload(20 * MiB + 5); // above storeWholeUpTo: in parts
     const url = await createUpload(t.endpoint, data.length);
     const key = `${t.prefix}${idOf(url)}`;
     const last = data.length - MiB;
     const socket = await stalledPatch(url, 0, data.length, data.subarray(0, last));
-    // Part 2 is the last 4 MiB: S3 is asked for it while a MiB of it has not left the client.
+    // Part 3 is the last 4 MiB: S3 is asked for it while a MiB of it has not left the client.
     const lastPart = (r: ProxiedRequest) =>
-      r.operation === 'UploadPart' && r.key === key && /partNumber=2\b/.test(r.url);
+      r.operation === 'UploadPart' && r.key === key && /partNumber=3\b/.test(r.url);
     expect(await seen(lastPart)).toBe(true);
     expect(await finish(socket, data.subarray(last))).toBe(204);
     expect((await t.s3.bytes(key)).equals(data)).toBe(true);
@@ -75,14 +75,20 @@ describe('parts sent to S3 while their bytes arrive', () => {
     expect((await t.s3.bytes(key)).equals(data)).toBe(true);
   });
 
-  it('sends the one object of an upload stored whole before its last byte is in, and stores every byte', async () => {
-    const data = randomPayload(3 * MiB + 7);
-    const url = await createUpload(t.endpoint, data.length);
-    const key = `${t.prefix}${idOf(url)}`;
-    const socket = await stalledPatch(url, 0, data.length, data.subarray(0, 2 * MiB));
-    expect(await seen((r) => r.operation === 'PutObject' && r.key === key)).toBe(true);
-    expect(await finish(socket, data.subarray(2 * MiB))).toBe(204);
-    expect((await t.s3.bytes(key)).equals(data)).toBe(true);
-    expect(await t.s3.multipartUploads(key)).toBe(0);
-  });
+  it.each([
+    ['smaller than a part', 3 * MiB + 7],
+    ['larger than a part', 12 * MiB + 7],
+  ])(
+    'sends the one object of an upload stored whole (%s) before its last byte is in, and stores every byte',
+    async (_, size) => {
+      const data = randomPayload(size);
+      const url = await createUpload(t.endpoint, data.length);
+      const key = `${t.prefix}${idOf(url)}`;
+      const socket = await stalledPatch(url, 0, data.length, data.subarray(0, data.length - MiB));
+      expect(await seen((r) => r.operation === 'PutObject' && r.key === key)).toBe(true);
+      expect(await finish(socket, data.subarray(data.length - MiB))).toBe(204);
+      expect((await t.s3.bytes(key)).equals(data)).toBe(true);
+      expect(await t.s3.multipartUploads(key)).toBe(0);
+    },
+  );
 });

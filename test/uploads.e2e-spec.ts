@@ -50,6 +50,20 @@ describe('uploads with tus-js-client into S3', () => {
     // Layout: the final object and the info object, nothing held back, no multipart upload left.
     expect(await t.s3.keys(`${t.prefix}${id}`)).toEqual([`${t.prefix}${id}`, `${t.prefix}${id}.info`]);
     expect(await t.s3.multipartUploads(`${t.prefix}${id}`)).toBe(0);
+    // Up to two parts (storeWholeUpTo) and sent in one PATCH: one PutObject, whose ETag has no part count.
+    expect(head.ETag).toMatch(/^"[0-9a-f]{32}"$/);
+  });
+
+  it.each([
+    ['one byte more than storeWholeUpTo, in one PATCH', 16 * MiB + 1, undefined, /^"[0-9a-f]{32}-3"$/],
+    ['12 MiB in 3 MiB PATCHes (the first does not complete it)', 12 * MiB, 3 * MiB, /^"[0-9a-f]{32}-\d+"$/],
+    ['12 MiB in one PATCH', 12 * MiB, undefined, /^"[0-9a-f]{32}"$/],
+  ])('stores %s as its ETag shows (parts or one object)', async (_, size, chunkSize, etag) => {
+    const data = randomPayload(size);
+    const url = await uploadWithTusClient(data, { endpoint: t.endpoint, ...(chunkSize ? { chunkSize } : {}) });
+    const id = await expectStored(url, data);
+    expect((await t.s3.head(`${t.prefix}${id}`)).ETag).toMatch(etag);
+    expect(await t.s3.multipartUploads(`${t.prefix}${id}`)).toBe(0);
   });
 
   it.each([
@@ -90,8 +104,11 @@ describe('uploads with tus-js-client into S3', () => {
     await waitFor(async () => JSON.stringify(await t.s3.keys(`${t.prefix}${id}`)) === JSON.stringify(left));
   });
 
-  it('resumes, with tus-js-client, an upload whose connection dropped mid-PATCH', async () => {
-    const data = randomPayload(24 * MiB + 99);
+  it.each([
+    ['in parts', 24 * MiB + 99, /^"[0-9a-f]{32}-\d+"$/],
+    ['stored whole', 12 * MiB + 99, /^"[0-9a-f]{32}"$/],
+  ])('resumes, with tus-js-client, an upload whose connection dropped mid-PATCH (%s)', async (_, size, etag) => {
+    const data = randomPayload(size);
     const url = await createUpload(t.endpoint, data.length);
     const socket = await stalledPatch(url, 0, data.length, data.subarray(0, 10 * MiB));
     await new Promise((r) => setTimeout(r, 300));
@@ -103,7 +120,8 @@ describe('uploads with tus-js-client into S3', () => {
 
     const resumedUrl = await uploadWithTusClient(data, { uploadUrl: url, endpoint: t.endpoint });
     expect(resumedUrl).toBe(url);
-    await expectStored(url, data);
+    const id = await expectStored(url, data);
+    expect((await t.s3.head(`${t.prefix}${id}`)).ETag).toMatch(etag);
   });
 
   it('stores zero-length uploads', async () => {

@@ -59,6 +59,23 @@ describe('module options', () => {
     expect(resolveOptions({ ...tuned, memoryBudget: 0 }).memoryBudget).toBe(0);
   });
 
+  it('stores uploads of up to two preferred parts whole unless told, and takes the deprecated switch', () => {
+    const MiB = 1024 * 1024;
+    expect(resolveOptions({ bucket: 'uploads' }).storeWholeUpTo).toBe(16 * MiB);
+    expect(resolveOptions({ bucket: 'uploads', partSize: { preferred: 32 * MiB } }).storeWholeUpTo).toBe(64 * MiB);
+    expect(resolveOptions({ bucket: 'uploads', storeWholeUpTo: 0 }).storeWholeUpTo).toBe(0);
+    expect(resolveOptions({ bucket: 'uploads', storeWholeUpTo: 100 * MiB }).storeWholeUpTo).toBe(100 * MiB);
+    expect(resolveOptions({ bucket: 'uploads', storeSmallUploadsWhole: false }).storeWholeUpTo).toBe(0);
+    expect(resolveOptions({ bucket: 'uploads', storeSmallUploadsWhole: true }).storeWholeUpTo).toBe(16 * MiB);
+    expect(() => resolveOptions({ bucket: 'uploads', storeWholeUpTo: 6 * 1024 * MiB })).toThrow(
+      /storeWholeUpTo must be a number of bytes from 0 to 5368709120 \(S3's PutObject limit\)/,
+    );
+    expect(() => resolveOptions({ bucket: 'uploads', storeWholeUpTo: -1 })).toThrow(/storeWholeUpTo/);
+    expect(() => resolveOptions({ bucket: 'uploads', storeSmallUploadsWhole: false, storeWholeUpTo: MiB })).toThrow(
+      /storeSmallUploadsWhole: false contradicts storeWholeUpTo/,
+    );
+  });
+
   it('refuses a mount path with route syntax', () => {
     expect(() => normalizeMountPath('/files/:id')).toThrow(TusS3OptionsError);
   });

@@ -448,6 +448,22 @@ describe('PatchWriter', () => {
         expect(received[0].bytes.equals(Buffer.concat([pattern(2 * MiB, 5), pattern(MiB, 6)]))).toBe(true);
       }
     });
+
+    it('keeps all of an upload stored whole that is larger than a part in memory, its PutObject starting early', async () => {
+      const stream = new PassThrough();
+      const sent = whenSent('PutObject', stream);
+      const lock = await new MemoryLocker().lock('abc');
+      const whole = info({ size: 12 * MiB, multipartUploadId: null }); // a part and a half
+      const writing = new PatchWriter(withMemory(), inS3, whole, lock).write(stream, Infinity, 12 * MiB);
+      const data = Buffer.concat([pattern(9 * MiB, 7), pattern(3 * MiB, 8)]);
+      stream.write(data.subarray(0, MiB));
+      expect(await sent).toBe(false); // the spool has the whole body reserved: it can be followed
+      stream.end(data.subarray(MiB));
+      const result = await writing;
+      expect(result.parts.map((p) => [p.partNumber, p.size])).toEqual([[1, 12 * MiB]]);
+      expect(received.map((r) => [r.command, r.key])).toEqual([['PutObject', 'p/abc']]);
+      expect(received[0].bytes.equals(data)).toBe(true);
+    });
   });
 
   it('stops reading and keeps what arrived when another request asks for the lock', async () => {

@@ -111,6 +111,8 @@ export class PatchWriter {
   private readonly whole: boolean;
   /** Where parts are cut: at the part size, or never for an upload stored whole (its one "part" is all of it). */
   private readonly cutAt: number;
+  /** The most bytes one part has: the part size, or all of an upload stored whole (which may be more). */
+  private readonly partCapacity: number;
   private readonly checkpointsWanted: boolean;
   private readonly beforeStoringWhole: ((size: number) => Promise<void>) | undefined;
 
@@ -132,6 +134,7 @@ export class PatchWriter {
     this.saved = info;
     this.whole = isStoredWhole(info);
     this.cutAt = this.whole ? Infinity : info.partSize;
+    this.partCapacity = this.whole ? (info.size ?? info.partSize) : info.partSize;
     this.checkpointsWanted = options.checkpoints ?? true;
     this.beforeStoringWhole = options.beforeStoringWhole;
   }
@@ -229,7 +232,7 @@ export class PatchWriter {
         while (data.length > 0 && !this.firstFailure && !this.lockLost) {
           if (!current.spool) {
             const bodyLeft = Math.min(maxBytes, expectedBytes ?? Infinity) - received;
-            current.spool = await this.spoolFor(info.partSize - current.size, bodyLeft);
+            current.spool = await this.spoolFor(this.partCapacity - current.size, bodyLeft);
             this.startEarly(nextPartNumber, current, bodyLeft, startOffset + received);
           }
           const piece = data.subarray(0, this.cutAt - current.size);

@@ -146,12 +146,75 @@ describe('S3Store', () => {
     expect(s3.json('uploads/p/upload1.info')).toMatchObject({ parts: [{ partNumber: 1, size: 5 * KiB }], pending: [] });
   });
 
-  it('gives a small upload a multipart upload all the same with storeSmallUploadsWhole: false', async () => {
-    const tus = store({ storeSmallUploadsWhole: false });
-    const data = randomBytes(KiB);
-    await write(tus, await tus.create({ size: data.length, metadataHeader: '', metadata: {} }), data);
-    expect(s3.counts()).toMatchObject({ CreateMultipartUpload: 1, UploadPart: 1, CompleteMultipartUpload: 1 });
+  it('stores an upload of two parts whole too when a PATCH brings all of it; one byte more gets parts', async () => {
+    const tus = store();
+    const data = randomBytes(16 * KiB);
+    const once = await write(tus, await tus.create({ size: data.length, metadataHeader: '', metadata: {} }), data);
+    expect(once.upload.finishedAt).not.toBeNull();
+    expect(s3.counts()).toEqual({ PutObject: 3 });
     expect(s3.body('uploads/p/upload1')).toEqual(data);
+
+    s3.reset();
+    const larger = randomBytes(16 * KiB + 1);
+    await write(tus, await tus.create({ size: larger.length, metadataHeader: '', metadata: {} }), larger);
+    expect(s3.counts()).toMatchObject({ CreateMultipartUpload: 1, UploadPart: 3, CompleteMultipartUpload: 1 });
+    expect(s3.body('uploads/p/upload2')).toEqual(larger);
+  });
+
+  it('gives an upload stored whole but larger than a part its parts once a PATCH will not complete it', async () => {
+    const tus = store();
+    const data = randomBytes(16 * KiB);
+    let upload = await tus.create({ size: data.length, metadataHeader: '', metadata: {} });
+    expect(s3.counts()).not.toHaveProperty('CreateMultipartUpload');
+    upload = (await write(tus, upload, data.subarray(0, 3 * KiB))).upload;
+    // Named by the journal before anything could be uploaded to it.
+    expect(s3.json('uploads/p/upload1.info')).toMatchObject({ multipartUploadId: 'mpu-1' });
+    for (let offset = 3 * KiB; offset < data.length; offset += 3 * KiB)
+      upload = (await write(tus, upload, data.subarray(offset, offset + 3 * KiB))).upload;
+
+    expect(upload).toMatchObject({ offset: data.length, finishedAt: '2026-01-01T00:00:00.000Z' });
+    expect(s3.body('uploads/p/upload1')).toEqual(data);
+    expect(s3.counts()).toMatchObject({ CreateMultipartUpload: 1, CompleteMultipartUpload: 1 });
+    expect(s3.counts().UploadPart).toBeGreaterThan(1); // parts as the bytes came, not all at the end
+    expect(s3.uploads.size).toBe(0);
+  });
+
+  it('keeps an upload whole when the PATCH that was to complete it ends short: the next one stores it', async () => {
+    const tus = store();
+    const data = randomBytes(16 * KiB);
+    const upload = await tus.create({ size: data.length, metadataHeader: '', metadata: {} });
+    const cut = await withLock(upload.id, (lock) =>
+      tus.write(upload, body(data.subarray(0, 10 * KiB)), lock, { maxBytes: Infinity, expectedBytes: data.length }),
+    );
+    expect(cut.upload).toMatchObject({ offset: 10 * KiB, finishedAt: null });
+    const rest = await write(tus, cut.upload, data.subarray(10 * KiB));
+
+    expect(rest.upload.finishedAt).not.toBeNull();
+    expect(s3.body('uploads/p/upload1')).toEqual(data);
+    expect(s3.counts()).not.toHaveProperty('CreateMultipartUpload');
+    expect(s3.counts()).not.toHaveProperty('UploadPart');
+  });
+
+  it.each([[{ storeWholeUpTo: 0 }], [{ storeSmallUploadsWhole: false }]])(
+    'gives a small upload a multipart upload all the same with %j',
+    async (options) => {
+      const tus = store(options);
+      const data = randomBytes(KiB);
+      await write(tus, await tus.create({ size: data.length, metadataHeader: '', metadata: {} }), data);
+      expect(s3.counts()).toMatchObject({ CreateMultipartUpload: 1, UploadPart: 1, CompleteMultipartUpload: 1 });
+      expect(s3.body('uploads/p/upload1')).toEqual(data);
+    },
+  );
+
+  it('stores whole an upload up to storeWholeUpTo, even of many parts, and never one of unknown length', async () => {
+    const tus = store({ storeWholeUpTo: 40 * KiB });
+    const data = randomBytes(40 * KiB);
+    await write(tus, await tus.create({ size: data.length, metadataHeader: '', metadata: {} }), data);
+    expect(s3.counts()).toEqual({ PutObject: 3 });
+    expect(s3.body('uploads/p/upload1')).toEqual(data);
+    s3.reset();
+    await tus.create({ size: null, metadataHeader: '', metadata: {} });
+    expect(s3.counts()).toMatchObject({ CreateMultipartUpload: 1 });
   });
 
   it('asks beforeFinish before it writes an upload stored whole, and writes nothing when refused', async () => {
@@ -603,9 +666,10 @@ describe('S3Store', () => {
      * Leaves the upload complete (offset = length) but unfinished in its journal, its multipart upload completed into
      * the final object: S3 knows the multipart upload no more. Found by the model spec (s3-store.model.spec.ts).
      */
+    const multipart = { storeWholeUpTo: 0 }; // the upload is small: it would be stored whole
     async function diedAfterCompleting(data: Buffer): Promise<void> {
       const dying = new GatedS3(new S3Client({ region: 'us-east-1' }));
-      const first = store({}, dying.client);
+      const first = store(multipart, dying.client);
       const upload = await first.create({ size: data.length, metadataHeader: '', metadata: {} });
       // The write saves the journal with its parts, completes, then saves it finished: it dies at that save.
       dying.crashAtCall(2, 'PutObject');
@@ -618,7 +682,7 @@ describe('S3Store', () => {
     it('is finished by the next empty PATCH: the final object is the one its parts make', async () => {
       const data = randomBytes(13 * KiB);
       await diedAfterCompleting(data);
-      const tus = store();
+      const tus = store(multipart);
       const complete = await tus.get('upload1');
       expect(complete).toMatchObject({ offset: data.length, finishedAt: null });
 
@@ -638,7 +702,7 @@ describe('S3Store', () => {
     it('stays unfinished when the object there is not made of its parts, or is not there', async () => {
       const data = randomBytes(13 * KiB);
       await diedAfterCompleting(data);
-      const tus = store();
+      const tus = store(multipart);
       const other = randomBytes(data.length);
       s3.objects.set('uploads/p/upload1', { body: other, etag: '"0123456789abcdef0123456789abcdef-2"' });
       const emptyWrite = () =>

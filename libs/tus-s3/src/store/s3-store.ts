@@ -47,7 +47,14 @@ import {
   WriteOutcome,
   WriteStop,
 } from './tus-data-store';
-import { AnnounceRecord, fitsOnePart, isStoredWhole, offsetOf, partsEnd, UploadInfo } from './upload-info';
+import {
+  AnnounceRecord,
+  isSmallEnoughToStoreWhole,
+  isStoredWhole,
+  offsetOf,
+  partsEnd,
+  UploadInfo,
+} from './upload-info';
 
 /** A write as the journal sees it: the journal after it, and how it ended. */
 interface JournalWrite {
@@ -138,9 +145,8 @@ export class S3Store
     const empty = upload.size === 0;
     const createdAt = this.clock.now();
     // Nothing will ever be PATCHed to an empty upload: S3 cannot complete a multipart upload without parts, so it is
-    // written whole now. One that fits in a part is stored whole when complete (isStoredWhole): no multipart upload.
-    const whole =
-      this.options.storeSmallUploadsWhole && fitsOnePart(upload.size, partSize, upload.concat !== undefined);
+    // written whole now. A small one is stored whole when complete (isStoredWhole): no multipart upload.
+    const whole = isSmallEnoughToStoreWhole(upload.size, this.options.storeWholeUpTo, upload.concat !== undefined);
     const multipart = !empty && !whole;
     const [multipartUploadId, lock] = await Promise.all([
       multipart ? this.objects.createMultipartUpload(this.keys.final(id), upload.metadata) : null,
@@ -300,7 +306,7 @@ export class S3Store
     limits: WriteLimits,
   ): Promise<JournalWrite> {
     const held = this.journals.heldBytesOf(info);
-    const settled = await held.settle(info, limits.expectedBytes, lock);
+    const settled = await this.partsUnlessCompleting(await held.settle(info, limits.expectedBytes, lock), limits, lock);
     // A body with a checksum counts only once verified at its end: no checkpoints of its parts before that.
     const writer = new PatchWriter(this.writerConfig, held, settled, lock, {
       checkpoints: limits.checksum === undefined,
@@ -326,6 +332,36 @@ export class S3Store
       updated = await this.finish(updated, lock, limits.beforeFinish);
     }
     return { info: updated, stop: written.stop, failure: written.failure };
+  }
+
+  /**
+   * An upload stored whole that is larger than a part gets its multipart upload at the first write that will not
+   * complete it (by its Content-Length): stored whole, it would hold back every byte of the small PATCHes its client
+   * sends until the last, which would then upload all of them; with parts they go into parts as they come (and with
+   * `holdBackIn: 'redis'` the background flusher uploads them). The journal names the multipart upload before any
+   * part can be sent to it, here or by the flusher of another instance. Smaller uploads stay whole: they never make
+   * more than one part anyway.
+   */
+  private async partsUnlessCompleting(info: UploadInfo, limits: WriteLimits, lock: UploadLock): Promise<UploadInfo> {
+    if (!isStoredWhole(info) || info.size! <= info.partSize) return info;
+    const bodyBytes = Math.min(limits.expectedBytes ?? Infinity, limits.maxBytes);
+    // A body of unknown length may or may not complete it: parts, to be safe.
+    const completes = limits.expectedBytes !== undefined && offsetOf(info) + bodyBytes >= info.size!;
+    if (bodyBytes === 0 || completes) return info;
+    const key = this.keys.final(info.id);
+    const promoted: UploadInfo = {
+      ...info,
+      multipartUploadId: await this.objects.createMultipartUpload(key, info.metadata),
+    };
+    try {
+      lock.assertHeld();
+      await this.journals.save(promoted, lock);
+    } catch (error) {
+      // Not named by any journal, it would only be found by a bucket's lifecycle rule.
+      await this.objects.abortMultipartUpload(key, promoted.multipartUploadId!).catch(() => undefined);
+      throw error;
+    }
+    return promoted;
   }
 
   /**

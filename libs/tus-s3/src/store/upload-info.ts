@@ -132,7 +132,10 @@ export function isStoredWhole(info: Pick<UploadInfo, 'multipartUploadId' | 'fini
   return info.multipartUploadId === null && info.finishedAt === null && (info.size ?? 0) > 0;
 }
 
-/** Whether an upload of this length, so created, is stored whole (see {@link isStoredWhole}). */
-export function fitsOnePart(size: number | null, partSize: number, concat: boolean): boolean {
-  return size !== null && size > 0 && size <= partSize && !concat;
+/**
+ * Whether an upload of this length, so created, is stored whole (see {@link isStoredWhole}): known, and no larger than
+ * `upTo` (the `storeWholeUpTo` option).
+ */
+export function isSmallEnoughToStoreWhole(size: number | null, upTo: number, concat: boolean): boolean {
+  return size !== null && size > 0 && size <= upTo && !concat;
 }
