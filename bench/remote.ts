@@ -130,6 +130,7 @@ async function main(): Promise<void> {
   const lines: string[] = [];
   const scenarios = [
     remoteScenario(4 * MiB, 4 * MiB, 's3'),
+    remoteScenario(16 * MiB, 16 * MiB, 's3'), // stored whole (storeWholeUpTo): one PutObject following the body
     remoteScenario(32 * MiB, 32 * MiB, 's3'),
     remoteScenario(16 * MiB, MiB, 's3'),
     remoteScenario(16 * MiB, MiB, 'redis'),
