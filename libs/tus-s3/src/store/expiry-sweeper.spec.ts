@@ -173,22 +173,23 @@ describe('ExpirySweeper', () => {
   it('aborts old multipart uploads no journal claims (none, or one naming another UploadId), not young ones', async () => {
     const tus = store();
     const live = await tus.create({ size: 20 * KiB, metadataHeader: '', metadata: {} });
+    // Stored whole, its journal names no multipart upload: one for its key was left by a crash while it got its parts.
+    const whole = await tus.create({ size: 12 * KiB, metadataHeader: '', metadata: {} });
     const client = new S3Client({ region: 'us-east-1' });
     const { CreateMultipartUploadCommand } = await import('@aws-sdk/client-s3');
-    const orphan = (await client.send(new CreateMultipartUploadCommand({ Bucket: 'uploads', Key: 'p/nojournal' })))
-      .UploadId!;
-    const stray = (await client.send(new CreateMultipartUploadCommand({ Bucket: 'uploads', Key: `p/${live.id}` })))
-      .UploadId!;
-    const fresh = (await client.send(new CreateMultipartUploadCommand({ Bucket: 'uploads', Key: 'p/creating' })))
-      .UploadId!;
+    const multipartOf = async (key: string) =>
+      (await client.send(new CreateMultipartUploadCommand({ Bucket: 'uploads', Key: key }))).UploadId!;
+    const orphan = await multipartOf('p/nojournal');
+    const stray = await multipartOf(`p/${live.id}`);
+    const unnamed = await multipartOf(`p/${whole.id}`);
+    const fresh = await multipartOf('p/creating');
     now = T0 + EXPIRE / 2; // the live upload has not expired yet
     initiated.set(fresh, new Date(now));
-    initiated.set(orphan, new Date(now - EXPIRE - 1));
-    initiated.set(stray, new Date(now - EXPIRE - 1));
+    for (const old of [orphan, stray, unnamed]) initiated.set(old, new Date(now - EXPIRE - 1));
 
     const report = await sweeper(tus).sweep();
 
-    expect(report.abortedOrphans.sort()).toEqual(['p/nojournal', `p/${live.id}`]);
+    expect(report.abortedOrphans.sort()).toEqual(['p/nojournal', `p/${live.id}`, `p/${whole.id}`].sort());
     expect(report.terminated).toEqual([]);
     expect([...s3.uploads.keys()].sort()).toEqual(['mpu-1', fresh].sort());
   });

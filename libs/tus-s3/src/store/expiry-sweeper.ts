@@ -213,7 +213,8 @@ class SweepRun {
     const journal = await this.journal(id);
     if (journal === 'unreadable') return;
     if (journal === undefined || journal.multipartUploadId !== uploadId) {
-      // Older than any upload may live and claimed by no journal: left by a crash during creation or termination.
+      // Older than any upload may live and claimed by no journal: left by a crash during creation or termination, or
+      // while an upload stored whole got its parts after all (see S3Store.partsUnlessCompleting).
       await this.take(1);
       await this.config.client
         .send(new AbortMultipartUploadCommand({ Bucket: this.config.bucket, Key: key, UploadId: uploadId }))
