@@ -73,12 +73,13 @@ export interface TusS3ModuleOptions {
   /** Whether DELETE may terminate finished uploads (their final object is deleted too). Default true. */
   terminateFinished?: boolean;
   /**
-   * An upload of known length up to this many bytes (and not part of a concatenation) gets no multipart upload: it is
-   * stored with one PutObject of its final object when its last byte arrives. Three to five S3 requests fewer per
-   * upload, a faster POST, and S3 spends less per byte on one object than on parts. Its last PATCH keeps the bytes it
-   * brings in memory (or `tempDir`) until that PutObject lands, and a client that sends it in small PATCHes has up to
-   * all of it held back meanwhile. Default: two preferred parts (16 MiB with the defaults); at most 5 GiB (S3's
-   * PutObject limit); 0: every upload of size > 0 gets a multipart upload (S3 event notifications then always say
+   * An upload of known length up to this many bytes (and not part of a concatenation) is created without a multipart
+   * upload, and the PATCH that brings its last byte stores it with one PutObject of its final object: at least three
+   * S3 requests fewer per upload, a faster POST, and S3 spends less per byte on one object than on parts. That PATCH
+   * keeps all it brings in memory (`memoryBudget`, beyond it `tempDir`) until the PutObject lands. One larger than a
+   * part gets its multipart upload after all at the first PATCH that will not complete it, so that small PATCHes go
+   * into parts as they come. Default: two preferred parts (16 MiB with the defaults); at most 5 GiB (S3's PutObject
+   * limit); 0: every upload of size > 0 gets a multipart upload (S3 event notifications then always say
    * `CompleteMultipartUpload`).
    */
   storeWholeUpTo?: number;
