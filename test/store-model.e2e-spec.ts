@@ -46,14 +46,17 @@ describe('S3Store against a model of the upload, on RGW and Redis', () => {
     const part = 5 * MiB;
     const results: RunResult[] = [];
     let run = 0;
+    // Uploads of up to two parts: stored whole (the default `storeWholeUpTo`), or in parts once more than one.
+    const storeWholeUpTo = fc.constantFrom(2 * part, part);
     await fc.assert(
-      fc.asyncProperty(scenarios(part, 2, { maxCommands: 8, maxParts: 2 }), async (scenario) => {
+      fc.asyncProperty(scenarios(part, 2, { maxCommands: 8, maxParts: 2 }), storeWholeUpTo, async (scenario, upTo) => {
         const fleet = new StoreFleet({
           size: 2,
           options: {
             bucket: TEST_BUCKET,
             objectPrefix: prefix,
             partSize: { min: part, preferred: part },
+            storeWholeUpTo: upTo,
             holdBackIn: 'redis',
             redis: { urls: env.redisUrls, keyPrefix },
           },
