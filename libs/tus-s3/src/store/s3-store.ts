@@ -49,6 +49,7 @@ import {
 } from './tus-data-store';
 import {
   AnnounceRecord,
+  completesUpload,
   isSmallEnoughToStoreWhole,
   isStoredWhole,
   offsetOf,
@@ -344,10 +345,10 @@ export class S3Store
    */
   private async partsUnlessCompleting(info: UploadInfo, limits: WriteLimits, lock: UploadLock): Promise<UploadInfo> {
     if (!isStoredWhole(info) || info.size! <= info.partSize) return info;
-    const bodyBytes = Math.min(limits.expectedBytes ?? Infinity, limits.maxBytes);
+    const { expectedBytes, maxBytes } = limits;
+    const bodyBytes = expectedBytes === undefined ? undefined : Math.min(expectedBytes, maxBytes);
     // A body of unknown length may or may not complete it: parts, to be safe.
-    const completes = limits.expectedBytes !== undefined && offsetOf(info) + bodyBytes >= info.size!;
-    if (bodyBytes === 0 || completes) return info;
+    if (maxBytes === 0 || bodyBytes === 0 || completesUpload(info, bodyBytes)) return info;
     const key = this.keys.final(info.id);
     const promoted: UploadInfo = {
       ...info,

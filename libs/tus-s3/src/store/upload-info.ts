@@ -133,6 +133,14 @@ export function isStoredWhole(info: Pick<UploadInfo, 'multipartUploadId' | 'fini
 }
 
 /**
+ * Whether a body of `bytes` (its Content-Length; undefined when unknown) written at the upload's offset brings the
+ * upload to its end.
+ */
+export function completesUpload(info: UploadInfo, bytes: number | undefined): boolean {
+  return info.size !== null && bytes !== undefined && offsetOf(info) + bytes >= info.size;
+}
+
+/**
  * Whether an upload of this length, so created, is stored whole (see {@link isStoredWhole}): known, and no larger than
  * `upTo` (the `storeWholeUpTo` option).
  */

@@ -9,7 +9,7 @@ import { SLAB_BYTES } from '../memory-budget';
 import { grouped, type Spool } from '../spool';
 import { isHeldBytesMissing } from '../store-errors';
 import { isFinished } from '../tus-data-store';
-import { fromStored, offsetOf, partsEnd, StoredJournal, toStored, UploadInfo } from '../upload-info';
+import { completesUpload, fromStored, offsetOf, partsEnd, StoredJournal, toStored, UploadInfo } from '../upload-info';
 import type { HeldBytes, HeldKey, HeldTransfer, WritePlan, WrittenBytes } from './held-bytes';
 import { PartFlusher } from './part-flusher';
 import { baseOf, RedisJournal, runOf } from './redis-journal';
@@ -138,14 +138,17 @@ export class RedisHeldBytes implements HeldBytes, BeforeApplicationShutdown, OnA
    */
   async planWrite(info: UploadInfo, expectedBytes: number | undefined): Promise<WritePlan> {
     const holdWhole = this.holdsWhole(info, expectedBytes);
-    if (holdWhole || this.config.equalParts || completes(info, expectedBytes)) return { holdWhole, equalParts: true };
+    if (holdWhole || this.config.equalParts || completesUpload(info, expectedBytes))
+      return { holdWhole, equalParts: true };
     const run = info.pending[0];
     if (run && run.size >= info.partSize) return { holdWhole, equalParts: true };
     return { holdWhole, equalParts: await this.runs.isFlushing(info.id) };
   }
 
   private holdsWhole(info: UploadInfo, expectedBytes: number | undefined): boolean {
-    return expectedBytes !== undefined && expectedBytes < this.config.minPartSize && !completes(info, expectedBytes);
+    return (
+      expectedBytes !== undefined && expectedBytes < this.config.minPartSize && !completesUpload(info, expectedBytes)
+    );
   }
 
   split(held: readonly HeldKey[], bytes: number): [HeldKey[], HeldKey[]] {
@@ -265,11 +268,6 @@ function runsOf(held: readonly HeldKey[]): RedisRun[] {
     if (key.in !== 'redis') throw new Error(`held bytes in ${key.in} listed with a run in Redis`);
     return key;
   });
-}
-
-/** Whether a body of `expectedBytes` brings the upload's last byte. */
-function completes(info: UploadInfo, expectedBytes: number | undefined): boolean {
-  return info.size !== null && expectedBytes !== undefined && offsetOf(info) + expectedBytes >= info.size;
 }
 
 /** Where the upload's run starts: the held run's own start, or where the parts end when nothing is held. */
