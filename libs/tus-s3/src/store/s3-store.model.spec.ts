@@ -17,7 +17,7 @@ import { TusS3ModuleOptions } from '../tus-s3.options';
 
 const KiB = 1024;
 const PART = 8 * KiB;
-/** More runs for a deeper search: `MODEL_RUNS_SCALE=10 npx jest s3-store.model` (the suite runs 1x, ~10 s). */
+/** More runs for a deeper search: `MODEL_RUNS_SCALE=10 npx jest s3-store.model` (the suite runs 1x, ~20 s). */
 const SCALE = Number(process.env.MODEL_RUNS_SCALE ?? 1);
 /** Replays a failure: `MODEL_SEED=<seed> MODEL_PATH=<path>`, both as fast-check printed them. */
 const REPLAY = process.env.MODEL_SEED ? { seed: Number(process.env.MODEL_SEED), path: process.env.MODEL_PATH } : {};
@@ -44,7 +44,7 @@ const inMemory: Partial<TusS3ModuleOptions> = { memoryBudget: 64 * KiB * KiB };
 /**
  * Uploads stored whole up to the default two parts, or (as before `storeWholeUpTo`) only those that fit in one; and
  * uploads of up to 6 parts rather than 5: so that the runs still reach parts, and their stale writers' late parts, at
- * least as often as before more uploads were stored whole (late parts per 150 runs: 4-14 before, 6-17 since).
+ * least as often as before more uploads were stored whole.
  */
 const storedWholeUpTo = fc.constantFrom(2 * PART, PART);
 const MAX_PARTS = 6;
@@ -87,7 +87,9 @@ function summary(results: RunResult[]) {
 
 describe('S3Store against a model of the upload', () => {
   it('holding bytes back in S3: 3 instances, offsets always honest, final bytes exact', async () => {
-    const runs = 150 * SCALE;
+    // Late parts come in clusters: per 150 runs their count ranged from 3 to 20, so 150 runs now and then fell short
+    // of the check below; per 300 runs, 19-31 against its 6.
+    const runs = 300 * SCALE;
     const results = [
       ...(await check(base, 3, runs - runs / 3)),
       ...(await check({ ...base, ...inMemory }, 3, runs / 3)),
