@@ -20,6 +20,7 @@ import { ServerChild } from './targets/server-child';
 import type { Target } from './targets/target';
 import { TusTarget } from './targets/tus-target';
 import { runRound } from './steps/upload-round';
+import { stallLimitMs, watchForStalls } from './stall-watchdog';
 
 const NAMES = ['direct', 'nest', 'peer'] as const;
 type Name = (typeof NAMES)[number];
@@ -78,6 +79,7 @@ async function main(): Promise<void> {
   const s3Link = linkOf('BENCH_S3_LINK', [100, 2]);
   const runPrefix = `remote-${Date.now()}-${randomBytes(2).toString('hex')}-`;
   const ctx = openBenchContext(config, env, runPrefix);
+  const watchdog = watchForStalls(stallLimitMs(), () => ctx.bucket.deletePrefix(runPrefix));
   await ctx.bucket.ensure();
   const rgwPort = Number(new URL(env.endpoint).port);
 
@@ -145,6 +147,7 @@ async function main(): Promise<void> {
         const names = scenario.targets;
         for (const name of names.map((_, i) => names[(i + round) % names.length])) {
           const outcome = await runRound(ctx, scenario, targets[name]);
+          watchdog.progress();
           if (!outcome.verified) throw new Error(`${scenario.id} ${name}: ${outcome.error}`);
           if (round === 0) continue;
           ms[name].push((scenario.size / 1e6 / outcome.mbps) * 1000);
@@ -171,6 +174,7 @@ async function main(): Promise<void> {
     clientLinks.child.kill();
     direct.destroy();
     closeBenchContext(ctx);
+    watchdog.stop();
   }
   console.log("\n| upload | target | time (median) | x (a) | (b)'s last PATCH |\n|---|---|---:|---:|---:|");
   for (const line of lines) console.log(line);

@@ -17,8 +17,7 @@ import { extractWhy, renderMarkdown } from './report/markdown';
 import type { BenchResults, ScenarioResult } from './results';
 import { runRssCheck } from './steps/rss-step';
 import { runScenario } from './steps/scenario-step';
-
-const log = (line: string) => console.log(line);
+import { stallLimitMs, watchForStalls } from './stall-watchdog';
 
 async function main(): Promise<void> {
   const started = Date.now();
@@ -28,6 +27,12 @@ async function main(): Promise<void> {
   const stamp = new Date().toISOString().replace(/[-:]/g, '').replace(/\..*/, '').replace('T', '-');
   const runPrefix = `bench-${stamp}-${randomBytes(2).toString('hex')}-`;
   const ctx = openBenchContext(config, env, runPrefix);
+  // Every step logs when it ends; a run that stops logging is waiting on a service that stopped answering.
+  const watchdog = watchForStalls(stallLimitMs(), () => ctx.bucket.deletePrefix(runPrefix));
+  const log = (line: string) => {
+    watchdog.progress();
+    console.log(line);
+  };
   await ctx.bucket.ensure();
   await flushRgwGarbage();
   if (config.cpuProfile) rmSync(config.profileDir, { recursive: true, force: true });
@@ -65,6 +70,7 @@ async function main(): Promise<void> {
     if (left.length > 0)
       log(`deleted ${left.length} leftover object(s) under ${runPrefix}: ${left.slice(0, 5).join(', ')}`);
     closeBenchContext(ctx);
+    watchdog.stop();
   }
 }
 

@@ -149,6 +149,9 @@ export function renderMarkdown(r: BenchResults, svgLink: string, previousWhy?: s
     '(Performance → Load profile) or VS Code, or summarize one with',
     '`node .bench-tmp/build/bench/profile-summary.js bench/profiles/nest-patch-1mib-s3.cpuprofile`.',
     '',
+    'A run that makes no progress for 5 minutes (`BENCH_STALL_MINUTES`), as when RGW stops answering, says what it found',
+    "in the local OSD's log, deletes what it can of its objects and exits with status 3, its server children with it.",
+    '',
     '## Why',
     '',
     previousWhy && previousWhy.trim() !== '' && previousWhy.trim() !== WHY_PLACEHOLDER

@@ -96,6 +96,8 @@ export function serveChildProtocol(server: Server, stats: S3CallStats, close: ()
     for (const key of Object.keys(stats)) delete stats[key];
     majorGcs = 0;
   });
+  // A bench that died (or gave up on a stalled service: bench/stall-watchdog.ts) must not leave servers behind.
+  process.once('disconnect', () => process.exit(1));
   // A clean exit (not death by signal) is what lets --cpu-prof write its profile.
   process.once('SIGTERM', () => {
     close()

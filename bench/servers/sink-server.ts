@@ -27,3 +27,4 @@ server.listen(0, '127.0.0.1', () => {
   process.send?.(ready);
 });
 process.on('SIGTERM', () => server.close(() => process.exit(0)));
+process.once('disconnect', () => process.exit(1)); // the bench is gone

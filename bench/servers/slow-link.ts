@@ -86,6 +86,7 @@ async function main(): Promise<void> {
   const ports = await Promise.all(links.map(startLink));
   process.send?.({ type: 'ready', ports });
   process.on('SIGTERM', () => process.exit(0));
+  process.once('disconnect', () => process.exit(1)); // the bench is gone
 }
 
 void main();
