@@ -32,7 +32,7 @@ export function watchForStalls(limitMs: number, cleanUp: () => Promise<unknown>)
         `\nbench: no progress for ${Math.round(quiet / 1000)} s: giving up (BENCH_STALL_MINUTES sets the limit).\n` +
           stallDiagnosis(),
       );
-      const deadline = new Promise((resolve) => setTimeout(resolve, 60_000).unref());
+      const deadline = new Promise((resolve) => setTimeout(resolve, 60_000));
       void Promise.race([
         cleanUp().catch((error: unknown) => console.error(`cleanup failed: ${String(error)}`)),
         deadline,
@@ -55,7 +55,7 @@ function stallDiagnosis(): string {
   if (!existsSync(osdLog)) return `S3 or Redis may have stopped answering. ${advice}`;
   const failsafe = lastLineWith(osdLog, 'full status failsafe');
   return failsafe
-    ? `The local OSD engaged its "full" failsafe, so RGW stopped storing (${osdLog}):\n  ${failsafe}\n${advice}`
+    ? `The local OSD's log last reported its "full" failsafe, which stops RGW from storing (is the time recent?):\n  ${failsafe}\n${advice}`
     : `S3 or Redis may have stopped answering (nothing about the OSD's failsafe in ${osdLog}). ${advice}`;
 }
 
