@@ -1,4 +1,6 @@
 import { randomBytes } from 'node:crypto';
+import type { S3Client } from '@aws-sdk/client-s3';
+import { TUS_S3_CLIENT } from '@nestjs-tus/s3';
 import Redis from 'ioredis';
 import { waitFor } from './support/eventually';
 import { createUpload, headOffset, patch, rawRequest, TUS } from './support/raw-http';
@@ -112,6 +114,41 @@ describe('held-back bytes in Redis', () => {
     expect(await held(id)).toEqual([]);
   });
 
+  it('cuts an upload of known length with a short last part: the PATCH that completes it uploads only that one', async () => {
+    const data = randomBytes(20 * MiB + 5); // in 8 MiB parts, the last would hold 4 MiB
+    const url = await createUpload(t.a.endpoint, data.length);
+    const id = idOf(url);
+    const partSize = Math.floor((data.length - 3 * MiB) / 3); // 3 parts of 5.67 MiB, then 3 MiB
+    expect(await t.a.s3.info(`${t.a.prefix}${id}.info`)).toMatchObject({ partSize });
+    const last = data.length - MiB;
+    for (let offset = 0; offset < last; offset += MiB)
+      expect((await patch(url, offset, data.subarray(offset, Math.min(offset + MiB, last)))).status).toBe(204);
+    // The parts before the last one go up in the background while the client sends.
+    await waitFor(async () => (await t.redis.hlen(`${t.keyPrefix}flushed:${id}`)) === 3, 10_000);
+
+    const client = t.a.app.get<S3Client>(TUS_S3_CLIENT);
+    const sent: Array<{ part: number; bytes: number }> = [];
+    client.middlewareStack.add(
+      (next, context) => async (args) => {
+        const input = args.input as { PartNumber?: number; ContentLength?: number };
+        if (context.commandName === 'UploadPartCommand')
+          sent.push({ part: input.PartNumber!, bytes: input.ContentLength! });
+        return next(args);
+      },
+      { step: 'initialize', name: 'uploadPartsOfTheLastPatch' },
+    );
+    try {
+      expect((await patch(url, last, data.subarray(last))).status).toBe(204);
+    } finally {
+      client.middlewareStack.remove('uploadPartsOfTheLastPatch');
+    }
+    expect(sent).toEqual([{ part: 4, bytes: data.length - 3 * partSize }]);
+    expect(data.length - 3 * partSize).toBeLessThan(3 * MiB + 3);
+    expect((await t.a.s3.bytes(`${t.a.prefix}${id}`)).equals(data)).toBe(true);
+    expect((await t.a.s3.head(`${t.a.prefix}${id}`)).ETag).toMatch(/^"[0-9a-f]{32}-4"$/);
+    expect(await held(id)).toEqual([]);
+  });
+
   it('cuts a PATCH of at least 5 MiB into a short part, unless a background part upload is announced', async () => {
     const data = randomBytes(2 * (5 * MiB + 1) + 3);
     const url = await createUpload(t.a.endpoint, data.length);
@@ -185,20 +222,24 @@ describe('held-back bytes in Redis, across instances, with background part uploa
     }
     expect((await t.a.s3.bytes(`${t.a.prefix}${id}`)).equals(data)).toBe(true);
     const info = await t.a.s3.info(`${t.a.prefix}${id}.info`);
+    // In 8 MiB parts the last would hold 3 MiB + 11: 4 parts of a little over 6 MiB instead, then 3 MiB + 3.
+    const partSize = 6 * MiB + 2;
     expect((info.parts as Array<{ size: number }>).map((p) => p.size)).toEqual([
-      8 * MiB,
-      8 * MiB,
-      8 * MiB,
-      3 * MiB + 11,
+      partSize,
+      partSize,
+      partSize,
+      partSize,
+      3 * MiB + 3,
     ]);
     // Finished: nothing of it is left in Redis (run, flushed-part records, journal version).
     expect(await t.redis.keys(`${t.keyPrefix}*${id}*`)).toEqual([]);
   });
 
   it('uploads full parts in the background, adopts them, and leaves the journal in S3 alone until several gathered', async () => {
-    const data = randomBytes(20 * MiB);
+    const data = randomBytes(19 * MiB); // 8 MiB parts: its last part is short already (3 MiB)
     const url = await createUpload(t.a.endpoint, data.length);
     const id = idOf(url);
+    expect(await t.a.s3.info(`${t.a.prefix}${id}.info`)).toMatchObject({ partSize: 8 * MiB });
     for (let offset = 0; offset < 17 * MiB; offset += MiB) {
       expect((await patch(url, offset, data.subarray(offset, offset + MiB))).status).toBe(204);
     }

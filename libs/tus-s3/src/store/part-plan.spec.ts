@@ -1,4 +1,5 @@
-import { choosePartSize, mayUploadShortPart, S3_LIMITS } from './part-plan';
+import fc from 'fast-check';
+import { choosePartSize, mayUploadShortPart, S3_LIMITS, SHORT_LAST_PART, withShortLastPart } from './part-plan';
 
 const MiB = 1024 * 1024;
 const sizing = {
@@ -28,6 +29,71 @@ describe('part size planning', () => {
 
   it('refuses plans that would need parts above the maximum', () => {
     expect(() => choosePartSize({ ...sizing, maxMultipartParts: 2 }, 100 * 1024 * MiB, Infinity)).toThrow(RangeError);
+  });
+});
+
+describe('a short last part', () => {
+  /** The parts an upload is cut into at `partSize`: full ones, then the rest. */
+  const partsOf = (uploadSize: number, partSize: number) => {
+    const sizes = Array.from({ length: Math.floor(uploadSize / partSize) }, () => partSize);
+    if (uploadSize % partSize > 0) sizes.push(uploadSize % partSize);
+    return sizes;
+  };
+
+  it('makes the parts a little smaller, so that one part more holds 3 MiB', () => {
+    const partSize = withShortLastPart(8 * MiB, 64 * MiB, sizing);
+    expect(partSize).toBe(7.625 * MiB);
+    expect(partsOf(64 * MiB, partSize)).toEqual([...Array(8).fill(7.625 * MiB), 3 * MiB]);
+  });
+
+  it('leaves the part size alone when the last part is short already, or the upload is one part', () => {
+    expect(withShortLastPart(8 * MiB, 66 * MiB, sizing)).toBe(8 * MiB); // last part 2 MiB
+    expect(withShortLastPart(8 * MiB, 8 * MiB, sizing)).toBe(8 * MiB);
+    expect(withShortLastPart(8 * MiB, 5 * MiB, sizing)).toBe(8 * MiB);
+  });
+
+  it('leaves it alone when smaller parts would go below the minimum, or past the part count', () => {
+    // 12 MiB: 2 parts of 4.5 MiB and 3 MiB would need parts below 5 MiB.
+    expect(withShortLastPart(8 * MiB, 12 * MiB, sizing)).toBe(8 * MiB);
+    expect(withShortLastPart(8 * MiB, 64 * MiB, { ...sizing, maxMultipartParts: 8 })).toBe(8 * MiB);
+    expect(withShortLastPart(8 * MiB, 64 * MiB, { ...sizing, maxMultipartParts: 9 })).toBe(7.625 * MiB);
+  });
+
+  it('never makes the other parts smaller than the short one, even with a small minimum', () => {
+    // 11.5 MiB in 4 MiB parts: 3 parts of 2.83 MiB would leave 3 MiB, more than each of them.
+    expect(withShortLastPart(4 * MiB, 11.5 * MiB, { ...sizing, minPartSize: MiB })).toBe(4 * MiB);
+    expect(withShortLastPart(8 * MiB, 22 * MiB, { ...sizing, minPartSize: MiB })).toBe(Math.floor((19 * MiB) / 3));
+  });
+
+  it('keeps every plan valid: parts at least the minimum, the last about 3 MiB, one part more at most', () => {
+    const plans = fc.record({
+      preferred: fc.integer({ min: 5 * MiB, max: 64 * MiB }),
+      uploadSize: fc.integer({ min: 1, max: 400 * MiB }),
+      maxMultipartParts: fc.integer({ min: 2, max: 100 }),
+    });
+    fc.assert(
+      fc.property(plans, ({ preferred, uploadSize, maxMultipartParts }) => {
+        fc.pre(Math.ceil(uploadSize / preferred) <= maxMultipartParts);
+        const partSize = withShortLastPart(preferred, uploadSize, { ...sizing, maxMultipartParts });
+        const before = partsOf(uploadSize, preferred);
+        const after = partsOf(uploadSize, partSize);
+        if (partSize === preferred) {
+          const short = before.length < 2 || before.at(-1)! <= SHORT_LAST_PART;
+          const impossible =
+            before.length + 1 > maxMultipartParts ||
+            Math.floor((uploadSize - SHORT_LAST_PART) / before.length) < sizing.minPartSize;
+          expect(short || impossible).toBe(true);
+          return;
+        }
+        expect(partSize).toBeLessThan(preferred);
+        expect(after).toHaveLength(before.length + 1);
+        expect(after.length).toBeLessThanOrEqual(maxMultipartParts);
+        expect(after.slice(0, -1).every((size) => size === partSize && size >= sizing.minPartSize)).toBe(true);
+        expect(after.at(-1)!).toBeGreaterThanOrEqual(SHORT_LAST_PART);
+        expect(after.at(-1)!).toBeLessThan(SHORT_LAST_PART + after.length);
+      }),
+      { numRuns: 2000 },
+    );
   });
 });
 

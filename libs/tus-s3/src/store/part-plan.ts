@@ -33,6 +33,34 @@ export function choosePartSize(sizing: PartSizing, uploadSize: number | null, ma
 }
 
 /**
+ * About how large the last part of an upload should be when its other parts go to S3 in the background while the
+ * client sends (`holdBackIn: 'redis'`): the request that brings the last byte uploads the last part before it can
+ * answer, so the less it holds, the sooner the upload is finished. The parts before it upload meanwhile.
+ */
+export const SHORT_LAST_PART = 3 * 1024 * 1024;
+
+/**
+ * A part size for an upload of `uploadSize` bytes that leaves it a short last part (`lastPart` bytes, plus less than
+ * a byte per part) instead of up to a full one: as many parts as `partSize` would make, each a little smaller, then
+ * the short one. 64 MiB in 8 MiB parts becomes 8 parts of 7.625 MiB and one of 3 MiB. The part size is recorded in the
+ * upload's journal and every instance cuts parts by it, so instances of earlier versions cut the same parts.
+ * `partSize` stays when the last part is short already, when the upload is one part, or when the smaller parts would
+ * fall below the minimum or the one part more go past the maximum count.
+ */
+export function withShortLastPart(
+  partSize: number,
+  uploadSize: number,
+  sizing: Pick<PartSizing, 'minPartSize' | 'maxMultipartParts'>,
+  lastPart = SHORT_LAST_PART,
+): number {
+  const parts = Math.ceil(uploadSize / partSize);
+  const last = uploadSize - (parts - 1) * partSize;
+  if (parts < 2 || last <= lastPart || parts + 1 > sizing.maxMultipartParts) return partSize;
+  const smaller = Math.floor((uploadSize - lastPart) / parts);
+  return smaller >= sizing.minPartSize && smaller > lastPart + parts ? smaller : partSize;
+}
+
+/**
  * Whether `bytes` (less than a full part, at least the minimum) may be sent as a part of its own now, rather than
  * held back until a full part has gathered. Smaller parts cost part numbers; we allow one only while the parts
  * left still hold the rest of the largest possible upload at the planned part size.

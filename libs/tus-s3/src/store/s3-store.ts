@@ -23,7 +23,7 @@ import { MemoryBudget } from './memory-budget';
 import { Journals } from './journals';
 import { ObjectKeys } from './object-keys';
 import { multipartEtag } from './multipart-etag';
-import { choosePartSize } from './part-plan';
+import { choosePartSize, withShortLastPart } from './part-plan';
 import { EARLY_TRANSFERS, PatchWriter, PatchWriterConfig } from './patch-writer';
 import { Semaphore } from './semaphore';
 import { S3Objects } from './s3-objects';
@@ -142,7 +142,11 @@ export class S3Store
     const id = upload.id ?? this.newId();
     if (!isValidUploadId(id)) throw new Error(`not a valid upload id: ${JSON.stringify(id)}`);
     if (upload.id !== undefined && (await this.objects.exists(this.keys.info(id)))) throw new UploadExistsError(id);
-    const partSize = choosePartSize(this.options, upload.size, this.options.maxSize);
+    const planned = choosePartSize(this.options, upload.size, this.options.maxSize);
+    const partSize =
+      upload.size !== null && this.journals.forNewUploads.partsInBackground
+        ? withShortLastPart(planned, upload.size, this.options)
+        : planned;
     const empty = upload.size === 0;
     const createdAt = this.clock.now();
     // Nothing will ever be PATCHed to an empty upload: S3 cannot complete a multipart upload without parts, so it is

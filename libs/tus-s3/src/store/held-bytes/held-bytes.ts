@@ -71,6 +71,11 @@ export interface WrittenBytes {
 export interface HeldBytes {
   /** What journals created with this strategy record as `heldIn`. */
   readonly kind: HeldIn;
+  /**
+   * Whether full parts go to S3 in the background while the client is still sending (Redis mode's PartFlusher), so
+   * that uploads created with this strategy are better off with a short last part (see `withShortLastPart`).
+   */
+  readonly partsInBackground: boolean;
 
   /** This instance's copy of an upload's journal, when it can be trusted without reading S3 (else undefined). */
   cached(uploadId: string): Promise<UploadInfo | undefined>;

@@ -53,6 +53,7 @@ export interface RedisHeldBytesConfig {
  */
 export class RedisHeldBytes implements HeldBytes, BeforeApplicationShutdown, OnApplicationShutdown {
   readonly kind = 'redis' as const;
+  readonly partsInBackground = true;
   private readonly logger = new Logger(RedisHeldBytes.name);
   private readonly runs: RedisRuns;
   private readonly journal: RedisJournal;

@@ -43,6 +43,7 @@ const DEFAULT_CHUNK_CACHE_BYTES = 16 * 1024 * 1024;
  */
 export class S3HeldBytes implements HeldBytes {
   readonly kind = 's3' as const;
+  readonly partsInBackground = false;
   private readonly logger = new Logger(S3HeldBytes.name);
   /** The PUTs of chunk objects that `hold` started and the `commit` of their write has not awaited yet. */
   private readonly landing = new WeakMap<HeldKey, Promise<void>>();
