@@ -16,7 +16,10 @@ export interface TusS3ModuleOptions {
   s3Client?: S3Client;
   /** Prepended to every object key, e.g. `uploads/`. */
   objectPrefix?: string;
-  /** Part sizes in bytes. `min` is what S3 accepts; parts are cut at `preferred` unless an upload needs bigger. */
+  /**
+   * Part sizes in bytes. `min` is what S3 accepts; parts are cut at `preferred` unless an upload needs bigger (or,
+   * held in Redis with a known length, a little smaller, for a short last part: see the README).
+   */
   partSize?: { min?: number; preferred?: number; max?: number };
   /** Every part but the last exactly the same size (Cloudflare R2 needs it). Default false. */
   equalParts?: boolean;
