@@ -1,7 +1,8 @@
 import fc from 'fast-check';
-import { choosePartSize, mayUploadShortPart, S3_LIMITS, SHORT_LAST_PART, withShortLastPart } from './part-plan';
+import { choosePartSize, mayUploadShortPart, S3_LIMITS, shortLastPartOf, withShortLastPart } from './part-plan';
 
-const MiB = 1024 * 1024;
+const KiB = 1024;
+const MiB = 1024 * KiB;
 const sizing = {
   minPartSize: 5 * MiB,
   preferredPartSize: 8 * MiB,
@@ -40,7 +41,8 @@ describe('a short last part', () => {
     return sizes;
   };
 
-  it('makes the parts a little smaller, so that one part more holds 3 MiB', () => {
+  it('makes the parts a little smaller, so that one part more holds 3 MiB (three fifths of the minimum)', () => {
+    expect(shortLastPartOf(5 * MiB)).toBe(3 * MiB);
     const partSize = withShortLastPart(8 * MiB, 64 * MiB, sizing);
     expect(partSize).toBe(7.625 * MiB);
     expect(partsOf(64 * MiB, partSize)).toEqual([...Array(8).fill(7.625 * MiB), 3 * MiB]);
@@ -59,10 +61,17 @@ describe('a short last part', () => {
     expect(withShortLastPart(8 * MiB, 64 * MiB, { ...sizing, maxMultipartParts: 9 })).toBe(7.625 * MiB);
   });
 
-  it('never makes the other parts smaller than the short one, even with a small minimum', () => {
-    // 11.5 MiB in 4 MiB parts: 3 parts of 2.83 MiB would leave 3 MiB, more than each of them.
-    expect(withShortLastPart(4 * MiB, 11.5 * MiB, { ...sizing, minPartSize: MiB })).toBe(4 * MiB);
-    expect(withShortLastPart(8 * MiB, 22 * MiB, { ...sizing, minPartSize: MiB })).toBe(Math.floor((19 * MiB) / 3));
+  it('never makes the other parts smaller than the short one', () => {
+    // 11.5 MiB in 4 MiB parts, a last part of 3 MiB asked for: 3 parts of 2.83 MiB would each be smaller than it.
+    const small = { ...sizing, minPartSize: MiB };
+    expect(withShortLastPart(4 * MiB, 11.5 * MiB, small, 3 * MiB)).toBe(4 * MiB);
+    expect(withShortLastPart(8 * MiB, 22 * MiB, small, 3 * MiB)).toBe(Math.floor((19 * MiB) / 3));
+  });
+
+  it('scales the short last part with the minimum part size', () => {
+    const partSize = withShortLastPart(8 * KiB, 16 * KiB, { ...sizing, minPartSize: 5 * KiB });
+    expect(partSize).toBe(Math.floor((16 * KiB - 3 * KiB) / 2));
+    expect(16 * KiB - 2 * partSize).toBe(3 * KiB);
   });
 
   it('keeps every plan valid: parts at least the minimum, the last about 3 MiB, one part more at most', () => {
@@ -78,10 +87,10 @@ describe('a short last part', () => {
         const before = partsOf(uploadSize, preferred);
         const after = partsOf(uploadSize, partSize);
         if (partSize === preferred) {
-          const short = before.length < 2 || before.at(-1)! <= SHORT_LAST_PART;
+          const short = before.length < 2 || before.at(-1)! <= shortLastPartOf(sizing.minPartSize);
           const impossible =
             before.length + 1 > maxMultipartParts ||
-            Math.floor((uploadSize - SHORT_LAST_PART) / before.length) < sizing.minPartSize;
+            Math.floor((uploadSize - shortLastPartOf(sizing.minPartSize)) / before.length) < sizing.minPartSize;
           expect(short || impossible).toBe(true);
           return;
         }
@@ -89,8 +98,8 @@ describe('a short last part', () => {
         expect(after).toHaveLength(before.length + 1);
         expect(after.length).toBeLessThanOrEqual(maxMultipartParts);
         expect(after.slice(0, -1).every((size) => size === partSize && size >= sizing.minPartSize)).toBe(true);
-        expect(after.at(-1)!).toBeGreaterThanOrEqual(SHORT_LAST_PART);
-        expect(after.at(-1)!).toBeLessThan(SHORT_LAST_PART + after.length);
+        expect(after.at(-1)!).toBeGreaterThanOrEqual(shortLastPartOf(sizing.minPartSize));
+        expect(after.at(-1)!).toBeLessThan(shortLastPartOf(sizing.minPartSize) + after.length);
       }),
       { numRuns: 2000 },
     );

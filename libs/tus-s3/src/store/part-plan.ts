@@ -33,11 +33,14 @@ export function choosePartSize(sizing: PartSizing, uploadSize: number | null, ma
 }
 
 /**
- * About how large the last part of an upload should be when its other parts go to S3 in the background while the
+ * How large, about, the last part of an upload should be when its other parts go to S3 in the background while the
  * client sends (`holdBackIn: 'redis'`): the request that brings the last byte uploads the last part before it can
- * answer, so the less it holds, the sooner the upload is finished. The parts before it upload meanwhile.
+ * answer, so the less it holds, the sooner the upload is finished; the parts before it upload meanwhile. Three fifths
+ * of the minimum part size: 3 MiB with S3's 5 MiB (and the parts before it stay above the minimum).
  */
-export const SHORT_LAST_PART = 3 * 1024 * 1024;
+export function shortLastPartOf(minPartSize: number): number {
+  return Math.floor((minPartSize * 3) / 5);
+}
 
 /**
  * A part size for an upload of `uploadSize` bytes that leaves it a short last part (`lastPart` bytes, plus less than
@@ -51,7 +54,7 @@ export function withShortLastPart(
   partSize: number,
   uploadSize: number,
   sizing: Pick<PartSizing, 'minPartSize' | 'maxMultipartParts'>,
-  lastPart = SHORT_LAST_PART,
+  lastPart = shortLastPartOf(sizing.minPartSize),
 ): number {
   const parts = Math.ceil(uploadSize / partSize);
   const last = uploadSize - (parts - 1) * partSize;
