@@ -149,6 +149,16 @@ describe('RedisHeldBytes', () => {
     expect(await held.planWrite(ending, 3 * KiB)).toEqual({ holdWhole: true, equalParts: true });
   });
 
+  it('creates uploads of known length with a short last part, since their other parts upload in the background', async () => {
+    const create = async (size: number | null) => {
+      const upload = await tus.create({ size, metadataHeader: '', metadata: {} });
+      return s3.json(`uploads/p/${upload.id}.info`).partSize;
+    };
+    expect(await create(20 * KiB)).toBe(Math.floor((20 * KiB - 3 * KiB) / 3)); // 3 parts of 5.67 KiB, then 3 KiB
+    expect(await create(19 * KiB)).toBe(8 * KiB); // its last part is 3 KiB already
+    expect(await create(null)).toBe(8 * KiB); // the length is not known yet
+  });
+
   it('stores an upload that fits in one part whole from its run, and leaves nothing in Redis', async () => {
     const data = randomBytes(7 * KiB);
     let upload = await tus.create({ size: data.length, metadataHeader: '', metadata: {} });
@@ -169,7 +179,7 @@ describe('RedisHeldBytes', () => {
   });
 
   it('uploads full parts in the background, and a later request adopts them without writing the journal yet', async () => {
-    const data = randomBytes(20 * KiB);
+    const data = randomBytes(19 * KiB); // 8 KiB parts: its last part (3 KiB) is short already
     let upload = await tus.create({ size: data.length, metadataHeader: '', metadata: {} });
     for (let offset = 0; offset < 12 * KiB; offset += 3 * KiB)
       upload = (await write(upload, data.subarray(offset, offset + 3 * KiB))).upload;
@@ -189,7 +199,7 @@ describe('RedisHeldBytes', () => {
   });
 
   it('lets its background part upload finish before a write that cuts parts, instead of uploading that part again', async () => {
-    const data = randomBytes(16 * KiB);
+    const data = randomBytes(19 * KiB); // 8 KiB parts: its last part (3 KiB) is short already
     let upload = await tus.create({ size: data.length, metadataHeader: '', metadata: {} });
     let partInFlight!: () => void;
     let releasePart!: () => void;
@@ -215,7 +225,7 @@ describe('RedisHeldBytes', () => {
 
     expect(outcome.upload.offset).toBe(data.length);
     expect(s3.body('uploads/p/upload1')).toEqual(data);
-    expect(s3.counts().UploadPart).toBe(2); // part 1 by the flusher, part 2 by the last write; neither twice
+    expect(s3.counts().UploadPart).toBe(3); // part 1 by the flusher, parts 2 and 3 by the last write; none twice
     expect(await redis.keys(`${keyPrefix}*`)).toEqual([]);
   });
 
